@@ -1,0 +1,1 @@
+//! Training, evaluation and int8 export of the tinyvae VAE.
