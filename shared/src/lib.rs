@@ -1,2 +1,28 @@
-//! tinyvae's no_std core.
+//! tinyvae's no_std core: the one implementation of inference that the host
+//! tools and the firmware both run, bit for bit.
+//!
+//! - [`fixedpoint`]: TFLite-Micro-exact requantization arithmetic.
+//! - [`blob`]: the model blob (header + postcard body) and its types;
+//!   `shared/BLOB-FORMAT.md` is the byte-level specification.
+//! - [`Model`]: a validated blob and its int8 decoder.
+//! - [`sampler`]: the fixed-point Gaussian and `z = mu + sigma * e`.
+//! - `write` (feature `std`): encoding blobs and building tables on the host.
+//!
+//! No allocation, no floating point on the inference path (f32 scales in the
+//! blob are only read by host tools), no panics on any input bytes.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod blob;
+mod error;
+pub mod fixedpoint;
+mod layers;
+mod model;
+pub mod sampler;
+#[cfg(feature = "std")]
+pub mod write;
+
+pub use error::{Error, LayerProblem, ModelProblem};
+pub use model::Model;
+pub use sampler::{Latent, seeded_rng};

@@ -1,0 +1,408 @@
+//! The model blob: a 16-byte header and a postcard body.
+//!
+//! The byte layout is specified in `shared/BLOB-FORMAT.md`. Everything large
+//! (weights, biases, requantization arrays, tables) is a borrowed byte slice,
+//! so parsing a blob that sits in flash copies nothing and allocates nothing:
+//! serde borrows only `&[u8]` and `&str`, which is why multi-byte arrays are
+//! stored as little-endian bytes and read through [`Le`].
+//!
+//! This module only decodes; [`crate::Model`] checks that a decoded body is
+//! consistent, and `write` (feature `std`) encodes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// First four bytes of every blob.
+pub const MAGIC: [u8; 4] = *b"TVAE";
+/// Version of the layout in `BLOB-FORMAT.md` that this build reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+/// Size of the fixed header before the postcard payload.
+pub const HEADER_LEN: usize = 16;
+/// Most layers a decoder may have (the capacity of [`Body::layers`]).
+pub const MAX_LAYERS: usize = 8;
+/// Largest latent size a blob may declare.
+pub const MAX_LATENT: u16 = 256;
+
+/// CRC-32 of the payload: the common CRC-32/ISO-HDLC (zlib, PNG, Ethernet).
+pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// The decoded fixed header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Format version (checked against [`FORMAT_VERSION`]).
+    pub version: u16,
+    /// Length of the postcard payload after the header.
+    pub payload_len: u32,
+    /// CRC-32 of the payload.
+    pub crc32: u32,
+}
+
+impl Header {
+    /// Encodes the header: magic, version, reserved flags (0), payload
+    /// length and CRC-32, integers little-endian.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0; HEADER_LEN];
+        out[0..4].copy_from_slice(&MAGIC);
+        out[4..6].copy_from_slice(&self.version.to_le_bytes());
+        // out[6..8]: reserved flags, zero.
+        out[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
+        out[12..16].copy_from_slice(&self.crc32.to_le_bytes());
+        out
+    }
+
+    /// Decodes and checks the header at the start of `bytes`: length, magic,
+    /// version and reserved flags. The payload is not looked at.
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let Some(head) = bytes.first_chunk::<HEADER_LEN>() else {
+            return Err(Error::Truncated {
+                needed: HEADER_LEN as u32,
+                available: bytes.len() as u32,
+            });
+        };
+        if head[0..4] != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let version = u16::from_le_bytes([head[4], head[5]]);
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let flags = u16::from_le_bytes([head[6], head[7]]);
+        if flags != 0 {
+            return Err(Error::ReservedFlags(flags));
+        }
+        Ok(Self {
+            version,
+            payload_len: u32::from_le_bytes([head[8], head[9], head[10], head[11]]),
+            crc32: u32::from_le_bytes([head[12], head[13], head[14], head[15]]),
+        })
+    }
+
+    /// Total blob length, header included.
+    pub fn blob_len(&self) -> usize {
+        HEADER_LEN + self.payload_len as usize
+    }
+}
+
+/// Splits a blob into header and checksummed payload. Bytes after the
+/// payload are returned as the third element for the caller to judge
+/// (an error in a file, erased flash in a flash region).
+pub fn split(bytes: &[u8]) -> Result<(Header, &[u8], &[u8]), Error> {
+    let header = Header::parse(bytes)?;
+    let rest = &bytes[HEADER_LEN..];
+    let payload_len = header.payload_len as usize;
+    if rest.len() < payload_len {
+        return Err(Error::Truncated {
+            needed: u32::try_from(header.blob_len()).unwrap_or(u32::MAX),
+            available: bytes.len() as u32,
+        });
+    }
+    let (payload, trailing) = rest.split_at(payload_len);
+    let actual = CRC.checksum(payload);
+    if actual != header.crc32 {
+        return Err(Error::Checksum {
+            expected: header.crc32,
+            actual,
+        });
+    }
+    Ok((header, payload, trailing))
+}
+
+/// Decodes a checksummed payload into a [`Body`]; every byte must be used.
+pub fn decode_body(payload: &[u8]) -> Result<Body<'_>, Error> {
+    let (body, rest) =
+        postcard::take_from_bytes::<Body<'_>>(payload).map_err(|_| Error::Malformed)?;
+    if !rest.is_empty() {
+        return Err(Error::TrailingPayload(rest.len() as u32));
+    }
+    Ok(body)
+}
+
+/// Height, width and channels of an activation or image, stored row-major
+/// with channels last (HWC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hwc {
+    /// Rows.
+    pub height: u16,
+    /// Columns.
+    pub width: u16,
+    /// Channels per pixel.
+    pub channels: u16,
+}
+
+impl Hwc {
+    /// Number of elements, or `None` if it overflows `usize`.
+    pub fn elements(&self) -> Option<usize> {
+        usize::from(self.height)
+            .checked_mul(usize::from(self.width))?
+            .checked_mul(usize::from(self.channels))
+    }
+}
+
+/// Affine int8 quantization: `real = scale * (q - zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quant {
+    /// Real value of one step.
+    pub scale: f32,
+    /// The int8 code of real zero.
+    pub zero_point: i8,
+}
+
+/// What a layer computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Fully connected: `out[c] = sum_k w[c][k] * in[k] + bias[c]`, weights
+    /// row-major `[outputs][inputs]`. The input zero point is folded into
+    /// the bias at export (`bias[c] -= zp_in * sum_k w[c][k]`), so the kernel
+    /// multiplies raw int8 codes.
+    Dense {
+        /// Input length.
+        inputs: u16,
+        /// Output length (= output channels).
+        outputs: u16,
+    },
+    /// Transposed 2-D convolution (PyTorch's `ConvTranspose2d` semantics,
+    /// with `output_padding = out - ((in - 1) * stride - 2 * padding + kernel)`
+    /// in `0..stride`), NHWC activations, weights `[out_c][kh][kw][in_c]`.
+    /// The input zero point is subtracted in the kernel (folding it into the
+    /// bias would be wrong at the borders, where fewer taps contribute).
+    ConvTranspose2d {
+        /// Input shape.
+        input: Hwc,
+        /// Output shape.
+        output: Hwc,
+        /// Kernel height and width.
+        kernel: [u8; 2],
+        /// Stride along height and width.
+        stride: [u8; 2],
+        /// Padding cropped from top/bottom and left/right.
+        padding: [u8; 2],
+    },
+}
+
+impl Op {
+    /// Elements of the input activation.
+    pub fn input_len(&self) -> Option<usize> {
+        match self {
+            Op::Dense { inputs, .. } => Some(usize::from(*inputs)),
+            Op::ConvTranspose2d { input, .. } => input.elements(),
+        }
+    }
+
+    /// Elements of the output activation.
+    pub fn output_len(&self) -> Option<usize> {
+        match self {
+            Op::Dense { outputs, .. } => Some(usize::from(*outputs)),
+            Op::ConvTranspose2d { output, .. } => output.elements(),
+        }
+    }
+
+    /// Output channels: the length of every per-channel array.
+    pub fn channels(&self) -> usize {
+        match self {
+            Op::Dense { outputs, .. } => usize::from(*outputs),
+            Op::ConvTranspose2d { output, .. } => usize::from(output.channels),
+        }
+    }
+
+    /// Number of int8 weights, or `None` on overflow.
+    pub fn weight_count(&self) -> Option<usize> {
+        match self {
+            Op::Dense { inputs, outputs } => {
+                usize::from(*inputs).checked_mul(usize::from(*outputs))
+            }
+            Op::ConvTranspose2d {
+                input,
+                output,
+                kernel,
+                ..
+            } => usize::from(output.channels)
+                .checked_mul(usize::from(kernel[0]))?
+                .checked_mul(usize::from(kernel[1]))?
+                .checked_mul(usize::from(input.channels)),
+        }
+    }
+
+    /// Multiply-accumulates one evaluation performs (interior taps only for
+    /// a transposed convolution: exactly the products the kernel computes).
+    pub fn macs(&self) -> u64 {
+        match self {
+            Op::Dense { inputs, outputs } => u64::from(*inputs) * u64::from(*outputs),
+            Op::ConvTranspose2d {
+                input,
+                output,
+                kernel,
+                stride,
+                padding,
+            } => {
+                let taps = |out: u16, inp: u16, k: u8, s: u8, p: u8| -> u64 {
+                    (0..out)
+                        .map(|o| {
+                            (0..k)
+                                .filter(|&kk| tap(o, kk, s, p).is_some_and(|i| i < inp))
+                                .count() as u64
+                        })
+                        .sum()
+                };
+                taps(
+                    output.height,
+                    input.height,
+                    kernel[0],
+                    stride[0],
+                    padding[0],
+                ) * taps(output.width, input.width, kernel[1], stride[1], padding[1])
+                    * u64::from(input.channels)
+                    * u64::from(output.channels)
+            }
+        }
+    }
+}
+
+/// The input row (or column) that kernel tap `k` of a transposed
+/// convolution reads for output row `o`: `i` with `i * stride - pad + k = o`,
+/// if there is one (it may still be past the input's end).
+#[inline]
+pub(crate) fn tap(o: u16, k: u8, stride: u8, pad: u8) -> Option<u16> {
+    let shifted = (u32::from(o) + u32::from(pad)).checked_sub(u32::from(k))?;
+    let stride = u32::from(stride);
+    (shifted % stride == 0).then_some((shifted / stride) as u16)
+}
+
+/// The non-linearity applied after requantization, as a clamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// No clamp beyond the int8 range.
+    Linear,
+    /// ReLU: clamp below at the output zero point.
+    Relu,
+}
+
+/// One int8 layer: operation, quantization and borrowed parameter bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Layer<'a> {
+    /// What the layer computes, with its shapes.
+    pub op: Op,
+    /// The clamp after requantization.
+    pub activation: Activation,
+    /// Quantization of the input activation.
+    pub input: Quant,
+    /// Quantization of the output activation.
+    pub output: Quant,
+    /// int8 weights (as bytes), layout given by [`Op`].
+    pub weights: &'a [u8],
+    /// Per-output-channel weight scales, f32 little-endian. Not used by the
+    /// int8 kernels: kept so the host can dequantize and compare.
+    pub weight_scales: &'a [u8],
+    /// Per-channel int32 bias, little-endian, scale `input.scale * w_scale[c]`.
+    pub bias: &'a [u8],
+    /// Per-channel Q31 requantization multipliers, i32 little-endian.
+    pub multipliers: &'a [u8],
+    /// Per-channel requantization shifts, one i8 each.
+    pub shifts: &'a [u8],
+}
+
+impl Layer<'_> {
+    /// The int8 weights.
+    pub fn weights_i8(&self) -> &[i8] {
+        bytemuck::cast_slice(self.weights)
+    }
+
+    /// Weight scale of output channel `c` (`c < op.channels()`).
+    pub fn weight_scale(&self, c: usize) -> f32 {
+        Le::f32(self.weight_scales, c)
+    }
+
+    /// int32 bias of output channel `c`.
+    pub fn bias(&self, c: usize) -> i32 {
+        Le::i32(self.bias, c)
+    }
+
+    /// Q31 requantization multiplier of output channel `c`.
+    pub fn multiplier(&self, c: usize) -> i32 {
+        Le::i32(self.multipliers, c)
+    }
+
+    /// Requantization shift of output channel `c`.
+    pub fn shift(&self, c: usize) -> i8 {
+        self.shifts[c] as i8
+    }
+}
+
+impl Prototypes<'_> {
+    /// Mean of class `class` in latent dimension `d`, Q16.16.
+    pub fn mu_q16(&self, latent_dim: usize, class: usize, d: usize) -> i32 {
+        Le::i32(self.mu_q16, class * latent_dim + d)
+    }
+
+    /// Standard deviation of class `class` in latent dimension `d`, Q16.16.
+    pub fn sigma_q16(&self, latent_dim: usize, class: usize, d: usize) -> i32 {
+        Le::i32(self.sigma_q16, class * latent_dim + d)
+    }
+}
+
+/// Per-class latent prototypes: the mean and standard deviation of the
+/// aggregated posterior of each label, so a chip can "generate a 7".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prototypes<'a> {
+    /// Number of classes.
+    pub classes: u16,
+    /// Means, `[classes][latent]` i32 little-endian, Q16.16 real values.
+    pub mu_q16: &'a [u8],
+    /// Standard deviations, same layout, non-negative.
+    pub sigma_q16: &'a [u8],
+}
+
+/// Where a blob came from; informational only.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Metadata<'a> {
+    /// Data set name, e.g. `fashion-mnist`.
+    pub dataset: &'a str,
+    /// Model name, e.g. `mlp` or `conv`.
+    pub model: &'a str,
+    /// Training epochs.
+    pub epochs: u32,
+    /// Test-set negative ELBO of the float model, nats per image.
+    pub test_nelbo: f32,
+}
+
+/// The postcard payload of a blob.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Body<'a> {
+    /// Dimensions of z.
+    pub latent_dim: u16,
+    /// Shape of a generated image.
+    pub image: Hwc,
+    /// `round(2^16 / z_scale)`: the sampler's integer-only conversion from
+    /// a Q16.16 real latent value to int8 steps of the first layer's input.
+    pub z_inv_scale_q16: i32,
+    /// The decoder, first layer first; the first layer's input quantization
+    /// is the quantization of z.
+    #[serde(borrow)]
+    pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
+    /// 256 u8 pixels: `table[q + 128]` is the pixel for output logit code `q`.
+    pub output_table: &'a [u8],
+    /// Class prototypes, when the training data had labels.
+    pub prototypes: Option<Prototypes<'a>>,
+    /// Provenance.
+    pub metadata: Metadata<'a>,
+}
+
+/// Little-endian element access into the byte arrays of a [`Layer`] or
+/// [`Prototypes`]. Callers index within lengths checked by validation.
+pub(crate) struct Le;
+
+impl Le {
+    #[inline]
+    pub(crate) fn i32(bytes: &[u8], index: usize) -> i32 {
+        let at = index * 4;
+        i32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+    }
+
+    #[inline]
+    pub(crate) fn f32(bytes: &[u8], index: usize) -> f32 {
+        f32::from_bits(Le::i32(bytes, index) as u32)
+    }
+}

@@ -1,0 +1,441 @@
+//! The int8 kernels: fully connected and transposed 2-D convolution.
+//!
+//! Both accumulate exact int8 x int8 products in `i32` (wrapping, as on
+//! Arm, so a hostile blob cannot make a debug build panic), add the int32
+//! bias and requantize per output channel with
+//! [`multiply_by_quantized_multiplier`], then add the output zero point and
+//! clamp (the activation). The shapes and array lengths are those checked by
+//! [`crate::Model`]'s validation; the kernels trust them.
+
+use crate::blob::{Activation, Hwc, Layer, Le, Op, tap};
+use crate::fixedpoint::multiply_by_quantized_multiplier;
+
+/// Per-channel requantization of one layer, read from its byte arrays.
+struct Requantizer<'a> {
+    bias: &'a [u8],
+    multipliers: &'a [u8],
+    shifts: &'a [u8],
+    zero_point: i32,
+    min: i32,
+}
+
+impl<'a> Requantizer<'a> {
+    fn new(layer: &Layer<'a>) -> Self {
+        let zero_point = i32::from(layer.output.zero_point);
+        Self {
+            bias: layer.bias,
+            multipliers: layer.multipliers,
+            shifts: layer.shifts,
+            zero_point,
+            min: match layer.activation {
+                Activation::Linear => i32::from(i8::MIN),
+                Activation::Relu => zero_point,
+            },
+        }
+    }
+
+    /// The int32 bias of channel `c`.
+    #[inline]
+    fn bias(&self, c: usize) -> i32 {
+        Le::i32(self.bias, c)
+    }
+
+    /// Accumulator of channel `c` (bias included) to its int8 output.
+    #[inline]
+    fn output(&self, c: usize, acc: i32) -> i8 {
+        let scaled = multiply_by_quantized_multiplier(
+            acc,
+            Le::i32(self.multipliers, c),
+            i32::from(self.shifts[c] as i8),
+        );
+        scaled
+            .wrapping_add(self.zero_point)
+            .clamp(self.min, i32::from(i8::MAX)) as i8
+    }
+}
+
+/// Runs one layer: `input` and `output` hold exactly the op's input and
+/// output lengths.
+pub(crate) fn run(layer: &Layer<'_>, input: &[i8], output: &mut [i8]) {
+    let weights: &[i8] = bytemuck::cast_slice(layer.weights);
+    let requant = Requantizer::new(layer);
+    match layer.op {
+        Op::Dense { inputs, .. } => dense(weights, usize::from(inputs), &requant, input, output),
+        Op::ConvTranspose2d {
+            input: in_shape,
+            output: out_shape,
+            kernel,
+            stride,
+            padding,
+        } => conv_transpose_2d(
+            &ConvGeometry {
+                input: in_shape,
+                output: out_shape,
+                kernel,
+                stride,
+                padding,
+            },
+            weights,
+            &requant,
+            i32::from(layer.input.zero_point),
+            input,
+            output,
+        ),
+    }
+}
+
+/// `sum(w[k] * x[k])` over two equally long int8 rows, wrapping.
+#[inline]
+fn dot(w: &[i8], x: &[i8]) -> i32 {
+    w.iter().zip(x).fold(0_i32, |acc, (&w, &x)| {
+        acc.wrapping_add(i32::from(w) * i32::from(x))
+    })
+}
+
+/// Fully connected layer; the input zero point is already in the bias.
+fn dense(
+    weights: &[i8],
+    inputs: usize,
+    requant: &Requantizer<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    for (c, (out, row)) in output
+        .iter_mut()
+        .zip(weights.chunks_exact(inputs))
+        .enumerate()
+    {
+        *out = requant.output(c, dot(row, input).wrapping_add(requant.bias(c)));
+    }
+}
+
+/// Shapes of a transposed convolution.
+struct ConvGeometry {
+    input: Hwc,
+    output: Hwc,
+    kernel: [u8; 2],
+    stride: [u8; 2],
+    padding: [u8; 2],
+}
+
+/// Transposed convolution in gather form: each output pixel sums the taps
+/// that land on it, so no int32 scratch the size of the output is needed.
+fn conv_transpose_2d(
+    g: &ConvGeometry,
+    weights: &[i8],
+    requant: &Requantizer<'_>,
+    input_zero_point: i32,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    let in_c = usize::from(g.input.channels);
+    let out_c = usize::from(g.output.channels);
+    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
+    let mut pixels = output.chunks_exact_mut(out_c);
+    for oy in 0..g.output.height {
+        for ox in 0..g.output.width {
+            let Some(pixel) = pixels.next() else { return };
+            for (co, out) in pixel.iter_mut().enumerate() {
+                let mut acc = requant.bias(co);
+                for ky in 0..g.kernel[0] {
+                    let Some(iy) =
+                        tap(oy, ky, g.stride[0], g.padding[0]).filter(|&i| i < g.input.height)
+                    else {
+                        continue;
+                    };
+                    for kx in 0..g.kernel[1] {
+                        let Some(ix) =
+                            tap(ox, kx, g.stride[1], g.padding[1]).filter(|&i| i < g.input.width)
+                        else {
+                            continue;
+                        };
+                        let at =
+                            (usize::from(iy) * usize::from(g.input.width) + usize::from(ix)) * in_c;
+                        let x = &input[at..at + in_c];
+                        let w_at = ((co * kh + usize::from(ky)) * kw + usize::from(kx)) * in_c;
+                        let w = &weights[w_at..w_at + in_c];
+                        acc = w.iter().zip(x).fold(acc, |acc, (&w, &x)| {
+                            acc.wrapping_add(i32::from(w) * (i32::from(x) - input_zero_point))
+                        });
+                    }
+                }
+                *out = requant.output(co, acc);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::blob::Quant;
+    use crate::fixedpoint::quantize_multiplier;
+
+    /// Largest difference in int8 steps allowed between the integer kernels
+    /// and an f64 evaluation of the same quantized math: the Q31 multiplier
+    /// and the two roundings of the integer path can move a result that
+    /// sits near a rounding boundary by one step.
+    const TOLERANCE_STEPS: i32 = 1;
+
+    /// A layer's parameters as owned vectors, for building test layers.
+    struct Params {
+        weights: Vec<u8>,
+        scales: Vec<f32>,
+        bias: Vec<i32>,
+        input: Quant,
+        output: Quant,
+        activation: Activation,
+        multipliers: Vec<u8>,
+        shifts: Vec<u8>,
+        bias_bytes: Vec<u8>,
+        scale_bytes: Vec<u8>,
+    }
+
+    impl Params {
+        fn new(
+            weights: Vec<i8>,
+            scales: Vec<f32>,
+            bias: Vec<i32>,
+            input: Quant,
+            output: Quant,
+            relu: bool,
+        ) -> Self {
+            let (mut multipliers, mut shifts) = (Vec::new(), Vec::new());
+            for &s in &scales {
+                let real = f64::from(input.scale) * f64::from(s) / f64::from(output.scale);
+                let (m, sh) = quantize_multiplier(real).unwrap();
+                multipliers.extend(m.to_le_bytes());
+                shifts.push(sh as i8 as u8);
+            }
+            Self {
+                weights: weights.iter().map(|&w| w as u8).collect(),
+                bias_bytes: bias.iter().flat_map(|b| b.to_le_bytes()).collect(),
+                scale_bytes: scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
+                scales,
+                bias,
+                input,
+                output,
+                activation: if relu {
+                    Activation::Relu
+                } else {
+                    Activation::Linear
+                },
+                multipliers,
+                shifts,
+            }
+        }
+
+        fn layer(&self, op: Op) -> Layer<'_> {
+            Layer {
+                op,
+                activation: self.activation,
+                input: self.input,
+                output: self.output,
+                weights: &self.weights,
+                weight_scales: &self.scale_bytes,
+                bias: &self.bias_bytes,
+                multipliers: &self.multipliers,
+                shifts: &self.shifts,
+            }
+        }
+
+        /// f64 requantization of a real-valued accumulator of channel `c`.
+        fn reference_output(&self, c: usize, acc_steps: f64) -> i32 {
+            let real = acc_steps * f64::from(self.input.scale) * f64::from(self.scales[c]);
+            let q =
+                (real / f64::from(self.output.scale)).round() + f64::from(self.output.zero_point);
+            let min = match self.activation {
+                Activation::Linear => -128.0,
+                Activation::Relu => f64::from(self.output.zero_point),
+            };
+            q.clamp(min, 127.0) as i32
+        }
+    }
+
+    fn quant() -> impl Strategy<Value = Quant> {
+        (0.001f32..0.2, any::<i8>()).prop_map(|(scale, zero_point)| Quant { scale, zero_point })
+    }
+
+    fn assert_close(got: &[i8], expected: &[i32]) {
+        for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
+            assert!(
+                (i32::from(g) - e).abs() <= TOLERANCE_STEPS,
+                "output {i}: int8 kernel gave {g}, f64 reference {e} (tolerance {TOLERANCE_STEPS})"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Dense: integer kernel vs f64 evaluation of the same quantized math
+        /// (unfolded zero point, exact real requantization).
+        #[test]
+        fn dense_matches_f64_reference(
+            (inputs, outputs) in (1usize..48, 1usize..24),
+            seed in any::<u64>(),
+            input_q in quant(),
+            output_q in quant(),
+            relu in any::<bool>(),
+        ) {
+            let mut rng = TestRng(seed);
+            let weights: Vec<i8> = (0..inputs * outputs).map(|_| rng.i8()).collect();
+            let x: Vec<i8> = (0..inputs).map(|_| rng.i8()).collect();
+            let scales: Vec<f32> = (0..outputs).map(|_| 0.001 + rng.unit() * 0.05).collect();
+            let raw_bias: Vec<i32> = (0..outputs).map(|_| rng.i8() as i32 * 50).collect();
+            let zp = i32::from(input_q.zero_point);
+            // Export folds the input zero point into the bias.
+            let folded: Vec<i32> = (0..outputs)
+                .map(|c| raw_bias[c] - zp * weights[c * inputs..(c + 1) * inputs].iter().map(|&w| i32::from(w)).sum::<i32>())
+                .collect();
+            let p = Params::new(weights.clone(), scales, folded, input_q, output_q, relu);
+            let layer = p.layer(Op::Dense { inputs: inputs as u16, outputs: outputs as u16 });
+            let mut out = vec![0i8; outputs];
+            run(&layer, &x, &mut out);
+            let expected: Vec<i32> = (0..outputs)
+                .map(|c| {
+                    let acc: f64 = (0..inputs)
+                        .map(|k| f64::from(weights[c * inputs + k]) * (f64::from(x[k]) - f64::from(zp)))
+                        .sum::<f64>() + f64::from(raw_bias[c]);
+                    p.reference_output(c, acc)
+                })
+                .collect();
+            assert_close(&out, &expected);
+            prop_assert_eq!(p.bias.len(), outputs);
+        }
+
+        /// Transposed convolution: integer gather kernel vs an f64 scatter
+        /// evaluation (the textbook definition), on random geometry.
+        #[test]
+        fn conv_transpose_matches_f64_reference(
+            (in_h, in_w, in_c, out_c) in (1u16..6, 1u16..6, 1u16..5, 1u16..5),
+            (k, s) in (1u8..5, 1u8..4),
+            pad_seed in any::<u8>(),
+            out_pad_seed in any::<u8>(),
+            seed in any::<u64>(),
+            input_q in quant(),
+            output_q in quant(),
+            relu in any::<bool>(),
+        ) {
+            let pad = pad_seed % k; // padding < kernel
+            let out_pad = out_pad_seed % s; // output_padding < stride
+            let full = |i: u16| (i32::from(i) - 1) * i32::from(s) + i32::from(k) - 2 * i32::from(pad) + i32::from(out_pad);
+            let (out_h, out_w) = (full(in_h), full(in_w));
+            prop_assume!(out_h > 0 && out_w > 0);
+            let (out_h, out_w) = (out_h as u16, out_w as u16);
+            let mut rng = TestRng(seed);
+            let (ic, oc) = (usize::from(in_c), usize::from(out_c));
+            let (ku, kk) = (usize::from(k), usize::from(k));
+            let weights: Vec<i8> = (0..oc * ku * kk * ic).map(|_| rng.i8()).collect();
+            let x: Vec<i8> = (0..usize::from(in_h) * usize::from(in_w) * ic).map(|_| rng.i8()).collect();
+            let scales: Vec<f32> = (0..oc).map(|_| 0.001 + rng.unit() * 0.05).collect();
+            let bias: Vec<i32> = (0..oc).map(|_| rng.i8() as i32 * 50).collect();
+            let p = Params::new(weights.clone(), scales, bias.clone(), input_q, output_q, relu);
+            let op = Op::ConvTranspose2d {
+                input: Hwc { height: in_h, width: in_w, channels: in_c },
+                output: Hwc { height: out_h, width: out_w, channels: out_c },
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [pad, pad],
+            };
+            let layer = p.layer(op);
+            let mut out = vec![0i8; usize::from(out_h) * usize::from(out_w) * oc];
+            run(&layer, &x, &mut out);
+
+            // Scatter: every input pixel adds its kernel to the output.
+            let (oh, ow) = (usize::from(out_h), usize::from(out_w));
+            let mut acc = vec![0f64; oh * ow * oc];
+            let zp = f64::from(input_q.zero_point);
+            for iy in 0..usize::from(in_h) {
+                for ix in 0..usize::from(in_w) {
+                    for ky in 0..ku {
+                        for kx in 0..kk {
+                            let y = (iy * usize::from(s) + ky) as i64 - i64::from(pad);
+                            let xo = (ix * usize::from(s) + kx) as i64 - i64::from(pad);
+                            if y < 0 || xo < 0 || y >= oh as i64 || xo >= ow as i64 {
+                                continue;
+                            }
+                            for co in 0..oc {
+                                for ci in 0..ic {
+                                    let w = f64::from(weights[((co * ku + ky) * kk + kx) * ic + ci]);
+                                    let v = f64::from(x[(iy * usize::from(in_w) + ix) * ic + ci]) - zp;
+                                    acc[(y as usize * ow + xo as usize) * oc + co] += w * v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let expected: Vec<i32> = acc
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| p.reference_output(i % oc, a + f64::from(bias[i % oc])))
+                .collect();
+            assert_close(&out, &expected);
+            // The MAC count used for benchmarks is the number of products
+            // the scatter form performs.
+            let scatter_macs: u64 = (0..usize::from(in_h))
+                .flat_map(|iy| (0..ku).map(move |ky| (iy * usize::from(s) + ky) as i64 - i64::from(pad)))
+                .filter(|&y| y >= 0 && y < oh as i64)
+                .count() as u64
+                * (0..usize::from(in_w))
+                    .flat_map(|ix| (0..kk).map(move |kx| (ix * usize::from(s) + kx) as i64 - i64::from(pad)))
+                    .filter(|&x| x >= 0 && x < ow as i64)
+                    .count() as u64
+                * (ic * oc) as u64;
+            prop_assert_eq!(op.macs(), scatter_macs);
+        }
+    }
+
+    /// A known dense case worked by hand: 2 inputs, 2 outputs, M = 0.5.
+    #[test]
+    fn dense_by_hand() {
+        let q = Quant {
+            scale: 1.0,
+            zero_point: 0,
+        };
+        let half = Quant {
+            scale: 2.0,
+            zero_point: 3,
+        };
+        // M = in_scale * w_scale / out_scale = 1 * 1 / 2 = 0.5.
+        let p = Params::new(
+            vec![1, 2, -3, 4],
+            vec![1.0, 1.0],
+            vec![10, -10],
+            q,
+            half,
+            true,
+        );
+        let layer = p.layer(Op::Dense {
+            inputs: 2,
+            outputs: 2,
+        });
+        let mut out = [0i8; 2];
+        run(&layer, &[5, -7], &mut out);
+        // c0: 1*5 + 2*-7 + 10 = 1; 0.5 -> round away = 1; + 3 = 4.
+        // c1: -3*5 + 4*-7 - 10 = -53; -26.5 -> -27; + 3 = -24; ReLU clamps at zp 3.
+        assert_eq!(out, [4, 3]);
+    }
+
+    /// splitmix64: a tiny deterministic generator for test data.
+    struct TestRng(u64);
+
+    impl TestRng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn i8(&mut self) -> i8 {
+            self.next() as i8
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! A validated model and its int8 decoder.
+//!
+//! [`Model::from_bytes`] checks everything the kernels rely on (the layer
+//! chain, every array length, shift ranges, transposed-convolution
+//! geometry), so that [`Model::decode`] can never index out of bounds or
+//! panic, whatever bytes the blob held.
+
+use rand_core::RngCore;
+
+use crate::blob::{self, Body, Hwc, Layer, MAX_LATENT, Op, Prototypes, Quant};
+use crate::error::{LayerProblem, ModelProblem};
+use crate::fixedpoint::{MAX_SHIFT, MIN_SHIFT};
+use crate::sampler::{self, Latent};
+use crate::{Error, layers};
+
+/// A parsed and validated model blob, borrowing its bytes.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    body: Body<'a>,
+    header: blob::Header,
+    /// Largest activation (input or output of any layer), in elements.
+    max_activation: usize,
+    image_len: usize,
+}
+
+impl<'a> Model<'a> {
+    /// Parses a blob that must be exactly one header plus its payload.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        let (header, payload, trailing) = blob::split(bytes)?;
+        if !trailing.is_empty() {
+            return Err(Error::TrailingBytes(trailing.len() as u32));
+        }
+        Self::from_payload(header, payload)
+    }
+
+    /// Parses a blob at the start of a larger region (a flash sector or a
+    /// memory window), ignoring whatever follows its payload.
+    pub fn from_region(region: &'a [u8]) -> Result<Self, Error> {
+        let (header, payload, _) = blob::split(region)?;
+        Self::from_payload(header, payload)
+    }
+
+    fn from_payload(header: blob::Header, payload: &'a [u8]) -> Result<Self, Error> {
+        let body = blob::decode_body(payload)?;
+        let (max_activation, image_len) = validate(&body)?;
+        Ok(Self {
+            body,
+            header,
+            max_activation,
+            image_len,
+        })
+    }
+
+    /// The decoded body: layers, table, prototypes, metadata.
+    pub fn body(&self) -> &Body<'a> {
+        &self.body
+    }
+
+    /// The blob's header.
+    pub fn header(&self) -> &blob::Header {
+        &self.header
+    }
+
+    /// Dimensions of z.
+    pub fn latent_dim(&self) -> usize {
+        usize::from(self.body.latent_dim)
+    }
+
+    /// Quantization of z (the first layer's input).
+    pub fn z_quant(&self) -> Quant {
+        self.body.layers[0].input
+    }
+
+    /// Shape of a generated image.
+    pub fn image_shape(&self) -> Hwc {
+        self.body.image
+    }
+
+    /// Pixels (bytes) per generated image.
+    pub fn image_len(&self) -> usize {
+        self.image_len
+    }
+
+    /// Number of class prototypes (0 when the blob has none).
+    pub fn classes(&self) -> u16 {
+        self.body.prototypes.map_or(0, |p| p.classes)
+    }
+
+    /// int8 elements of scratch [`Model::decode`] needs: two activation
+    /// buffers of the largest layer input or output, used ping-pong.
+    pub fn scratch_len(&self) -> usize {
+        2 * self.max_activation
+    }
+
+    /// Decodes one int8 latent `z` into `pixels` (u8, HWC), using `scratch`
+    /// of at least [`Model::scratch_len`] elements.
+    pub fn decode(&self, z: &[i8], scratch: &mut [i8], pixels: &mut [u8]) -> Result<(), Error> {
+        self.decode_with(z, scratch, pixels, |_| {})
+    }
+
+    /// [`Model::decode`], calling `hook(i)` after layer `i` has run and
+    /// `hook(layers)` after the output table: the marks an instruction
+    /// counter needs to attribute cost per layer.
+    pub fn decode_with(
+        &self,
+        z: &[i8],
+        scratch: &mut [i8],
+        pixels: &mut [u8],
+        mut hook: impl FnMut(usize),
+    ) -> Result<(), Error> {
+        check_len(z.len(), self.latent_dim(), |found, expected| {
+            Error::LatentSize { found, expected }
+        })?;
+        check_buffer(scratch.len(), self.scratch_len())?;
+        check_buffer(pixels.len(), self.image_len)?;
+        let pixels = &mut pixels[..self.image_len];
+        let (mut current, mut next) =
+            scratch[..self.scratch_len()].split_at_mut(self.max_activation);
+        current[..z.len()].copy_from_slice(z);
+        let mut len = z.len();
+        for (i, layer) in self.body.layers.iter().enumerate() {
+            // Validation proved these lengths: input == len, output <= max.
+            let out_len = layer.op.output_len().unwrap_or(0);
+            layers::run(layer, &current[..len], &mut next[..out_len]);
+            core::mem::swap(&mut current, &mut next);
+            len = out_len;
+            hook(i);
+        }
+        let table = self.body.output_table;
+        for (pixel, &logit) in pixels.iter_mut().zip(&current[..len]) {
+            *pixel = table[usize::from((logit as u8) ^ 0x80)];
+        }
+        hook(self.body.layers.len());
+        Ok(())
+    }
+
+    /// Draws the int8 latent for `latent` from `rng` into `z`
+    /// (see [`crate::sampler`]).
+    pub fn sample_latent<R: RngCore + ?Sized>(
+        &self,
+        latent: Latent<'_>,
+        rng: &mut R,
+        z: &mut [i8],
+    ) -> Result<(), Error> {
+        check_len(z.len(), self.latent_dim(), |found, expected| {
+            Error::LatentSize { found, expected }
+        })?;
+        let inv_scale = self.body.z_inv_scale_q16;
+        let zero_point = self.z_quant().zero_point;
+        match latent {
+            Latent::Prior => {
+                for z in z.iter_mut() {
+                    *z = sampler::draw(sampler::ONE_Q16, 0, rng, inv_scale, zero_point);
+                }
+            }
+            Latent::Class(class) => {
+                let p = self.prototype(class)?;
+                let (dims, class) = (self.latent_dim(), usize::from(class));
+                for (d, z) in z.iter_mut().enumerate() {
+                    let (mu, sigma) = (p.mu_q16(dims, class, d), p.sigma_q16(dims, class, d));
+                    *z = sampler::draw(sigma, mu, rng, inv_scale, zero_point);
+                }
+            }
+            Latent::Posterior { mu_q16, sigma_q16 } => {
+                let expected = self.latent_dim();
+                for given in [mu_q16.len(), sigma_q16.len()] {
+                    check_len(given, expected, |found, expected| Error::LatentSize {
+                        found,
+                        expected,
+                    })?;
+                }
+                for ((z, &mu), &sigma) in z.iter_mut().zip(mu_q16).zip(sigma_q16) {
+                    *z = sampler::draw(sigma, mu, rng, inv_scale, zero_point);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Draws a latent and decodes it: one generated image. `z` receives the
+    /// latent so a caller can log or replay it.
+    pub fn generate<R: RngCore + ?Sized>(
+        &self,
+        latent: Latent<'_>,
+        rng: &mut R,
+        z: &mut [i8],
+        scratch: &mut [i8],
+        pixels: &mut [u8],
+    ) -> Result<(), Error> {
+        self.sample_latent(latent, rng, z)?;
+        self.decode(z, scratch, pixels)
+    }
+
+    fn prototype(&self, class: u16) -> Result<Prototypes<'a>, Error> {
+        let classes = self.classes();
+        match self.body.prototypes {
+            Some(p) if class < classes => Ok(p),
+            _ => Err(Error::NoSuchClass { class, classes }),
+        }
+    }
+}
+
+fn check_len(found: usize, expected: usize, err: impl Fn(u32, u32) -> Error) -> Result<(), Error> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(err(found as u32, expected as u32))
+    }
+}
+
+fn check_buffer(available: usize, needed: usize) -> Result<(), Error> {
+    if available >= needed {
+        Ok(())
+    } else {
+        Err(Error::BufferTooSmall {
+            needed: needed as u32,
+            available: available as u32,
+        })
+    }
+}
+
+/// Checks a decoded body; returns the largest activation and the image length.
+fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
+    let latent = body.latent_dim;
+    if latent == 0 || latent > MAX_LATENT {
+        return Err(Error::Inconsistent(ModelProblem::LatentSize));
+    }
+    let image_len = body
+        .image
+        .elements()
+        .filter(|&n| n > 0)
+        .ok_or(Error::Inconsistent(ModelProblem::ImageShape))?;
+    if body.output_table.len() != 256 {
+        return Err(Error::Inconsistent(ModelProblem::OutputTable));
+    }
+    if body.z_inv_scale_q16 <= 0 {
+        return Err(Error::Inconsistent(ModelProblem::LatentScale));
+    }
+    let first = body.layers.first().ok_or(Error::NoLayers)?;
+    let mut len = usize::from(latent);
+    let mut max_activation = len;
+    let mut previous_output = first.input;
+    for (i, layer) in body.layers.iter().enumerate() {
+        let fail = |problem| Error::Layer {
+            layer: i as u8,
+            problem,
+        };
+        if layer.input.zero_point != previous_output.zero_point {
+            return Err(fail(LayerProblem::ZeroPoint));
+        }
+        validate_layer(layer, len).map_err(fail)?;
+        len = layer
+            .op
+            .output_len()
+            .ok_or(fail(LayerProblem::BadDimension))?;
+        max_activation = max_activation.max(len);
+        previous_output = layer.output;
+    }
+    if len != image_len {
+        return Err(Error::Inconsistent(ModelProblem::OutputSize));
+    }
+    if let Some(p) = body.prototypes {
+        let values = usize::from(p.classes) * usize::from(latent);
+        // Lengths first: the sigma scan relies on them.
+        if p.classes == 0
+            || p.mu_q16.len() != values * 4
+            || p.sigma_q16.len() != values * 4
+            || p.sigma_q16.chunks_exact(4).any(|b| b[3] & 0x80 != 0)
+        {
+            return Err(Error::Inconsistent(ModelProblem::Prototypes));
+        }
+    }
+    Ok((max_activation, image_len))
+}
+
+/// Checks one layer whose input must have `expected_input` elements.
+fn validate_layer(layer: &Layer<'_>, expected_input: usize) -> Result<(), LayerProblem> {
+    let op = &layer.op;
+    let (Some(input_len), Some(output_len), Some(weights)) =
+        (op.input_len(), op.output_len(), op.weight_count())
+    else {
+        return Err(LayerProblem::BadDimension);
+    };
+    let channels = op.channels();
+    if input_len == 0 || output_len == 0 || weights == 0 || channels == 0 {
+        return Err(LayerProblem::BadDimension);
+    }
+    if input_len != expected_input {
+        return Err(LayerProblem::InputSize {
+            found: input_len as u32,
+            expected: expected_input as u32,
+        });
+    }
+    if layer.weights.len() != weights {
+        return Err(LayerProblem::WeightBytes {
+            found: layer.weights.len() as u32,
+            expected: u32::try_from(weights).unwrap_or(u32::MAX),
+        });
+    }
+    for (name, bytes, per_channel) in [
+        ("weight_scales", layer.weight_scales, 4),
+        ("bias", layer.bias, 4),
+        ("multipliers", layer.multipliers, 4),
+        ("shifts", layer.shifts, 1),
+    ] {
+        if bytes.len() != channels * per_channel {
+            return Err(LayerProblem::ChannelArray(name));
+        }
+    }
+    if layer
+        .shifts
+        .iter()
+        .any(|&s| !(MIN_SHIFT..=MAX_SHIFT).contains(&(s as i8)))
+    {
+        return Err(LayerProblem::Shift);
+    }
+    if (0..channels).any(|c| layer.multiplier(c) < 0) {
+        return Err(LayerProblem::Multiplier);
+    }
+    if let Op::ConvTranspose2d {
+        input,
+        output,
+        kernel,
+        stride,
+        padding,
+    } = op
+    {
+        for axis in 0..2 {
+            let (i, o) = if axis == 0 {
+                (input.height, output.height)
+            } else {
+                (input.width, output.width)
+            };
+            if !geometry_ok(i, o, kernel[axis], stride[axis], padding[axis]) {
+                return Err(LayerProblem::Geometry);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// PyTorch's rule: `out = (in - 1) * stride - 2 * padding + kernel +
+/// output_padding` with `0 <= output_padding < stride` and `padding < kernel`.
+fn geometry_ok(input: u16, output: u16, kernel: u8, stride: u8, padding: u8) -> bool {
+    if kernel == 0 || stride == 0 || padding >= kernel {
+        return false;
+    }
+    let base =
+        (i64::from(input) - 1) * i64::from(stride) - 2 * i64::from(padding) + i64::from(kernel);
+    let extra = i64::from(output) - base;
+    (0..i64::from(stride)).contains(&extra)
+}
