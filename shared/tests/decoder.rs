@@ -1,0 +1,214 @@
+//! The decoder and the sampler through the public `Model` API.
+
+mod common;
+
+use tinyvae_shared::blob::{Activation, Layer, Op};
+use tinyvae_shared::sampler::{to_q16, ONE_Q16};
+use tinyvae_shared::{seeded_rng, Error, Latent, Model};
+
+use common::{fixture_blob, LATENT};
+
+fn generate(model: &Model<'_>, seed: u64, latent: Latent<'_>, count: usize) -> (Vec<i8>, Vec<u8>) {
+    let mut rng = seeded_rng(seed);
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let (mut zs, mut images) = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        let mut z = vec![0i8; model.latent_dim()];
+        let mut pixels = vec![0u8; model.image_len()];
+        model.generate(latent, &mut rng, &mut z, &mut scratch, &mut pixels).unwrap();
+        zs.extend(z);
+        images.extend(pixels);
+    }
+    (zs, images)
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let a = generate(&model, 5, Latent::Prior, 16);
+    assert_eq!(a, generate(&model, 5, Latent::Prior, 16));
+    let b = generate(&model, 6, Latent::Prior, 16);
+    assert_ne!(a.0, b.0, "latents of seeds 5 and 6 coincide");
+    assert_ne!(a.1, b.1, "images of seeds 5 and 6 coincide");
+}
+
+/// Prior latents, dequantized, have mean ~0 and sd ~1 per dimension
+/// (5,000 draws: 5 standard errors are 0.07 for the mean, 0.05 for the sd,
+/// plus half a quantization step, 0.016).
+#[test]
+fn prior_latents_are_standard_normal() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let n = 5000;
+    let (zs, _) = generate(&model, 9, Latent::Prior, n);
+    let q = model.z_quant();
+    for d in 0..model.latent_dim() {
+        let values: Vec<f64> = zs.iter().skip(d).step_by(model.latent_dim()).map(|&z| f64::from(q.dequantize(z))).collect();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        assert!(mean.abs() < 0.09, "dim {d}: mean {mean}");
+        assert!((sd - 1.0).abs() < 0.07, "dim {d}: sd {sd}");
+    }
+}
+
+/// Class-conditional latents follow that class's prototype.
+#[test]
+fn class_latents_follow_their_prototype() {
+    let owned = common::fixture_model();
+    let blob = owned.to_blob().unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let prototypes = model.body().prototypes.unwrap();
+    let q = model.z_quant();
+    let n = 5000;
+    let dims = model.latent_dim();
+    for class in 0..model.classes() {
+        let (zs, _) = generate(&model, 3, Latent::Class(class), n);
+        for d in 0..dims {
+            let mu = f64::from(prototypes.mu_q16(dims, usize::from(class), d)) / f64::from(ONE_Q16);
+            let sigma = f64::from(prototypes.sigma_q16(dims, usize::from(class), d)) / f64::from(ONE_Q16);
+            let values: Vec<f64> = zs.iter().skip(d).step_by(dims).map(|&z| f64::from(q.dequantize(z))).collect();
+            let mean = values.iter().sum::<f64>() / n as f64;
+            let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+            let step = f64::from(q.scale);
+            assert!((mean - mu).abs() < 5.0 * sigma / (n as f64).sqrt() + step, "class {class} dim {d}: mean {mean} vs {mu}");
+            assert!((sd - sigma).abs() < 0.1 * sigma + step, "class {class} dim {d}: sd {sd} vs {sigma}");
+        }
+    }
+}
+
+#[test]
+fn posterior_with_zero_sigma_is_the_quantized_mean() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mu = [0.5f32, -1.0, 2.0, -3.9];
+    let mu_q16: Vec<i32> = mu.iter().map(|&m| to_q16(m)).collect();
+    let sigma_q16 = [0; LATENT as usize];
+    let mut z = [0i8; LATENT as usize];
+    model
+        .sample_latent(Latent::Posterior { mu_q16: &mu_q16, sigma_q16: &sigma_q16 }, &mut seeded_rng(1), &mut z)
+        .unwrap();
+    let expected: Vec<i8> = mu.iter().map(|&m| model.z_quant().quantize(m)).collect();
+    assert_eq!(z.to_vec(), expected);
+}
+
+#[test]
+fn api_errors() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut pixels = vec![0u8; model.image_len()];
+    let mut z = vec![0i8; model.latent_dim()];
+    let mut rng = seeded_rng(0);
+    assert_eq!(
+        model.generate(Latent::Class(3), &mut rng, &mut z, &mut scratch, &mut pixels),
+        Err(Error::NoSuchClass { class: 3, classes: 3 })
+    );
+    assert_eq!(model.decode(&z[1..], &mut scratch, &mut pixels), Err(Error::LatentSize { found: 3, expected: 4 }));
+    let short = model.scratch_len() - 1;
+    assert_eq!(
+        model.decode(&z, &mut scratch[..short], &mut pixels),
+        Err(Error::BufferTooSmall { needed: short as u32 + 1, available: short as u32 })
+    );
+    assert!(matches!(model.decode(&z, &mut scratch, &mut pixels[..35]), Err(Error::BufferTooSmall { .. })));
+    let posterior = Latent::Posterior { mu_q16: &[0; 3], sigma_q16: &[0; 4] };
+    assert!(matches!(model.sample_latent(posterior, &mut rng, &mut z), Err(Error::LatentSize { .. })));
+}
+
+/// Float forward pass with the blob's own dequantized weights and biases
+/// (activations kept in float): catches layout and convention mistakes
+/// (weight order, bias folding, HWC indexing) that per-layer tests could
+/// share with the kernels.
+fn float_decode(model: &Model<'_>, z: &[f32]) -> Vec<f32> {
+    let mut x = z.to_vec();
+    for layer in &model.body().layers {
+        x = float_layer(layer, &x);
+    }
+    x.iter().map(|&l| 255.0 / (1.0 + (-l).exp())).collect()
+}
+
+fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
+    let w = layer.weights_i8();
+    let s_in = layer.input.scale;
+    let channels = layer.op.channels();
+    let real_bias = |c: usize, per: usize| {
+        let mut b = layer.bias(c) as f32;
+        if matches!(layer.op, Op::Dense { .. }) {
+            // Undo the zero-point fold.
+            let sum: i32 = w[c * per..(c + 1) * per].iter().map(|&v| i32::from(v)).sum();
+            b += f32::from(layer.input.zero_point) * sum as f32;
+        }
+        b * s_in * layer.weight_scale(c)
+    };
+    let mut out = match layer.op {
+        Op::Dense { inputs, outputs } => {
+            let n = usize::from(inputs);
+            (0..usize::from(outputs))
+                .map(|c| {
+                    let dot: f32 = (0..n).map(|k| f32::from(w[c * n + k]) * layer.weight_scale(c) * x[k]).sum();
+                    dot + real_bias(c, n)
+                })
+                .collect::<Vec<f32>>()
+        }
+        Op::ConvTranspose2d { input, output, kernel, stride, padding } => {
+            let (ic, oc) = (usize::from(input.channels), usize::from(output.channels));
+            let (kh, kw) = (usize::from(kernel[0]), usize::from(kernel[1]));
+            let mut y = vec![0f32; output.elements().unwrap()];
+            for co in 0..oc {
+                for v in y.iter_mut().skip(co).step_by(oc) {
+                    *v = real_bias(co, kh * kw * ic);
+                }
+            }
+            for iy in 0..usize::from(input.height) {
+                for ix in 0..usize::from(input.width) {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let oy = (iy * usize::from(stride[0]) + ky) as i64 - i64::from(padding[0]);
+                            let ox = (ix * usize::from(stride[1]) + kx) as i64 - i64::from(padding[1]);
+                            if oy < 0 || ox < 0 || oy >= i64::from(output.height) || ox >= i64::from(output.width) {
+                                continue;
+                            }
+                            for co in 0..oc {
+                                for ci in 0..ic {
+                                    let wv = f32::from(w[((co * kh + ky) * kw + kx) * ic + ci]) * layer.weight_scale(co);
+                                    y[(oy as usize * usize::from(output.width) + ox as usize) * oc + co] +=
+                                        wv * x[(iy * usize::from(input.width) + ix) * ic + ci];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            y
+        }
+    };
+    if layer.activation == Activation::Relu {
+        out.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    assert_eq!(out.len() % channels, 0);
+    out
+}
+
+/// Mean absolute difference between the int8 decoder and the float
+/// decoder with the same weights, in gray levels (0..=255), over 200 prior
+/// samples. The activations' int8 rounding accounts for a few levels;
+/// a convention mistake gives tens.
+const MEAN_GRAY_TOLERANCE: f64 = 3.0;
+
+#[test]
+fn int8_decoder_tracks_float_decoder() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let (zs, images) = generate(&model, 21, Latent::Prior, 200);
+    let q = model.z_quant();
+    let mut total = 0.0;
+    for (z, image) in zs.chunks(model.latent_dim()).zip(images.chunks(model.image_len())) {
+        let zf: Vec<f32> = z.iter().map(|&v| q.dequantize(v)).collect();
+        let float = float_decode(&model, &zf);
+        total += image.iter().zip(&float).map(|(&p, &f)| (f64::from(p) - f64::from(f)).abs()).sum::<f64>();
+    }
+    let mean = total / (200 * model.image_len()) as f64;
+    assert!(mean < MEAN_GRAY_TOLERANCE, "mean |int8 - float| = {mean:.3} gray levels");
+    // And not trivially: the images vary.
+    assert!(images.iter().any(|&p| p != images[0]));
+}
