@@ -3,10 +3,10 @@
 mod common;
 
 use tinyvae_shared::blob::{Activation, Layer, Op};
-use tinyvae_shared::sampler::{to_q16, ONE_Q16};
-use tinyvae_shared::{seeded_rng, Error, Latent, Model};
+use tinyvae_shared::sampler::{ONE_Q16, to_q16};
+use tinyvae_shared::{Error, Latent, Model, seeded_rng};
 
-use common::{fixture_blob, LATENT};
+use common::{LATENT, fixture_blob};
 
 fn generate(model: &Model<'_>, seed: u64, latent: Latent<'_>, count: usize) -> (Vec<i8>, Vec<u8>) {
     let mut rng = seeded_rng(seed);
@@ -15,7 +15,9 @@ fn generate(model: &Model<'_>, seed: u64, latent: Latent<'_>, count: usize) -> (
     for _ in 0..count {
         let mut z = vec![0i8; model.latent_dim()];
         let mut pixels = vec![0u8; model.image_len()];
-        model.generate(latent, &mut rng, &mut z, &mut scratch, &mut pixels).unwrap();
+        model
+            .generate(latent, &mut rng, &mut z, &mut scratch, &mut pixels)
+            .unwrap();
         zs.extend(z);
         images.extend(pixels);
     }
@@ -44,7 +46,12 @@ fn prior_latents_are_standard_normal() {
     let (zs, _) = generate(&model, 9, Latent::Prior, n);
     let q = model.z_quant();
     for d in 0..model.latent_dim() {
-        let values: Vec<f64> = zs.iter().skip(d).step_by(model.latent_dim()).map(|&z| f64::from(q.dequantize(z))).collect();
+        let values: Vec<f64> = zs
+            .iter()
+            .skip(d)
+            .step_by(model.latent_dim())
+            .map(|&z| f64::from(q.dequantize(z)))
+            .collect();
         let mean = values.iter().sum::<f64>() / n as f64;
         let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
         assert!(mean.abs() < 0.09, "dim {d}: mean {mean}");
@@ -66,13 +73,25 @@ fn class_latents_follow_their_prototype() {
         let (zs, _) = generate(&model, 3, Latent::Class(class), n);
         for d in 0..dims {
             let mu = f64::from(prototypes.mu_q16(dims, usize::from(class), d)) / f64::from(ONE_Q16);
-            let sigma = f64::from(prototypes.sigma_q16(dims, usize::from(class), d)) / f64::from(ONE_Q16);
-            let values: Vec<f64> = zs.iter().skip(d).step_by(dims).map(|&z| f64::from(q.dequantize(z))).collect();
+            let sigma =
+                f64::from(prototypes.sigma_q16(dims, usize::from(class), d)) / f64::from(ONE_Q16);
+            let values: Vec<f64> = zs
+                .iter()
+                .skip(d)
+                .step_by(dims)
+                .map(|&z| f64::from(q.dequantize(z)))
+                .collect();
             let mean = values.iter().sum::<f64>() / n as f64;
             let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
             let step = f64::from(q.scale);
-            assert!((mean - mu).abs() < 5.0 * sigma / (n as f64).sqrt() + step, "class {class} dim {d}: mean {mean} vs {mu}");
-            assert!((sd - sigma).abs() < 0.1 * sigma + step, "class {class} dim {d}: sd {sd} vs {sigma}");
+            assert!(
+                (mean - mu).abs() < 5.0 * sigma / (n as f64).sqrt() + step,
+                "class {class} dim {d}: mean {mean} vs {mu}"
+            );
+            assert!(
+                (sd - sigma).abs() < 0.1 * sigma + step,
+                "class {class} dim {d}: sd {sd} vs {sigma}"
+            );
         }
     }
 }
@@ -86,7 +105,14 @@ fn posterior_with_zero_sigma_is_the_quantized_mean() {
     let sigma_q16 = [0; LATENT as usize];
     let mut z = [0i8; LATENT as usize];
     model
-        .sample_latent(Latent::Posterior { mu_q16: &mu_q16, sigma_q16: &sigma_q16 }, &mut seeded_rng(1), &mut z)
+        .sample_latent(
+            Latent::Posterior {
+                mu_q16: &mu_q16,
+                sigma_q16: &sigma_q16,
+            },
+            &mut seeded_rng(1),
+            &mut z,
+        )
         .unwrap();
     let expected: Vec<i8> = mu.iter().map(|&m| model.z_quant().quantize(m)).collect();
     assert_eq!(z.to_vec(), expected);
@@ -101,18 +127,45 @@ fn api_errors() {
     let mut z = vec![0i8; model.latent_dim()];
     let mut rng = seeded_rng(0);
     assert_eq!(
-        model.generate(Latent::Class(3), &mut rng, &mut z, &mut scratch, &mut pixels),
-        Err(Error::NoSuchClass { class: 3, classes: 3 })
+        model.generate(
+            Latent::Class(3),
+            &mut rng,
+            &mut z,
+            &mut scratch,
+            &mut pixels
+        ),
+        Err(Error::NoSuchClass {
+            class: 3,
+            classes: 3
+        })
     );
-    assert_eq!(model.decode(&z[1..], &mut scratch, &mut pixels), Err(Error::LatentSize { found: 3, expected: 4 }));
+    assert_eq!(
+        model.decode(&z[1..], &mut scratch, &mut pixels),
+        Err(Error::LatentSize {
+            found: 3,
+            expected: 4
+        })
+    );
     let short = model.scratch_len() - 1;
     assert_eq!(
         model.decode(&z, &mut scratch[..short], &mut pixels),
-        Err(Error::BufferTooSmall { needed: short as u32 + 1, available: short as u32 })
+        Err(Error::BufferTooSmall {
+            needed: short as u32 + 1,
+            available: short as u32
+        })
     );
-    assert!(matches!(model.decode(&z, &mut scratch, &mut pixels[..35]), Err(Error::BufferTooSmall { .. })));
-    let posterior = Latent::Posterior { mu_q16: &[0; 3], sigma_q16: &[0; 4] };
-    assert!(matches!(model.sample_latent(posterior, &mut rng, &mut z), Err(Error::LatentSize { .. })));
+    assert!(matches!(
+        model.decode(&z, &mut scratch, &mut pixels[..35]),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    let posterior = Latent::Posterior {
+        mu_q16: &[0; 3],
+        sigma_q16: &[0; 4],
+    };
+    assert!(matches!(
+        model.sample_latent(posterior, &mut rng, &mut z),
+        Err(Error::LatentSize { .. })
+    ));
 }
 
 /// Float forward pass with the blob's own dequantized weights and biases
@@ -135,7 +188,10 @@ fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
         let mut b = layer.bias(c) as f32;
         if matches!(layer.op, Op::Dense { .. }) {
             // Undo the zero-point fold.
-            let sum: i32 = w[c * per..(c + 1) * per].iter().map(|&v| i32::from(v)).sum();
+            let sum: i32 = w[c * per..(c + 1) * per]
+                .iter()
+                .map(|&v| i32::from(v))
+                .sum();
             b += f32::from(layer.input.zero_point) * sum as f32;
         }
         b * s_in * layer.weight_scale(c)
@@ -145,12 +201,20 @@ fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
             let n = usize::from(inputs);
             (0..usize::from(outputs))
                 .map(|c| {
-                    let dot: f32 = (0..n).map(|k| f32::from(w[c * n + k]) * layer.weight_scale(c) * x[k]).sum();
+                    let dot: f32 = (0..n)
+                        .map(|k| f32::from(w[c * n + k]) * layer.weight_scale(c) * x[k])
+                        .sum();
                     dot + real_bias(c, n)
                 })
                 .collect::<Vec<f32>>()
         }
-        Op::ConvTranspose2d { input, output, kernel, stride, padding } => {
+        Op::ConvTranspose2d {
+            input,
+            output,
+            kernel,
+            stride,
+            padding,
+        } => {
             let (ic, oc) = (usize::from(input.channels), usize::from(output.channels));
             let (kh, kw) = (usize::from(kernel[0]), usize::from(kernel[1]));
             let mut y = vec![0f32; output.elements().unwrap()];
@@ -163,15 +227,24 @@ fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
                 for ix in 0..usize::from(input.width) {
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let oy = (iy * usize::from(stride[0]) + ky) as i64 - i64::from(padding[0]);
-                            let ox = (ix * usize::from(stride[1]) + kx) as i64 - i64::from(padding[1]);
-                            if oy < 0 || ox < 0 || oy >= i64::from(output.height) || ox >= i64::from(output.width) {
+                            let oy =
+                                (iy * usize::from(stride[0]) + ky) as i64 - i64::from(padding[0]);
+                            let ox =
+                                (ix * usize::from(stride[1]) + kx) as i64 - i64::from(padding[1]);
+                            if oy < 0
+                                || ox < 0
+                                || oy >= i64::from(output.height)
+                                || ox >= i64::from(output.width)
+                            {
                                 continue;
                             }
                             for co in 0..oc {
                                 for ci in 0..ic {
-                                    let wv = f32::from(w[((co * kh + ky) * kw + kx) * ic + ci]) * layer.weight_scale(co);
-                                    y[(oy as usize * usize::from(output.width) + ox as usize) * oc + co] +=
+                                    let wv = f32::from(w[((co * kh + ky) * kw + kx) * ic + ci])
+                                        * layer.weight_scale(co);
+                                    y[(oy as usize * usize::from(output.width) + ox as usize)
+                                        * oc
+                                        + co] +=
                                         wv * x[(iy * usize::from(input.width) + ix) * ic + ci];
                                 }
                             }
@@ -202,13 +275,23 @@ fn int8_decoder_tracks_float_decoder() {
     let (zs, images) = generate(&model, 21, Latent::Prior, 200);
     let q = model.z_quant();
     let mut total = 0.0;
-    for (z, image) in zs.chunks(model.latent_dim()).zip(images.chunks(model.image_len())) {
+    for (z, image) in zs
+        .chunks(model.latent_dim())
+        .zip(images.chunks(model.image_len()))
+    {
         let zf: Vec<f32> = z.iter().map(|&v| q.dequantize(v)).collect();
         let float = float_decode(&model, &zf);
-        total += image.iter().zip(&float).map(|(&p, &f)| (f64::from(p) - f64::from(f)).abs()).sum::<f64>();
+        total += image
+            .iter()
+            .zip(&float)
+            .map(|(&p, &f)| (f64::from(p) - f64::from(f)).abs())
+            .sum::<f64>();
     }
     let mean = total / (200 * model.image_len()) as f64;
-    assert!(mean < MEAN_GRAY_TOLERANCE, "mean |int8 - float| = {mean:.3} gray levels");
+    assert!(
+        mean < MEAN_GRAY_TOLERANCE,
+        "mean |int8 - float| = {mean:.3} gray levels"
+    );
     // And not trivially: the images vary.
     assert!(images.iter().any(|&p| p != images[0]));
 }

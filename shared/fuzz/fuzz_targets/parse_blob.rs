@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyvae_shared::{seeded_rng, write::seal, Latent, Model};
+use tinyvae_shared::{Latent, Model, seeded_rng, write::seal};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -29,8 +29,18 @@ fuzz_target!(|data: &[u8]| {
     let mut pixels = vec![0u8; model.image_len()];
     let mut z = vec![0i8; model.latent_dim()];
     let mut rng = seeded_rng(u64::from(mode));
-    model.generate(Latent::Prior, &mut rng, &mut z, &mut scratch, &mut pixels).unwrap();
+    model
+        .generate(Latent::Prior, &mut rng, &mut z, &mut scratch, &mut pixels)
+        .unwrap();
     for class in 0..model.classes().min(4) {
-        model.generate(Latent::Class(class), &mut rng, &mut z, &mut scratch, &mut pixels).unwrap();
+        model
+            .generate(
+                Latent::Class(class),
+                &mut rng,
+                &mut z,
+                &mut scratch,
+                &mut pixels,
+            )
+            .unwrap();
     }
 });
