@@ -5,7 +5,9 @@
 //! bad input (a missing or malformed file, an impossible flag) exits with 2,
 //! anything else that fails with 1.
 
+mod blobfile;
 mod fail;
+mod inspect;
 
 use std::process::ExitCode;
 
@@ -21,11 +23,16 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Show what a model blob holds: header, layers, quantization, prototypes.
+    Inspect(inspect::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -1,0 +1,259 @@
+//! `tinyvae inspect BLOB`: what a blob holds, for people and for machines.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use tinyvae_shared::Model;
+use tinyvae_shared::blob::{Activation, Layer, Op, Quant};
+use tinyvae_shared::sampler::ONE_Q16;
+
+use crate::blobfile::BlobFile;
+
+/// Show a blob's header, layers, quantization, prototypes and metadata.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The model blob (`tinyvae export` writes one).
+    blob: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// With --json: include every weight, bias, multiplier, shift, scale and
+    /// the output table, so the blob can be checked with other tools.
+    #[arg(long, requires = "json")]
+    weights: bool,
+}
+
+/// Runs `inspect`.
+pub fn run(args: Args) -> Result<()> {
+    let file = BlobFile::read(&args.blob)?;
+    let model = file.model()?;
+    if args.json {
+        let value = to_json(&model, file.bytes().len(), args.weights);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", to_text(&model, file.bytes().len()));
+    }
+    Ok(())
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Dense { .. } => "dense",
+        Op::ConvTranspose2d { .. } => "conv_transpose_2d",
+    }
+}
+
+fn activation_name(activation: Activation) -> &'static str {
+    match activation {
+        Activation::Linear => "linear",
+        Activation::Relu => "relu",
+    }
+}
+
+fn shape_text(op: &Op) -> String {
+    match op {
+        Op::Dense { inputs, outputs } => format!("{inputs} -> {outputs}"),
+        Op::ConvTranspose2d {
+            input,
+            output,
+            kernel,
+            stride,
+            padding,
+        } => format!(
+            "{}x{}x{} -> {}x{}x{}, kernel {}x{}, stride {}x{}, padding {}x{}",
+            input.height,
+            input.width,
+            input.channels,
+            output.height,
+            output.width,
+            output.channels,
+            kernel[0],
+            kernel[1],
+            stride[0],
+            stride[1],
+            padding[0],
+            padding[1]
+        ),
+    }
+}
+
+/// Bytes of parameters a layer stores (weights and per-channel arrays).
+fn layer_bytes(layer: &Layer<'_>) -> usize {
+    layer.weights.len()
+        + layer.weight_scales.len()
+        + layer.bias.len()
+        + layer.multipliers.len()
+        + layer.shifts.len()
+}
+
+fn to_text(model: &Model<'_>, file_len: usize) -> String {
+    let body = model.body();
+    let header = model.header();
+    let image = model.image_shape();
+    let z = model.z_quant();
+    let mut out = String::new();
+    let _ = writeln!(out, "format version  {}", header.version);
+    let _ = writeln!(out, "checksum        ok (CRC-32 {:#010x})", header.crc32);
+    let _ = writeln!(
+        out,
+        "flash size      {file_len} bytes (payload {})",
+        header.payload_len
+    );
+    let _ = writeln!(
+        out,
+        "latent          {} dims, z scale {} zero point {}",
+        model.latent_dim(),
+        z.scale,
+        z.zero_point
+    );
+    let _ = writeln!(
+        out,
+        "image           {}x{}x{}",
+        image.height, image.width, image.channels
+    );
+    let _ = writeln!(
+        out,
+        "scratch         {} bytes of int8 activations",
+        model.scratch_len()
+    );
+    let _ = writeln!(out, "layers          {}", body.layers.len());
+    for (i, layer) in body.layers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {i}: {:<18} {:<48} {:<6} {:>7} bytes, {:>8} MACs, in {} out {}",
+            op_name(&layer.op),
+            shape_text(&layer.op),
+            activation_name(layer.activation),
+            layer_bytes(layer),
+            layer.op.macs(),
+            quant_text(layer.input),
+            quant_text(layer.output),
+        );
+    }
+    let total_macs: u64 = body.layers.iter().map(|l| l.op.macs()).sum();
+    let _ = writeln!(out, "MACs per image  {total_macs}");
+    match body.prototypes {
+        Some(p) => {
+            let _ = writeln!(out, "prototypes      {} classes", p.classes);
+        }
+        None => {
+            let _ = writeln!(out, "prototypes      none");
+        }
+    }
+    let m = &body.metadata;
+    let _ = writeln!(
+        out,
+        "metadata        data set {}, model {}, {} epochs, test NELBO {:.2} nats/image",
+        m.dataset, m.model, m.epochs, m.test_nelbo
+    );
+    out
+}
+
+fn quant_text(q: Quant) -> String {
+    format!("{:.4e}@{}", q.scale, q.zero_point)
+}
+
+fn quant_json(q: Quant) -> Value {
+    json!({ "scale": q.scale, "zero_point": q.zero_point })
+}
+
+fn op_json(op: &Op) -> Value {
+    match op {
+        Op::Dense { inputs, outputs } => {
+            json!({ "kind": "dense", "inputs": inputs, "outputs": outputs })
+        }
+        Op::ConvTranspose2d {
+            input,
+            output,
+            kernel,
+            stride,
+            padding,
+        } => json!({
+            "kind": "conv_transpose_2d",
+            "input": [input.height, input.width, input.channels],
+            "output": [output.height, output.width, output.channels],
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+        }),
+    }
+}
+
+fn layer_json(layer: &Layer<'_>, weights: bool) -> Value {
+    let mut value = json!({
+        "op": op_json(&layer.op),
+        "activation": activation_name(layer.activation),
+        "input": quant_json(layer.input),
+        "output": quant_json(layer.output),
+        "bytes": layer_bytes(layer),
+        "macs": layer.op.macs(),
+    });
+    if weights {
+        let channels = 0..layer.op.channels();
+        value["weights"] = json!(layer.weights_i8());
+        value["weight_scales"] = json!(
+            channels
+                .clone()
+                .map(|c| layer.weight_scale(c))
+                .collect::<Vec<_>>()
+        );
+        value["bias"] = json!(channels.clone().map(|c| layer.bias(c)).collect::<Vec<_>>());
+        value["multipliers"] = json!(
+            channels
+                .clone()
+                .map(|c| layer.multiplier(c))
+                .collect::<Vec<_>>()
+        );
+        value["shifts"] = json!(channels.map(|c| layer.shift(c)).collect::<Vec<_>>());
+    }
+    value
+}
+
+fn to_json(model: &Model<'_>, file_len: usize, weights: bool) -> Value {
+    let body = model.body();
+    let header = model.header();
+    let image = model.image_shape();
+    let dims = model.latent_dim();
+    let prototypes = body.prototypes.map(|p| {
+        let classes = usize::from(p.classes);
+        let table = |f: &dyn Fn(usize, usize) -> i32| {
+            (0..classes)
+                .map(|c| {
+                    (0..dims)
+                        .map(|d| f64::from(f(c, d)) / f64::from(ONE_Q16))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
+        json!({
+            "classes": p.classes,
+            "mu": table(&|c, d| p.mu_q16(dims, c, d)),
+            "sigma": table(&|c, d| p.sigma_q16(dims, c, d)),
+        })
+    });
+    let mut value = json!({
+        "format_version": header.version,
+        "checksum": { "crc32": header.crc32, "ok": true },
+        "flash_bytes": file_len,
+        "payload_bytes": header.payload_len,
+        "latent_dim": dims,
+        "z": { "quant": quant_json(model.z_quant()), "inv_scale_q16": body.z_inv_scale_q16 },
+        "image": [image.height, image.width, image.channels],
+        "scratch_bytes": model.scratch_len(),
+        "macs": body.layers.iter().map(|l| l.op.macs()).sum::<u64>(),
+        "layers": body.layers.iter().map(|l| layer_json(l, weights)).collect::<Vec<_>>(),
+        "prototypes": prototypes,
+        "metadata": {
+            "dataset": body.metadata.dataset,
+            "model": body.metadata.model,
+            "epochs": body.metadata.epochs,
+            "test_nelbo": body.metadata.test_nelbo,
+        },
+    });
+    if weights {
+        value["output_table"] = json!(body.output_table);
+    }
+    value
+}

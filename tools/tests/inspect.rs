@@ -1,0 +1,181 @@
+//! `tinyvae inspect` on a real blob and on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
+use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
+
+fn tinyvae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinyvae"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, 2 prototypes.
+fn small_model() -> OwnedModel {
+    let z = Quant {
+        scale: 0.03,
+        zero_point: 0,
+    };
+    let hidden = Quant::from_range(0.0, 2.0).unwrap();
+    let logits = Quant::from_range(-4.0, 4.0).unwrap();
+    let w1: Vec<f32> = (0..12).map(|i| (i as f32 - 6.0) / 10.0).collect();
+    let w2: Vec<f32> = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 8.0).collect();
+    let dense = |inputs, outputs, act, input, output, w: &[f32], b: &[f32]| {
+        OwnedLayer::quantize(Op::Dense { inputs, outputs }, act, input, output, w, b).unwrap()
+    };
+    OwnedModel {
+        latent_dim: 2,
+        image: Hwc {
+            height: 2,
+            width: 2,
+            channels: 1,
+        },
+        layers: vec![
+            dense(2, 6, Activation::Relu, z, hidden, &w1, &[0.1; 6]),
+            dense(6, 4, Activation::Linear, hidden, logits, &w2, &[-0.2; 4]),
+        ],
+        output_table: sigmoid_table(logits),
+        prototypes: Some(OwnedPrototypes::new(
+            2,
+            &[0.5, -0.5, 1.0, 1.5],
+            &[1.0, 0.25, 0.5, 0.75],
+        )),
+        dataset: "synthetic".into(),
+        model: "mlp".into(),
+        epochs: 2,
+        test_nelbo: 99.5,
+    }
+}
+
+fn write_blob(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("model.tvae");
+    std::fs::write(&path, small_model().to_blob().unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn text_report_lists_layers_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = write_blob(dir.path());
+    let out = tinyvae(&["inspect", blob.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "checksum        ok",
+        "2 dims",
+        "2x2x1",
+        "dense",
+        "2 -> 6",
+        "relu",
+        "2 classes",
+        "synthetic",
+        "99.50",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn json_with_weights_carries_every_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = write_blob(dir.path());
+    let out = tinyvae(&["inspect", blob.to_str().unwrap(), "--json", "--weights"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = small_model();
+    let body = model.body().unwrap();
+    assert_eq!(json["latent_dim"], 2);
+    assert_eq!(json["layers"].as_array().unwrap().len(), 2);
+    for (i, layer) in body.layers.iter().enumerate() {
+        let j = &json["layers"][i];
+        let weights: Vec<i8> = serde_json::from_value(j["weights"].clone()).unwrap();
+        assert_eq!(weights, layer.weights_i8());
+        let channels = layer.op.channels();
+        let bias: Vec<i32> = serde_json::from_value(j["bias"].clone()).unwrap();
+        assert_eq!(
+            bias,
+            (0..channels).map(|c| layer.bias(c)).collect::<Vec<_>>()
+        );
+        let multipliers: Vec<i32> = serde_json::from_value(j["multipliers"].clone()).unwrap();
+        assert_eq!(
+            multipliers,
+            (0..channels)
+                .map(|c| layer.multiplier(c))
+                .collect::<Vec<_>>()
+        );
+        let shifts: Vec<i8> = serde_json::from_value(j["shifts"].clone()).unwrap();
+        assert_eq!(
+            shifts,
+            (0..channels).map(|c| layer.shift(c)).collect::<Vec<_>>()
+        );
+    }
+    let table: Vec<u8> = serde_json::from_value(json["output_table"].clone()).unwrap();
+    assert_eq!(table, body.output_table);
+    assert_eq!(json["prototypes"]["mu"][1][1], 1.5);
+    // Without --weights the arrays are left out.
+    let out = tinyvae(&["inspect", blob.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["layers"][0].get("weights").is_none());
+}
+
+/// Bad input: one line on stderr naming the file and the problem, exit 2.
+#[test]
+fn bad_blobs_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(write_blob(dir.path())).unwrap();
+    let mut corrupt = good.clone();
+    corrupt[40] ^= 0x55;
+    let mut wrong_version = good.clone();
+    wrong_version[4] = 9;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated.tvae",
+            good[..good.len() / 2].to_vec(),
+            "truncated",
+        ),
+        ("corrupt.tvae", corrupt, "checksum mismatch"),
+        (
+            "version.tvae",
+            wrong_version,
+            "unsupported blob format version 9",
+        ),
+        ("empty.tvae", Vec::new(), "truncated"),
+        (
+            "text.tvae",
+            b"not a blob at all, just text".to_vec(),
+            "bad magic",
+        ),
+    ];
+    for (name, bytes, problem) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = tinyvae(&["inspect", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(
+            stderr.contains(name) && stderr.contains(problem),
+            "{name}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{name}: partial output");
+    }
+    let missing = dir.path().join("missing.tvae");
+    let out = tinyvae(&["inspect", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("missing.tvae")
+    );
+}
