@@ -108,14 +108,35 @@ impl<'a> Model<'a> {
         pixels: &mut [u8],
         mut hook: impl FnMut(usize),
     ) -> Result<(), Error> {
+        check_buffer(pixels.len(), self.image_len)?;
+        let logits = self.run_layers(z, scratch, &mut hook)?;
+        let table = self.body.output_table;
+        for (pixel, &logit) in pixels.iter_mut().zip(logits) {
+            *pixel = table[usize::from((logit as u8) ^ 0x80)];
+        }
+        hook(self.body.layers.len());
+        Ok(())
+    }
+
+    /// Runs the layers on `z` and returns the int8 output logits (before
+    /// the sigmoid table), which live in `scratch`. The host uses them to
+    /// score the int8 decoder with the same loss as the float one.
+    pub fn decode_logits<'s>(&self, z: &[i8], scratch: &'s mut [i8]) -> Result<&'s [i8], Error> {
+        self.run_layers(z, scratch, &mut |_| {})
+    }
+
+    fn run_layers<'s>(
+        &self,
+        z: &[i8],
+        scratch: &'s mut [i8],
+        hook: &mut impl FnMut(usize),
+    ) -> Result<&'s [i8], Error> {
         check_len(z.len(), self.latent_dim(), |found, expected| {
             Error::LatentSize { found, expected }
         })?;
         check_buffer(scratch.len(), self.scratch_len())?;
-        check_buffer(pixels.len(), self.image_len)?;
-        let pixels = &mut pixels[..self.image_len];
         let (mut current, mut next) =
-            scratch[..self.scratch_len()].split_at_mut(self.max_activation);
+            scratch[..2 * self.max_activation].split_at_mut(self.max_activation);
         current[..z.len()].copy_from_slice(z);
         let mut len = z.len();
         for (i, layer) in self.body.layers.iter().enumerate() {
@@ -126,12 +147,8 @@ impl<'a> Model<'a> {
             len = out_len;
             hook(i);
         }
-        let table = self.body.output_table;
-        for (pixel, &logit) in pixels.iter_mut().zip(&current[..len]) {
-            *pixel = table[usize::from((logit as u8) ^ 0x80)];
-        }
-        hook(self.body.layers.len());
-        Ok(())
+        let logits: &'s [i8] = current;
+        Ok(&logits[..len])
     }
 
     /// Draws the int8 latent for `latent` from `rng` into `z`
