@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every tinyvae test: formatting, clippy (host and both thumb targets),
-# the no_std builds, the fuzz target's build, and the whole workspace's tests
-# (unit, property, statistical and end-to-end).
+# Runs every tinyvae test: formatting, clippy (host, both thumb targets,
+# every firmware board), the no_std builds, the board firmware's build, the
+# fuzz target's build, and the whole workspace's tests (unit, property,
+# statistical, training, export, and end to end through QEMU on the
+# Cortex-M4 and Cortex-M0 machines).
 #
 # Prerequisites (.ci/run installs them): the thumb targets from
 # rust-toolchain.toml, qemu-system-arm, and dataset-fashion-mnist.
@@ -21,6 +23,20 @@ for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
     cargo clippy -p tinyvae-shared --target "$target" -- -D warnings
     cargo build -p tinyvae-shared --target "$target" --release
 done
+
+step "firmware: fmt and clippy for every board, the STM32 board's release build"
+(
+    cd firmware
+    cargo fmt -- --check
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --all-targets --no-default-features --features microbit --target thumbv6m-none-eabi -- -D warnings
+    cargo clippy --all-targets --no-default-features --features stm32f429i-disc1 -- -D warnings
+    # The instruction-count build (`tinyvae bench`), on both QEMU boards.
+    cargo clippy --all-targets --features bench -- -D warnings
+    cargo clippy --all-targets --no-default-features --features microbit,bench --target thumbv6m-none-eabi -- -D warnings
+    # Its own target dir, so the QEMU build the tests use stays fresh.
+    CARGO_TARGET_DIR=target/stm32f429i-disc1 cargo build --release --no-default-features --features stm32f429i-disc1
+)
 
 step "the fuzz target builds (run it with cargo-fuzz: see shared/README.md)"
 cargo build --manifest-path shared/fuzz/Cargo.toml

@@ -265,7 +265,7 @@ impl Op {
 /// convolution reads for output row `o`: `i` with `i * stride - pad + k = o`,
 /// if there is one (it may still be past the input's end).
 #[inline]
-pub(crate) fn tap(o: u16, k: u8, stride: u8, pad: u8) -> Option<u16> {
+pub fn tap(o: u16, k: u8, stride: u8, pad: u8) -> Option<u16> {
     let shifted = (u32::from(o) + u32::from(pad)).checked_sub(u32::from(k))?;
     let stride = u32::from(stride);
     (shifted % stride == 0).then_some((shifted / stride) as u16)
@@ -308,6 +308,13 @@ impl Layer<'_> {
     /// The int8 weights.
     pub fn weights_i8(&self) -> &[i8] {
         bytemuck::cast_slice(self.weights)
+    }
+
+    /// Weight `i` in the op's logical order (dense `[outputs][inputs]`,
+    /// transposed convolution `[out_c][kh][kw][in_c]`), whatever the
+    /// stored layout; `i` below [`Op::weight_count`].
+    pub fn weight(&self, i: usize) -> i8 {
+        self.weights[i] as i8
     }
 
     /// Weight scale of output channel `c` (`c < op.channels()`).

@@ -8,7 +8,9 @@
 //! [`crate::Model`]'s validation; the kernels trust them.
 
 use crate::blob::{Activation, Hwc, Layer, Le, Op, tap};
+#[cfg(test)]
 use crate::fixedpoint::multiply_by_quantized_multiplier;
+use crate::fixedpoint::rounding_divide_by_pot;
 
 /// Per-channel requantization of one layer, read from its byte arrays.
 struct Requantizer<'a> {
@@ -37,15 +39,15 @@ impl<'a> Requantizer<'a> {
     /// The int32 bias of channel `c`.
     #[inline]
     fn bias(&self, c: usize) -> i32 {
-        Le::i32(self.bias, c)
+        le_i32(self.bias, c)
     }
 
     /// Accumulator of channel `c` (bias included) to its int8 output.
-    #[inline]
+    #[inline(always)]
     fn output(&self, c: usize, acc: i32) -> i8 {
-        let scaled = multiply_by_quantized_multiplier(
+        let scaled = requantize(
             acc,
-            Le::i32(self.multipliers, c),
+            le_i32(self.multipliers, c),
             i32::from(self.shifts[c] as i8),
         );
         scaled
@@ -54,13 +56,78 @@ impl<'a> Requantizer<'a> {
     }
 }
 
+/// Which implementation of the int8 kernels runs. Every choice gives the
+/// same bytes; they differ only in speed (and in where they build).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Kernels {
+    /// Plain Rust: every target; the host's reference.
+    Portable,
+    /// The Cortex-M4/M7 DSP extension's SXTB16/SMLAD (`crate::dsp`) for
+    /// the dense layers that fit it, the portable kernels for the rest.
+    /// Built only where the DSP extension exists (thumbv7em).
+    #[cfg(tinyvae_dsp)]
+    Dsp,
+}
+
+impl Kernels {
+    /// The fastest kernels this target has: [`Kernels::Dsp`] on thumbv7em,
+    /// [`Kernels::Portable`] elsewhere. [`crate::Model::decode`] uses them.
+    #[cfg(tinyvae_dsp)]
+    pub const BEST: Self = Self::Dsp;
+    /// The fastest kernels this target has: [`Kernels::Dsp`] on thumbv7em,
+    /// [`Kernels::Portable`] elsewhere. [`crate::Model::decode`] uses them.
+    #[cfg(not(tinyvae_dsp))]
+    pub const BEST: Self = Self::Portable;
+
+    /// A short name for logs and benchmark tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Portable => "portable",
+            #[cfg(tinyvae_dsp)]
+            Self::Dsp => "dsp",
+        }
+    }
+}
+
+/// [`multiply_by_quantized_multiplier`], bit for bit, in fewer
+/// instructions: gemmlowp's nudge-and-truncate
+/// (`(ab + nudge) / 2^31` with `nudge = 2^30` or `1 - 2^30`) is
+/// `floor((ab + 2^30) / 2^31)` for either sign of `ab`, one arithmetic
+/// shift of the 64-bit product instead of a branch and a signed division
+/// (a test compares the two on random and edge inputs).
+#[inline(always)]
+fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
+    let x = acc.wrapping_shl(shift.max(0) as u32);
+    let high = if x == i32::MIN && multiplier == i32::MIN {
+        i32::MAX
+    } else {
+        ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32
+    };
+    rounding_divide_by_pot(high, (-shift).max(0) as u32)
+}
+
+/// Little-endian i32 number `index` of `bytes` with one bounds check (one
+/// word load on thumbv7em), where `Le::i32` checks each byte.
+#[inline(always)]
+fn le_i32(bytes: &[u8], index: usize) -> i32 {
+    match bytes.get(index * 4..index * 4 + 4) {
+        Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+        _ => Le::i32(bytes, index),
+    }
+}
+
 /// Runs one layer: `input` and `output` hold exactly the op's input and
 /// output lengths.
-pub(crate) fn run(layer: &Layer<'_>, input: &[i8], output: &mut [i8]) {
+pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &[i8], output: &mut [i8]) {
     let weights: &[i8] = bytemuck::cast_slice(layer.weights);
     let requant = Requantizer::new(layer);
     match layer.op {
-        Op::Dense { inputs, .. } => dense(weights, usize::from(inputs), &requant, input, output),
+        Op::Dense { inputs, .. } => match kernels {
+            Kernels::Portable => dense(weights, usize::from(inputs), &requant, input, output),
+            #[cfg(tinyvae_dsp)]
+            Kernels::Dsp => dense_dsp(weights, usize::from(inputs), &requant, input, output),
+        },
         Op::ConvTranspose2d {
             input: in_shape,
             output: out_shape,
@@ -106,6 +173,51 @@ fn dense(
         .enumerate()
     {
         *out = requant.output(c, dot(row, input).wrapping_add(requant.bias(c)));
+    }
+}
+
+/// [`dense`] with the DSP extension (`crate::dsp`): two rows per pass over
+/// the unpacked activations, the last `inputs % 8` inputs and an odd last
+/// row in plain Rust. Inputs beyond [`crate::dsp::MAX_INPUTS`] take the
+/// portable kernel. The same bytes as [`dense`].
+#[cfg(tinyvae_dsp)]
+fn dense_dsp(
+    weights: &[i8],
+    inputs: usize,
+    requant: &Requantizer<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    use crate::dsp;
+    if inputs > dsp::MAX_INPUTS {
+        return dense(weights, inputs, requant, input, output);
+    }
+    let pairs = inputs / 8;
+    let head = 8 * pairs;
+    let mut x = [0_u32; dsp::MAX_INPUTS / 2];
+    dsp::unpack(&input[..head], &mut x);
+    let outputs = output.len().min(weights.len() / inputs.max(1));
+    let tail = |row: &[i8]| {
+        if head < inputs {
+            dot(&row[head..], &input[head..])
+        } else {
+            0
+        }
+    };
+    let mut c = 0;
+    while c + 1 < outputs {
+        let (a, b) = weights[c * inputs..(c + 2) * inputs].split_at(inputs);
+        let (s0, s1) = dsp::dot2(a, b, &x, pairs);
+        let acc0 = s0.wrapping_add(tail(a)).wrapping_add(requant.bias(c));
+        let acc1 = s1.wrapping_add(tail(b)).wrapping_add(requant.bias(c + 1));
+        output[c] = requant.output(c, acc0);
+        output[c + 1] = requant.output(c + 1, acc1);
+        c += 2;
+    }
+    if c < outputs {
+        let a = &weights[c * inputs..(c + 1) * inputs];
+        let acc = dsp::dot2(a, a, &x, pairs).0.wrapping_add(tail(a));
+        output[c] = requant.output(c, acc.wrapping_add(requant.bias(c)));
     }
 }
 
@@ -267,8 +379,35 @@ mod tests {
         }
     }
 
+    /// The inputs where rounding and saturation edges live.
+    fn edgy_i32() -> impl Strategy<Value = i32> {
+        prop_oneof![
+            any::<i32>(),
+            Just(i32::MIN),
+            Just(i32::MAX),
+            Just(0),
+            Just(1 << 30),
+            Just(-(1 << 30)),
+            -300i32..300,
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// The kernels' requantization equals fixedpoint's TFLM-literal one.
+        #[test]
+        fn requantize_equals_multiply_by_quantized_multiplier(
+            acc in edgy_i32(),
+            multiplier in edgy_i32(),
+            shift in -31i32..=30,
+        ) {
+            prop_assert_eq!(
+                requantize(acc, multiplier, shift),
+                multiply_by_quantized_multiplier(acc, multiplier, shift),
+                "acc {} multiplier {} shift {}", acc, multiplier, shift
+            );
+        }
 
         /// Dense: integer kernel vs f64 evaluation of the same quantized math
         /// (unfolded zero point, exact real requantization).
@@ -293,7 +432,7 @@ mod tests {
             let p = Params::new(weights.clone(), scales, folded, input_q, output_q, relu);
             let layer = p.layer(Op::Dense { inputs: inputs as u16, outputs: outputs as u16 });
             let mut out = vec![0i8; outputs];
-            run(&layer, &x, &mut out);
+            run(Kernels::Portable, &layer, &x, &mut out);
             let expected: Vec<i32> = (0..outputs)
                 .map(|c| {
                     let acc: f64 = (0..inputs)
@@ -342,7 +481,7 @@ mod tests {
             };
             let layer = p.layer(op);
             let mut out = vec![0i8; usize::from(out_h) * usize::from(out_w) * oc];
-            run(&layer, &x, &mut out);
+            run(Kernels::Portable, &layer, &x, &mut out);
 
             // Scatter: every input pixel adds its kernel to the output.
             let (oh, ow) = (usize::from(out_h), usize::from(out_w));
@@ -414,7 +553,7 @@ mod tests {
             outputs: 2,
         });
         let mut out = [0i8; 2];
-        run(&layer, &[5, -7], &mut out);
+        run(Kernels::Portable, &layer, &[5, -7], &mut out);
         // c0: 1*5 + 2*-7 + 10 = 1; 0.5 -> round away = 1; + 3 = 4.
         // c1: -3*5 + 4*-7 - 10 = -53; -26.5 -> -27; + 3 = -24; ReLU clamps at zp 3.
         assert_eq!(out, [4, 3]);

@@ -12,9 +12,12 @@
 //! blob are only read by host tools), no panics on any input bytes.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` only in the DSP module's `asm!` (it allows it, documented there).
+#![deny(unsafe_code)]
 
 pub mod blob;
+#[cfg(tinyvae_dsp)]
+mod dsp;
 mod error;
 pub mod fixedpoint;
 mod layers;
@@ -24,5 +27,6 @@ pub mod sampler;
 pub mod write;
 
 pub use error::{Error, LayerProblem, ModelProblem};
+pub use layers::Kernels;
 pub use model::Model;
 pub use sampler::{Latent, seeded_rng};

@@ -7,11 +7,12 @@
 
 use rand_core::RngCore;
 
+use crate::Error;
 use crate::blob::{self, Body, Hwc, Layer, MAX_LATENT, Op, Prototypes, Quant};
 use crate::error::{LayerProblem, ModelProblem};
 use crate::fixedpoint::{MAX_SHIFT, MIN_SHIFT};
+use crate::layers::{self, Kernels};
 use crate::sampler::{self, Latent};
-use crate::{Error, layers};
 
 /// A parsed and validated model blob, borrowing its bytes.
 #[derive(Debug, Clone)]
@@ -106,10 +107,23 @@ impl<'a> Model<'a> {
         z: &[i8],
         scratch: &mut [i8],
         pixels: &mut [u8],
+        hook: impl FnMut(usize),
+    ) -> Result<(), Error> {
+        self.decode_using(Kernels::BEST, z, scratch, pixels, hook)
+    }
+
+    /// [`Model::decode_with`] with the given kernels (all give the same
+    /// bytes; a benchmark compares their speed).
+    pub fn decode_using(
+        &self,
+        kernels: Kernels,
+        z: &[i8],
+        scratch: &mut [i8],
+        pixels: &mut [u8],
         mut hook: impl FnMut(usize),
     ) -> Result<(), Error> {
         check_buffer(pixels.len(), self.image_len)?;
-        let logits = self.run_layers(z, scratch, &mut hook)?;
+        let logits = self.run_layers(kernels, z, scratch, &mut hook)?;
         let table = self.body.output_table;
         for (pixel, &logit) in pixels.iter_mut().zip(logits) {
             *pixel = table[usize::from((logit as u8) ^ 0x80)];
@@ -122,11 +136,12 @@ impl<'a> Model<'a> {
     /// the sigmoid table), which live in `scratch`. The host uses them to
     /// score the int8 decoder with the same loss as the float one.
     pub fn decode_logits<'s>(&self, z: &[i8], scratch: &'s mut [i8]) -> Result<&'s [i8], Error> {
-        self.run_layers(z, scratch, &mut |_| {})
+        self.run_layers(Kernels::BEST, z, scratch, &mut |_| {})
     }
 
     fn run_layers<'s>(
         &self,
+        kernels: Kernels,
         z: &[i8],
         scratch: &'s mut [i8],
         hook: &mut impl FnMut(usize),
@@ -142,7 +157,7 @@ impl<'a> Model<'a> {
         for (i, layer) in self.body.layers.iter().enumerate() {
             // Validation proved these lengths: input == len, output <= max.
             let out_len = layer.op.output_len().unwrap_or(0);
-            layers::run(layer, &current[..len], &mut next[..out_len]);
+            layers::run(kernels, layer, &current[..len], &mut next[..out_len]);
             core::mem::swap(&mut current, &mut next);
             len = out_len;
             hook(i);

@@ -1,2 +1,6 @@
 //! Cross-crate and end-to-end tests of tinyvae live in `tests/tests/`; this
-//! library only gives them a package to belong to.
+//! library holds what they share: [`fixtures`], the model blobs they run.
+//! They drive QEMU, decode defmt and replay seeds through `tinyvae-tools`,
+//! exactly as the CLI does.
+
+pub mod fixtures;

@@ -1,1 +1,10 @@
 //! Training, evaluation and int8 export of the tinyvae VAE.
+
+pub mod backend;
+pub mod data;
+pub mod evaluation;
+pub mod export;
+pub mod model;
+pub mod optim;
+pub mod pictures;
+pub mod training;

@@ -1,0 +1,216 @@
+//! Model blobs for the tests, built from deterministic pseudo-random float
+//! weights through `tinyvae_shared::write`, at scales where the activations
+//! and logits spread over their int8 ranges (not all saturated).
+//!
+//! The two architectures are DESIGN.md's decoders: [`mlp_blob`] (20 -> 400
+//! ReLU -> 784, 28x28) and [`conv_blob`] (20 -> dense 7x7x32 ReLU -> convT
+//! 32->16 k4 s2 p1 ReLU -> convT 16->1 k4 s2 p1 -> 28x28). Each has 10 class
+//! prototypes. To test an exported blob instead, return its bytes from
+//! these functions (e.g. `std::fs::read` of a checked-in file): the tests
+//! only rely on the shapes above and on the prototypes.
+
+use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
+use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
+
+/// Dimensions of z in both fixtures.
+pub const LATENT: u16 = 20;
+/// Class prototypes in both fixtures.
+pub const CLASSES: u16 = 10;
+/// The generated image: 28x28 gray.
+pub const IMAGE: Hwc = Hwc {
+    height: 28,
+    width: 28,
+    channels: 1,
+};
+
+/// The MLP decoder (pytorch/examples `vae`): ~330 KB, for the M4.
+pub fn mlp_blob() -> Vec<u8> {
+    mlp_model().to_blob().expect("the MLP fixture quantizes")
+}
+
+/// The convolutional decoder: ~70 KB, small enough for the M0.
+pub fn conv_blob() -> Vec<u8> {
+    conv_model().to_blob().expect("the conv fixture quantizes")
+}
+
+/// splitmix64: deterministic pseudo-random numbers.
+struct Splitmix(u64);
+
+impl Splitmix {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    fn symmetric(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    /// `n` values uniform in [-a, a) with `a = gain * sqrt(3 / fan_in)`:
+    /// unit-variance inputs give outputs of variance `gain^2`.
+    fn weights(&mut self, n: usize, fan_in: usize, gain: f32) -> Vec<f32> {
+        let amplitude = gain * (3.0 / fan_in as f32).sqrt();
+        (0..n).map(|_| amplitude * self.symmetric()).collect()
+    }
+
+    fn uniform(&mut self, n: usize, amplitude: f32) -> Vec<f32> {
+        (0..n).map(|_| amplitude * self.symmetric()).collect()
+    }
+}
+
+/// z ~ N(0, 1) in [-4, 4].
+fn z_quant() -> Quant {
+    Quant {
+        scale: 4.0 / 127.0,
+        zero_point: 0,
+    }
+}
+
+fn range(min: f32, max: f32) -> Quant {
+    Quant::from_range(min, max).expect("a valid range")
+}
+
+fn dense(
+    rng: &mut Splitmix,
+    inputs: u16,
+    outputs: u16,
+    act: Activation,
+    q: (Quant, Quant),
+    gain: f32,
+) -> OwnedLayer {
+    let (i, o) = (usize::from(inputs), usize::from(outputs));
+    OwnedLayer::quantize(
+        Op::Dense { inputs, outputs },
+        act,
+        q.0,
+        q.1,
+        &rng.weights(i * o, i, gain),
+        &rng.uniform(o, 0.2),
+    )
+    .expect("a dense layer quantizes")
+}
+
+/// Transposed convolution k4 s2 p1 (doubles height and width).
+fn conv_t(
+    rng: &mut Splitmix,
+    input: Hwc,
+    out_channels: u16,
+    act: Activation,
+    q: (Quant, Quant),
+    gain: f32,
+) -> OwnedLayer {
+    let output = Hwc {
+        height: input.height * 2,
+        width: input.width * 2,
+        channels: out_channels,
+    };
+    let op = Op::ConvTranspose2d {
+        input,
+        output,
+        kernel: [4, 4],
+        stride: [2, 2],
+        padding: [1, 1],
+    };
+    let n = op.weight_count().expect("small shapes");
+    // Each output sees 2x2 kernel taps of every input channel.
+    let fan_in = 4 * usize::from(input.channels);
+    OwnedLayer::quantize(
+        op,
+        act,
+        q.0,
+        q.1,
+        &rng.weights(n, fan_in, gain),
+        &rng.uniform(usize::from(out_channels), 0.2),
+    )
+    .expect("a transposed convolution quantizes")
+}
+
+fn model(name: &str, rng: &mut Splitmix, layers: Vec<OwnedLayer>, logits: Quant) -> OwnedModel {
+    let values = usize::from(CLASSES) * usize::from(LATENT);
+    let mu = rng.uniform(values, 1.5);
+    let sigma: Vec<f32> = rng
+        .uniform(values, 0.3)
+        .iter()
+        .map(|s| 0.4 + s.abs())
+        .collect();
+    OwnedModel {
+        latent_dim: LATENT,
+        image: IMAGE,
+        layers,
+        output_table: sigmoid_table(logits),
+        prototypes: Some(OwnedPrototypes::new(CLASSES, &mu, &sigma)),
+        dataset: "synthetic".into(),
+        model: name.into(),
+        epochs: 0,
+        test_nelbo: 0.0,
+    }
+}
+
+/// 20 -> 400 ReLU -> 784 logits.
+pub fn mlp_model() -> OwnedModel {
+    let mut rng = Splitmix(0x006d_6c70);
+    let hidden = range(0.0, 4.0);
+    let logits = range(-8.0, 8.0);
+    let layers = vec![
+        dense(
+            &mut rng,
+            LATENT,
+            400,
+            Activation::Relu,
+            (z_quant(), hidden),
+            1.4,
+        ),
+        dense(
+            &mut rng,
+            400,
+            784,
+            Activation::Linear,
+            (hidden, logits),
+            3.0,
+        ),
+    ];
+    model("mlp", &mut rng, layers, logits)
+}
+
+/// 20 -> 7x7x32 ReLU -> 14x14x16 ReLU -> 28x28x1 logits.
+pub fn conv_model() -> OwnedModel {
+    let mut rng = Splitmix(0x636f_6e76);
+    let hidden = range(0.0, 4.0);
+    let logits = range(-8.0, 8.0);
+    let hw = |height, channels| Hwc {
+        height,
+        width: height,
+        channels,
+    };
+    let layers = vec![
+        dense(
+            &mut rng,
+            LATENT,
+            7 * 7 * 32,
+            Activation::Relu,
+            (z_quant(), hidden),
+            1.4,
+        ),
+        conv_t(
+            &mut rng,
+            hw(7, 32),
+            16,
+            Activation::Relu,
+            (hidden, hidden),
+            1.4,
+        ),
+        conv_t(
+            &mut rng,
+            hw(14, 16),
+            1,
+            Activation::Linear,
+            (hidden, logits),
+            3.0,
+        ),
+    ];
+    model("conv", &mut rng, layers, logits)
+}

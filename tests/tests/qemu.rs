@@ -1,0 +1,211 @@
+//! End to end: the firmware, built for the Cortex-M4F (QEMU `mps2-an386`)
+//! and the Cortex-M0 (QEMU `microbit`), loads a blob it was not linked with,
+//! generates images from a seed, and they equal the host's byte for byte.
+//! A missing or corrupt blob makes it stop with a clear error and a
+//! non-zero exit code.
+//!
+//! Needs `qemu-system-arm` (apt-get install qemu-system-arm) and the thumb
+//! targets from rust-toolchain.toml; builds firmware/ with cargo (release,
+//! its own target directory) once per machine.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tinyvae_shared::Model;
+use tinyvae_tests::fixtures;
+use tinyvae_tools::firmware::{self, Machine, Request, Run};
+use tinyvae_tools::generate::{host_images, host_latents};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The firmware ELF for `machine`, built once per test binary.
+fn elf(machine: Machine) -> &'static Path {
+    static M4: OnceLock<PathBuf> = OnceLock::new();
+    static M0: OnceLock<PathBuf> = OnceLock::new();
+    let cell = match machine {
+        Machine::Mps2An386 => &M4,
+        Machine::Microbit => &M0,
+    };
+    cell.get_or_init(|| {
+        firmware::build(machine).unwrap_or_else(|err| panic!("building the firmware: {err:#}"))
+    })
+}
+
+/// `bytes` in a file of its own (QEMU's loader reads files).
+fn blob_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tinyvae-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write a blob file");
+    path
+}
+
+fn run(machine: Machine, blob: Option<&Path>, request: Option<&Request>) -> Run {
+    firmware::run(elf(machine), machine, blob, request, TIMEOUT)
+        .unwrap_or_else(|err| panic!("running the firmware in QEMU: {err:#}"))
+}
+
+/// Runs every request and compares each image with the host's.
+fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Request]) {
+    let model = Model::from_bytes(blob).expect("the fixture is valid");
+    let path = blob_file(name, blob);
+    for request in requests {
+        let run = run(machine, Some(&path), Some(request));
+        assert_eq!(
+            run.exit_code,
+            0,
+            "{machine:?} {name} {request:?}: exit code {}\n{}{}",
+            run.exit_code,
+            run.log_text(),
+            run.stderr
+        );
+        assert_eq!(
+            run.images.len(),
+            request.count as usize,
+            "{}",
+            run.log_text()
+        );
+        let latents = host_latents(&model, request.seed, request.count, request.class).unwrap();
+        assert_eq!(
+            run.latents.concat(),
+            latents,
+            "{machine:?} {name} {request:?}: latents"
+        );
+        let host = host_images(&model, request.seed, request.count, request.class).unwrap();
+        for (i, (chip, host)) in run
+            .images
+            .iter()
+            .zip(host.chunks(model.image_len()))
+            .enumerate()
+        {
+            assert!(
+                chip == host,
+                "{machine:?} {name} {request:?}: image {i} differs from the host's\n chip {chip:?}\n host {host:?}"
+            );
+        }
+        // Not all black or white: the fixtures exercise the whole pipeline.
+        let distinct = host.iter().collect::<std::collections::BTreeSet<_>>().len();
+        assert!(distinct > 32, "{name}: only {distinct} gray levels");
+        let log = run.log_text();
+        assert!(log.contains("memory: flash"), "no memory report:\n{log}");
+        if request.class.is_none() {
+            assert!(
+                log.contains(&format!("seed {} (host), prior", request.seed)),
+                "{log}"
+            );
+        }
+    }
+}
+
+/// Three seeds from the prior (two images each: the generator's state
+/// carries over between images) and one class-conditional request.
+fn requests() -> Vec<Request> {
+    let mut requests: Vec<Request> = [1, 42, 0xDEAD_BEEF_0123_4567]
+        .iter()
+        .map(|&seed| Request {
+            seed,
+            count: 2,
+            class: None,
+        })
+        .collect();
+    requests.push(Request {
+        seed: 7,
+        count: 2,
+        class: Some(3),
+    });
+    requests
+}
+
+#[test]
+fn mlp_on_cortex_m4_equals_host() {
+    chip_equals_host(
+        Machine::Mps2An386,
+        "mlp.blob",
+        &fixtures::mlp_blob(),
+        &requests(),
+    );
+}
+
+#[test]
+fn conv_on_cortex_m4_equals_host() {
+    chip_equals_host(
+        Machine::Mps2An386,
+        "conv.blob",
+        &fixtures::conv_blob(),
+        &requests(),
+    );
+}
+
+#[test]
+fn conv_on_cortex_m0_equals_host() {
+    chip_equals_host(
+        Machine::Microbit,
+        "conv-m0.blob",
+        &fixtures::conv_blob(),
+        &requests(),
+    );
+}
+
+/// Asserts a failed run: non-zero exit, no images, an error naming `problem`.
+fn assert_refused(run: &Run, problem: &str) {
+    let log = run.log_text();
+    assert_ne!(run.exit_code, 0, "exit code 0:\n{log}");
+    assert!(run.images.is_empty(), "images despite the error:\n{log}");
+    let error = run
+        .error()
+        .unwrap_or_else(|| panic!("no ERROR line:\n{log}"));
+    assert!(
+        error.contains(problem),
+        "error {error:?} does not say {problem:?}"
+    );
+}
+
+const ONE: Request = Request {
+    seed: 1,
+    count: 1,
+    class: None,
+};
+
+#[test]
+fn corrupt_blob_is_refused() {
+    let mut blob = fixtures::conv_blob();
+    let middle = blob.len() / 2;
+    blob[middle] ^= 0x40;
+    let path = blob_file("corrupt.blob", &blob);
+    for machine in [Machine::Mps2An386, Machine::Microbit] {
+        let run = run(machine, Some(&path), Some(&ONE));
+        assert_refused(&run, "checksum mismatch, the blob is corrupt");
+        assert!(
+            run.error()
+                .unwrap()
+                .starts_with("no valid model blob at 0x")
+        );
+    }
+}
+
+#[test]
+fn missing_blob_is_refused() {
+    for machine in [Machine::Mps2An386, Machine::Microbit] {
+        let run = run(machine, None, Some(&ONE));
+        assert_refused(&run, "bad magic, nothing or no tinyvae blob loaded there");
+    }
+}
+
+#[test]
+fn missing_request_is_refused() {
+    let path = blob_file("for-missing-request.blob", &fixtures::conv_blob());
+    let run = run(Machine::Mps2An386, Some(&path), None);
+    assert_refused(&run, "no request block at 0x21000000");
+}
+
+#[test]
+fn unknown_class_is_refused() {
+    let path = blob_file("for-unknown-class.blob", &fixtures::conv_blob());
+    let request = Request {
+        class: Some(fixtures::CLASSES),
+        ..ONE
+    };
+    let run = run(Machine::Mps2An386, Some(&path), Some(&request));
+    assert_refused(&run, "no prototype for that class");
+}

@@ -1,0 +1,126 @@
+//! `tinyvae export`: quantize a trained decoder to the int8 blob the chip
+//! runs, and report how faithful it is to the float decoder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tinyvae_shared::Model;
+use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR};
+use tinyvae_trainer::export::{self as int8, ExportOptions, Fidelity};
+use tinyvae_trainer::training::load_checkpoint;
+
+use crate::fail::bad_input;
+
+/// Quantize a checkpoint's decoder to int8 and write the blob.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A run's output directory (its newest checkpoint is used) or one
+    /// checkpoint directory (`.../checkpoints/epoch-0010`).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The blob to write; the fidelity report goes beside it as
+    /// `<stem>.fidelity.json`.
+    #[arg(long, default_value = "out/model.tvae")]
+    pub out: PathBuf,
+    /// Directory of the IDX files used for calibration, prototypes and the
+    /// fidelity report (the training run's data).
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// Prior samples and training posteriors (each) to calibrate on.
+    #[arg(long, default_value_t = 2000)]
+    pub calibration: usize,
+    /// Prior samples and test posteriors (each) for the fidelity report.
+    #[arg(long, default_value_t = 1000)]
+    pub fidelity: usize,
+    /// Seed of the calibration and fidelity latents.
+    #[arg(long, default_value_t = 0x5eed)]
+    pub seed: u64,
+}
+
+/// The fidelity report file beside `blob`.
+pub fn fidelity_path(blob: &Path) -> PathBuf {
+    blob.with_extension("fidelity.json")
+}
+
+/// Runs `export`.
+pub fn run(args: Args) -> Result<()> {
+    let device = Backend::default().device();
+    let checkpoint = load_checkpoint(&args.checkpoint, &device).map_err(|err| {
+        bad_input(anyhow::anyhow!(
+            "checkpoint {}: {err}",
+            args.checkpoint.display()
+        ))
+    })?;
+    let data = data::load_dir(&args.data).map_err(bad_input)?;
+    let options = ExportOptions {
+        calibration_samples: args.calibration,
+        fidelity_samples: args.fidelity,
+        seed: args.seed,
+        dataset: dataset_name(&args.data),
+        epochs: u32::try_from(checkpoint.epoch).unwrap_or(u32::MAX),
+    };
+    eprintln!(
+        "exporting {} (epoch {}) calibrated on {} prior + {} posterior latents",
+        checkpoint.dir.display(),
+        checkpoint.epoch,
+        args.calibration,
+        args.calibration
+    );
+    let blob =
+        int8::export(&checkpoint.model, &data.train, &data.test, &options).map_err(bad_input)?;
+    let model = Model::from_bytes(&blob).context("the exported blob does not parse")?;
+    eprintln!(
+        "measuring int8 vs float on {} prior and {} test posterior latents",
+        args.fidelity, args.fidelity
+    );
+    let report = int8::fidelity(&checkpoint.model, &model, &data.test, &options);
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    let report_path = fidelity_path(&args.out);
+    data::write_atomic(&report_path, json.as_bytes())?;
+    data::write_atomic(&args.out, &blob)?;
+    print!("{}", table(&report));
+    println!(
+        "wrote {} ({} bytes) and {}",
+        args.out.display(),
+        blob.len(),
+        report_path.display()
+    );
+    Ok(())
+}
+
+/// The data set's name: its directory's name (`fashion-mnist`, `mnist`, ...).
+fn dataset_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The report as a table.
+pub fn table(report: &Fidelity) -> String {
+    let row = |name: &str, a: &int8::Agreement| {
+        format!(
+            "| {name:<15} | {:>6} | {:>9.2} | {:>14.3} | {:>13.0} |\n",
+            a.images, a.psnr_db, a.mean_abs, a.max_abs
+        )
+    };
+    let mut out = String::from(
+        "| int8 vs float   | images | PSNR (dB) | mean abs (gray) | max abs (gray) |\n",
+    );
+    out.push_str("|-----------------|--------|-----------|----------------|---------------|\n");
+    out.push_str(&row("prior samples", &report.prior));
+    out.push_str(&row("test posteriors", &report.posterior));
+    out.push_str(&format!(
+        "test NELBO: float decoder {:.2} nats/image (BCE {:.2} + KL {:.2}), int8 decoder {:.2} ({:+.2})\n",
+        report.nelbo_float.nelbo,
+        report.nelbo_float.bce,
+        report.nelbo_float.kl,
+        report.nelbo_int8.nelbo,
+        report.nelbo_int8.nelbo - report.nelbo_float.nelbo
+    ));
+    out
+}

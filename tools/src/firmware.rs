@@ -1,0 +1,538 @@
+//! Building the firmware, running it in QEMU and decoding what it sends.
+//!
+//! Self-contained (std, anyhow, defmt-decoder): `tinyvae qemu` uses it and
+//! the end-to-end tests in `tests/` compile the same file, so both speak the
+//! firmware's protocol the same way. The protocol is the firmware's defmt
+//! frames (firmware/src/main.rs): `z {i} [..]` and `image {i} [..]` carry
+//! the bytes; every other frame is a log line. The request block's layout is
+//! firmware/src/request.rs.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use std::{fs, thread};
+
+use anyhow::{Context, Result, bail};
+
+/// The firmware's workspace (a sibling of this crate's directory).
+pub fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware")
+}
+
+/// A QEMU machine the firmware runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    /// `mps2-an386`: Cortex-M4F, blob in PSRAM.
+    Mps2An386,
+    /// `microbit`: nRF51 Cortex-M0, blob in flash above the code.
+    Microbit,
+}
+
+impl Machine {
+    /// Rust target triple.
+    pub fn target(self) -> &'static str {
+        match self {
+            Machine::Mps2An386 => "thumbv7em-none-eabihf",
+            Machine::Microbit => "thumbv6m-none-eabi",
+        }
+    }
+
+    /// The firmware's board feature.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Machine::Mps2An386 => "qemu",
+            Machine::Microbit => "microbit",
+        }
+    }
+
+    /// Where the request block goes (firmware/src/board/qemu.rs).
+    pub fn request_address(self) -> u32 {
+        match self {
+            Machine::Mps2An386 => 0x2100_0000,
+            Machine::Microbit => 0x0002_0000,
+        }
+    }
+
+    /// Where the blob goes (firmware/src/board/qemu.rs).
+    pub fn blob_address(self) -> u32 {
+        match self {
+            Machine::Mps2An386 => 0x2100_1000,
+            Machine::Microbit => 0x0002_0400,
+        }
+    }
+
+    /// Room for the blob.
+    pub fn blob_capacity(self) -> usize {
+        match self {
+            Machine::Mps2An386 => 0x2200_0000 - 0x2100_1000,
+            Machine::Microbit => 0x0004_0000 - 0x0002_0400,
+        }
+    }
+
+    /// The machine's RAM (memory/*.x): static RAM is what the ELF puts there.
+    pub fn ram(self) -> std::ops::Range<u64> {
+        match self {
+            Machine::Mps2An386 => 0x2000_0000..0x2040_0000,
+            Machine::Microbit => 0x2000_0000..0x2000_4000,
+        }
+    }
+
+    fn qemu_machine(self) -> &'static [&'static str] {
+        match self {
+            Machine::Mps2An386 => &["-cpu", "cortex-m4", "-machine", "mps2-an386"],
+            Machine::Microbit => &["-machine", "microbit"],
+        }
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// Seed of the sampler's PCG32.
+    pub seed: u64,
+    /// Images to generate.
+    pub count: u32,
+    /// A class prototype, or `None` for the prior.
+    pub class: Option<u16>,
+}
+
+impl Request {
+    /// The 20-byte request block (firmware/src/request.rs).
+    pub fn to_bytes(self) -> [u8; 20] {
+        let mut block = [0; 20];
+        block[..4].copy_from_slice(b"TVRQ");
+        block[4..8].copy_from_slice(&self.count.to_le_bytes());
+        block[8..16].copy_from_slice(&self.seed.to_le_bytes());
+        let class = self.class.map_or(u32::MAX, u32::from);
+        block[16..].copy_from_slice(&class.to_le_bytes());
+        block
+    }
+}
+
+/// Builds the firmware for `machine` (`cargo build --release` in
+/// firmware/; a no-op when it is up to date) and returns the ELF's path.
+pub fn build(machine: Machine) -> Result<PathBuf> {
+    build_with(machine, &[], &firmware_dir().join("target"))
+}
+
+/// [`build`] with extra cargo features of the firmware (e.g. `bench`), in
+/// `target_dir`, so that differently featured builds do not overwrite each
+/// other.
+pub fn build_with(machine: Machine, features: &[&str], target_dir: &Path) -> Result<PathBuf> {
+    let dir = firmware_dir();
+    let features = std::iter::once(machine.feature())
+        .chain(features.iter().copied())
+        .collect::<Vec<_>>()
+        .join(",");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&dir)
+        // The firmware keeps its own target directory whatever the caller's.
+        .env("CARGO_TARGET_DIR", target_dir)
+        .args(["build", "--release", "--quiet", "--no-default-features"])
+        .args(["--features", &features, "--target", machine.target()])
+        .status()
+        .with_context(|| format!("running cargo build in {}", dir.display()))?;
+    if !status.success() {
+        bail!(
+            "building the firmware in {} failed ({status})",
+            dir.display()
+        );
+    }
+    Ok(target_dir
+        .join(machine.target())
+        .join("release/tinyvae-firmware"))
+}
+
+/// Flash and static RAM of an ELF, from its section headers: flash is
+/// every allocated section with contents outside RAM plus `.data`'s load
+/// image; static RAM is every allocated section in `ram` (`.data`, `.bss`,
+/// `.uninit`, ...) except the stack, which cortex-m-rt does not put in a
+/// section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Bytes programmed into flash.
+    pub flash: u64,
+    /// Bytes of RAM reserved before the stack.
+    pub static_ram: u64,
+}
+
+/// Reads [`Sizes`] from a little-endian ELF32 file; `ram` is the RAM's
+/// address range.
+pub fn elf_sizes(elf: &[u8], ram: std::ops::Range<u64>) -> Result<Sizes> {
+    let u16_at = |at: usize| -> Result<u64> {
+        Ok(u64::from(u16::from_le_bytes(
+            elf.get(at..at + 2).context("ELF truncated")?.try_into()?,
+        )))
+    };
+    let u32_at = |at: usize| -> Result<u64> {
+        Ok(u64::from(u32::from_le_bytes(
+            elf.get(at..at + 4).context("ELF truncated")?.try_into()?,
+        )))
+    };
+    if !elf.starts_with(b"\x7fELF\x01\x01") {
+        bail!("not a little-endian ELF32 file");
+    }
+    let (shoff, shentsize, shnum) = (u32_at(0x20)?, u16_at(0x2e)?, u16_at(0x30)?);
+    let (mut flash, mut static_ram) = (0, 0);
+    for i in 0..shnum {
+        let at = (shoff + i * shentsize) as usize;
+        let (kind, flags, addr, size) = (
+            u32_at(at + 4)?,
+            u32_at(at + 8)?,
+            u32_at(at + 12)?,
+            u32_at(at + 20)?,
+        );
+        const SHF_ALLOC: u64 = 2;
+        const SHT_NOBITS: u64 = 8;
+        if flags & SHF_ALLOC == 0 || size == 0 {
+            continue;
+        }
+        if ram.contains(&addr) {
+            static_ram += size;
+            if kind != SHT_NOBITS {
+                flash += size; // .data's load image
+            }
+        } else if kind != SHT_NOBITS {
+            flash += size;
+        }
+    }
+    Ok(Sizes { flash, static_ram })
+}
+
+/// One level-tagged log line from the firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// `INFO`, `ERROR`, ... (empty for `println!` frames).
+    pub level: String,
+    /// The formatted message.
+    pub message: String,
+}
+
+/// What one QEMU run gave back.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// QEMU's exit code (the firmware's semihosting exit code).
+    pub exit_code: i32,
+    /// Every frame but the image and latent frames, in order.
+    pub log: Vec<LogLine>,
+    /// The images' bytes, in order of their index.
+    pub images: Vec<Vec<u8>>,
+    /// The latents the firmware drew, in order.
+    pub latents: Vec<Vec<i8>>,
+    /// What QEMU itself printed on stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// All log lines, `LEVEL message` per line.
+    pub fn log_text(&self) -> String {
+        self.log
+            .iter()
+            .map(|line| format!("{:<5} {}\n", line.level, line.message))
+            .collect()
+    }
+
+    /// The first log line at `ERROR` level.
+    pub fn error(&self) -> Option<&str> {
+        self.log
+            .iter()
+            .find(|line| line.level == "ERROR")
+            .map(|line| line.message.as_str())
+    }
+}
+
+/// Kills QEMU when dropped (an early return, a panic, a timeout).
+struct Qemu(Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `elf` in QEMU with `blob` and `request` loaded (either may be left
+/// out, to see the firmware refuse), decodes its defmt output and returns
+/// it. QEMU is killed after `timeout`.
+pub fn run(
+    elf: &Path,
+    machine: Machine,
+    blob: Option<&Path>,
+    request: Option<&Request>,
+    timeout: Duration,
+) -> Result<Run> {
+    run_with(elf, machine, blob, request, timeout, &[])
+}
+
+/// [`run`] with extra QEMU arguments (`-icount shift=0` for counting
+/// instructions).
+pub fn run_with(
+    elf: &Path,
+    machine: Machine,
+    blob: Option<&Path>,
+    request: Option<&Request>,
+    timeout: Duration,
+    qemu_args: &[&str],
+) -> Result<Run> {
+    let elf_bytes =
+        fs::read(elf).with_context(|| format!("reading the firmware {}", elf.display()))?;
+    let table = defmt_decoder::Table::parse(&elf_bytes)
+        .with_context(|| format!("reading defmt symbols from {}", elf.display()))?
+        .with_context(|| format!("{} has no defmt table", elf.display()))?;
+
+    let scratch = ScratchDir::new()?;
+    let mut command = Command::new("qemu-system-arm");
+    command.args(machine.qemu_machine()).args([
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+    ]);
+    command.args(qemu_args);
+    if let Some(request) = request {
+        let path = scratch.0.join("request.bin");
+        fs::write(&path, request.to_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        command
+            .arg("-device")
+            .arg(loader(&path, machine.request_address()));
+    }
+    if let Some(blob) = blob {
+        command
+            .arg("-device")
+            .arg(loader(blob, machine.blob_address()));
+    }
+    command
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut qemu = Qemu(command.spawn().map_err(|err| {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!(
+                "qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install qemu-system-arm)"
+            )
+        } else {
+            anyhow::Error::new(err).context("starting qemu-system-arm")
+        }
+    })?);
+    let stdout = drain(qemu.0.stdout.take());
+    let stderr = drain(qemu.0.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = qemu.0.try_wait().context("waiting for QEMU")? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            bail!("QEMU ran longer than {timeout:?} (killed)");
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    let mut run = decode(&table, &stdout)?;
+    run.exit_code = status.code().unwrap_or(-1);
+    run.stderr = stderr;
+    Ok(run)
+}
+
+fn loader(file: &Path, address: u32) -> String {
+    format!("loader,file={},addr={address:#x}", file.display())
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+/// Decodes a complete defmt byte stream into log lines, images and latents.
+fn decode(table: &defmt_decoder::Table, bytes: &[u8]) -> Result<Run> {
+    let mut run = Run::default();
+    let mut stream = table.new_stream_decoder();
+    stream.received(bytes);
+    loop {
+        match stream.decode() {
+            Ok(frame) => {
+                let message = frame.display_message().to_string();
+                if let Some(rest) = message.strip_prefix("image ") {
+                    let (index, bytes) = indexed_list::<u8>(rest)
+                        .with_context(|| format!("bad image frame {message:.80}"))?;
+                    expect_index(index, run.images.len())?;
+                    run.images.push(bytes);
+                } else if let Some(rest) = message.strip_prefix("z ") {
+                    let (index, z) = indexed_list::<i8>(rest)
+                        .with_context(|| format!("bad latent frame {message:.80}"))?;
+                    expect_index(index, run.latents.len())?;
+                    run.latents.push(z);
+                } else {
+                    let level = frame.level().map(|l| l.as_str().to_uppercase());
+                    run.log.push(LogLine {
+                        level: level.unwrap_or_default(),
+                        message,
+                    });
+                }
+            }
+            Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
+            Err(defmt_decoder::DecodeError::Malformed) => {
+                bail!("malformed defmt frame from the firmware (is the ELF the one that ran?)")
+            }
+        }
+    }
+    Ok(run)
+}
+
+fn expect_index(index: usize, expected: usize) -> Result<()> {
+    if index != expected {
+        bail!("frame {index} arrived where frame {expected} was expected");
+    }
+    Ok(())
+}
+
+/// Parses `"{index} [a, b, c]"`.
+fn indexed_list<T: std::str::FromStr>(text: &str) -> Result<(usize, Vec<T>)> {
+    let (index, list) = text.split_once(' ').context("no list")?;
+    let list = list
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .context("list not in brackets")?;
+    let values = list
+        .split(", ")
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<T>().ok().context("not a number"))
+        .collect::<Result<_>>()?;
+    Ok((index.parse().context("bad index")?, values))
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Result<Self> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "tinyvae-qemu-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One kernel's measurement of one image from the `bench` firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchImage {
+    /// `portable`, `dsp` or `float`.
+    pub kernel: String,
+    /// Image index.
+    pub image: u32,
+    /// FNV-1a of the image's bytes.
+    pub fnv1a: u32,
+    /// Deepest stack use while decoding, bytes.
+    pub stack: u32,
+    /// Executed instructions: sampler, each layer, output table.
+    pub instructions: Vec<u64>,
+}
+
+/// What a `bench` firmware run reported.
+#[derive(Debug, Clone, Default)]
+pub struct Bench {
+    /// Every kernel's every image, in the order measured.
+    pub images: Vec<BenchImage>,
+    /// `(image, max, sum)` of |float - int8| over the pixels.
+    pub float_diff: Vec<(u32, u32, u64)>,
+    /// `kernel image` of every image whose bytes differed from the portable kernels'.
+    pub mismatches: Vec<String>,
+}
+
+/// Runs a firmware built with the `bench` feature under `-icount shift=0`
+/// (one executed instruction = 1 ns of virtual time, so the timer counts
+/// instructions deterministically) and parses its `bench` frames.
+pub fn bench(
+    elf: &Path,
+    machine: Machine,
+    blob: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Bench> {
+    let run = run_with(
+        elf,
+        machine,
+        Some(blob),
+        Some(request),
+        timeout,
+        &["-icount", "shift=0"],
+    )?;
+    if run.exit_code != 0 {
+        bail!(
+            "the bench firmware exited with {}: {}{}",
+            run.exit_code,
+            run.log_text(),
+            run.stderr
+        );
+    }
+    let mut bench = Bench::default();
+    let mut ps_per_tick = None;
+    for line in &run.log {
+        let Some(rest) = line.message.strip_prefix("bench ") else {
+            continue;
+        };
+        let words: Vec<&str> = rest.splitn(5, ' ').collect();
+        let number = |i: usize| -> Result<u64> {
+            words
+                .get(i)
+                .and_then(|w| w.parse().ok())
+                .with_context(|| format!("bad bench frame {rest:?}"))
+        };
+        match words[0] {
+            "clock" => ps_per_tick = Some(number(1)?),
+            "mismatch" => bench.mismatches.push(words[1..].join(" ")),
+            "float-diff" => {
+                bench
+                    .float_diff
+                    .push((number(1)? as u32, number(2)? as u32, number(3)?))
+            }
+            kernel => {
+                let ps = ps_per_tick.context("bench frame before the clock frame")?;
+                let (_, ticks) = indexed_list::<u64>(&format!("0 {}", words.get(4).unwrap_or(&"")))
+                    .with_context(|| format!("bad bench frame {rest:?}"))?;
+                bench.images.push(BenchImage {
+                    kernel: kernel.to_owned(),
+                    image: number(1)? as u32,
+                    fnv1a: number(2)? as u32,
+                    stack: number(3)? as u32,
+                    instructions: ticks.iter().map(|t| t * ps / 1000).collect(),
+                });
+            }
+        }
+    }
+    if bench.images.is_empty() {
+        bail!("the bench firmware reported nothing:\n{}", run.log_text());
+    }
+    Ok(bench)
+}
+
+/// FNV-1a of `bytes`, as the bench firmware hashes its images.
+pub fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}

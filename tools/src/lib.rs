@@ -1,0 +1,15 @@
+//! The library behind the `tinyvae` binary: what the CLI's subcommands and
+//! the end-to-end tests (`tests/`) share, so both drive the firmware, replay
+//! seeds and write images with the same code.
+//!
+//! - [`blobfile`]: reading a blob file, errors naming the file;
+//! - [`fail`]: bad input vs. failure, and the exit codes;
+//! - [`firmware`]: building the firmware, running it in QEMU, decoding defmt;
+//! - [`generate`]: the host's reference generation (the chip's bytes);
+//! - [`images`]: raw and PNG-grid output.
+
+pub mod blobfile;
+pub mod fail;
+pub mod firmware;
+pub mod generate;
+pub mod images;

@@ -1,0 +1,143 @@
+//! `tinyvae qemu`: run the firmware in QEMU on a blob, collect the images it
+//! generates and, with `--check`, compare them byte for byte with the host
+//! running the same `shared` code on the same seed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::ValueEnum;
+
+use crate::blobfile::BlobFile;
+use crate::fail::bad_input;
+use crate::firmware::{self, Machine, Request};
+use crate::generate::{check_class, host_images};
+use crate::images::write_images;
+
+/// Run the firmware in QEMU and collect (and check) its images.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model blob (as `tinyvae export` writes it), loaded beside the firmware.
+    #[arg(long)]
+    blob: PathBuf,
+    /// Seed of the sampler's PCG32 (the host replays it).
+    #[arg(long)]
+    seed: u64,
+    /// Number of images to generate.
+    #[arg(long, default_value_t = 1)]
+    count: u32,
+    /// Draw from this class prototype instead of the prior.
+    #[arg(long)]
+    class: Option<u16>,
+    /// Directory for `qemu.raw` (count x H x W x C bytes) and `qemu.png`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Compare the chip's images with the host's, byte for byte.
+    #[arg(long)]
+    check: bool,
+    /// QEMU machine (and so CPU) to run on.
+    #[arg(long, value_enum, default_value_t = MachineArg::Mps2An386)]
+    machine: MachineArg,
+    /// Run this firmware ELF instead of building firmware/ (cargo build --release).
+    #[arg(long)]
+    elf: Option<PathBuf>,
+    /// Give up on QEMU after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+/// The QEMU machines the firmware supports.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MachineArg {
+    /// Cortex-M4F (`mps2-an386`).
+    Mps2An386,
+    /// Cortex-M0 (`microbit`, nRF51: 256 KB flash, 16 KB RAM).
+    Microbit,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let machine = match args.machine {
+        MachineArg::Mps2An386 => Machine::Mps2An386,
+        MachineArg::Microbit => Machine::Microbit,
+    };
+    let blob = BlobFile::read(&args.blob)?;
+    if blob.bytes().len() > machine.blob_capacity() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: {} bytes do not fit the {} bytes reserved for a blob on {:?}",
+            args.blob.display(),
+            blob.bytes().len(),
+            machine.blob_capacity(),
+            args.machine
+        )));
+    }
+    // The firmware validates the blob itself; the host needs it for the
+    // image shape and for --check.
+    let model = blob.model()?;
+    check_class(&model, args.class, &args.blob)?;
+
+    let elf = match &args.elf {
+        Some(elf) => elf.clone(),
+        None => firmware::build(machine)?,
+    };
+    let request = Request {
+        seed: args.seed,
+        count: args.count,
+        class: args.class,
+    };
+    let timeout = Duration::from_secs(args.timeout);
+    let run = firmware::run(&elf, machine, Some(&args.blob), Some(&request), timeout)?;
+    eprint!("{}", run.log_text());
+    if run.exit_code != 0 {
+        // Pass the firmware's exit code back, as qemu-run does.
+        eprintln!(
+            "error: the firmware in QEMU exited with code {}{}",
+            run.exit_code,
+            run.error().map(|e| format!(": {e}")).unwrap_or_default()
+        );
+        std::process::exit(run.exit_code);
+    }
+    if run.images.len() != args.count as usize {
+        bail!(
+            "the firmware sent {} images, {} were requested",
+            run.images.len(),
+            args.count
+        );
+    }
+    let chip: Vec<u8> = run.images.concat();
+    if chip.len() != model.image_len() * args.count as usize {
+        bail!(
+            "the firmware's images are not {} bytes each",
+            model.image_len()
+        );
+    }
+    write_images(
+        &args.out,
+        "qemu",
+        &chip,
+        model.image_shape(),
+        run.images.len(),
+    )?;
+    eprintln!(
+        "wrote {} images to {}",
+        run.images.len(),
+        args.out.join("qemu.{raw,png}").display()
+    );
+    if args.check {
+        let host = host_images(&model, args.seed, args.count, args.class)?;
+        if let Some(at) = chip.iter().zip(&host).position(|(a, b)| a != b) {
+            let image = at / model.image_len();
+            bail!(
+                "check failed: image {image}, byte {}: the chip gave {}, the host {}",
+                at % model.image_len(),
+                chip[at],
+                host[at]
+            );
+        }
+        eprintln!(
+            "check: {} images ({} bytes) identical to the host's",
+            args.count,
+            chip.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `tinyvae train`: train a VAE on MNIST-format IDX files with burn.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::ValueEnum;
+use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet};
+use tinyvae_trainer::model::{Arch, VaeConfig};
+use tinyvae_trainer::pictures::write_pictures;
+use tinyvae_trainer::training::{RunOptions, TrainError, TrainingConfig, train};
+
+use crate::fail::bad_input;
+
+/// Train a VAE; checkpoints every epoch into --out, resumes from them.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The model: `mlp` (pytorch/examples vae, 784-400-z) or `conv`
+    /// (convolutional, with a decoder small enough for a Cortex-M).
+    #[arg(long, value_enum, default_value_t = Model::Mlp)]
+    pub model: Model,
+    /// Weight of the KL term (0: a plain autoencoder).
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f64,
+    /// Size of the latent z.
+    #[arg(long, default_value_t = 20)]
+    pub latent: usize,
+    /// Epochs to train in total (a resumed run counts the epochs it already has).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Images per Adam step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed of the initialisation, the data order and the noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// CPU threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Directory of the IDX files (`train-images-idx3-ubyte[.gz]` and the
+    /// other three) [default: /usr/share/datasets/fashion-mnist, or
+    /// data/<name> with --download].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Download this data set into --data first (needs the internet).
+    #[arg(long, value_enum)]
+    pub download: Option<Download>,
+    /// Output directory: checkpoints, metrics.jsonl, PNG pictures.
+    #[arg(long, default_value = "out/train")]
+    pub out: PathBuf,
+    /// Continue from the checkpoint in --out; fail if there is none. (Without
+    /// it, a checkpoint of the same run in --out is resumed as well.)
+    #[arg(long)]
+    pub resume: bool,
+    /// The burn backend.
+    #[arg(long, default_value_t = Backend::default())]
+    pub backend: Backend,
+    /// Train on the first N training images only (quick runs).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+}
+
+/// The models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// pytorch/examples vae: 784-400-z, ReLU.
+    Mlp,
+    /// Convolutional encoder, dense + transposed-convolution decoder.
+    Conv,
+}
+
+/// Data sets --download knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Download {
+    /// Handwritten digits.
+    Mnist,
+    /// Zalando's clothing images.
+    FashionMnist,
+}
+
+impl Args {
+    /// The run's configuration.
+    pub fn config(&self) -> TrainingConfig {
+        let arch = match self.model {
+            Model::Mlp => Arch::Mlp,
+            Model::Conv => Arch::Conv,
+        };
+        TrainingConfig::new(VaeConfig::new(arch).with_latent(self.latent), self.backend)
+            .with_epochs(self.epochs)
+            .with_batch_size(self.batch_size)
+            .with_lr(self.lr)
+            .with_beta(self.beta)
+            .with_seed(self.seed)
+            .with_train_limit(self.train_limit)
+    }
+}
+
+/// Loads the data set `args` names, downloading it first if asked.
+pub fn load_data(data: Option<&Path>, download: Option<Download>) -> anyhow::Result<DataSet> {
+    let loaded = match download {
+        Some(which) => {
+            let (source, name) = match which {
+                Download::Mnist => (data::Source::Mnist, "mnist"),
+                Download::FashionMnist => (data::Source::FashionMnist, "fashion-mnist"),
+            };
+            let dir = data.map_or_else(|| Path::new("data").join(name), Path::to_owned);
+            eprintln!("downloading {name} into {}", dir.display());
+            data::download(source, &dir)
+        }
+        None => data::load_dir(data.unwrap_or(Path::new(DEFAULT_DATA_DIR))),
+    };
+    loaded.map_err(|err| match err {
+        // A failed download is the network's fault, not the user's input.
+        DataError::Download { .. } => anyhow::Error::new(err),
+        _ => bad_input(err),
+    })
+}
+
+/// Classifies a training error: bad flags and foreign checkpoints are bad input.
+pub fn classify(err: TrainError) -> anyhow::Error {
+    match err {
+        TrainError::BadOption(_)
+        | TrainError::OtherRun { .. }
+        | TrainError::NoCheckpoint { .. } => bad_input(err),
+        _ => anyhow::Error::new(err),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.config();
+    let data = load_data(args.data.as_deref(), args.download)?;
+    eprintln!(
+        "training {:?} (latent {}) on {} images, testing on {}, backend {}; output in {}",
+        args.model,
+        args.latent,
+        args.train_limit
+            .map_or(data.train.len(), |n| n.min(data.train.len())),
+        data.test.len(),
+        args.backend,
+        args.out.display()
+    );
+    let options = RunOptions {
+        out: args.out.clone(),
+        threads: args.threads,
+        resume: args.resume,
+        stop_after: None,
+    };
+    let trained = train(&config, &data, &options).map_err(classify)?;
+    let pictures = write_pictures(
+        &args.out,
+        &trained.model,
+        &data.test,
+        &trained.metrics,
+        config.seed,
+    )
+    .context("writing the pictures")?;
+    if let Some(last) = trained.metrics.last() {
+        println!(
+            "test NELBO after epoch {}: {:.3} nats/image (BCE {:.3} + KL {:.3})",
+            last.epoch, last.test.nelbo, last.test.bce, last.test.kl
+        );
+    }
+    println!("checkpoint: {}", trained.checkpoint.display());
+    for path in pictures {
+        println!("picture: {}", path.display());
+    }
+    Ok(())
+}

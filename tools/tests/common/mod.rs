@@ -1,0 +1,59 @@
+//! A small blob for the CLI tests, and a way to run the binary.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
+use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
+
+/// Runs `tinyvae` with `args`.
+pub fn tinyvae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinyvae"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, 2 prototypes.
+pub fn small_model() -> OwnedModel {
+    let z = Quant {
+        scale: 0.03,
+        zero_point: 0,
+    };
+    let hidden = Quant::from_range(0.0, 2.0).unwrap();
+    let logits = Quant::from_range(-4.0, 4.0).unwrap();
+    let w1: Vec<f32> = (0..12).map(|i| (i as f32 - 6.0) / 10.0).collect();
+    let w2: Vec<f32> = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 8.0).collect();
+    let dense = |inputs, outputs, act, input, output, w: &[f32], b: &[f32]| {
+        OwnedLayer::quantize(Op::Dense { inputs, outputs }, act, input, output, w, b).unwrap()
+    };
+    OwnedModel {
+        latent_dim: 2,
+        image: Hwc {
+            height: 2,
+            width: 2,
+            channels: 1,
+        },
+        layers: vec![
+            dense(2, 6, Activation::Relu, z, hidden, &w1, &[0.1; 6]),
+            dense(6, 4, Activation::Linear, hidden, logits, &w2, &[-0.2; 4]),
+        ],
+        output_table: sigmoid_table(logits),
+        prototypes: Some(OwnedPrototypes::new(
+            2,
+            &[0.5, -0.5, 1.0, 1.5],
+            &[1.0, 0.25, 0.5, 0.75],
+        )),
+        dataset: "synthetic".into(),
+        model: "mlp".into(),
+        epochs: 2,
+        test_nelbo: 99.5,
+    }
+}
+
+pub fn write_blob(dir: &Path) -> PathBuf {
+    let path = dir.join("model.tvae");
+    std::fs::write(&path, small_model().to_blob().unwrap()).unwrap();
+    path
+}

@@ -1,0 +1,544 @@
+//! MNIST-format data: IDX files (gzip or raw) read from a local directory, and
+//! the download of MNIST / Fashion-MNIST for users who are online.
+//!
+//! An IDX file is a big-endian header (`0, 0, dtype, ndim`, then one u32 per
+//! dimension) followed by the values. Images are `idx3-ubyte` (magic 2051),
+//! labels `idx1-ubyte` (magic 2049).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+/// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
+pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+const LABELS_MAGIC: u32 = 0x0000_0801;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// What can go wrong reading a data set. Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file cannot be read (missing, unreadable, corrupt gzip stream).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The header does not start with the magic number of this kind of file.
+    #[error("{path}: not an IDX {kind} file (magic {found:#010x}, expected {expected:#010x})")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// "images" or "labels".
+        kind: &'static str,
+        /// The magic number read.
+        found: u32,
+        /// The magic number of this kind of file.
+        expected: u32,
+    },
+    /// The file ends before the header or the values the header announces.
+    #[error("{path}: truncated: the header announces {expected} bytes, the file holds {found}")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header announces (header included).
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+    /// The file holds more values than its header counts.
+    #[error(
+        "{path}: count mismatch: the header counts {count} items ({expected} bytes), the file holds {found} bytes"
+    )]
+    CountMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Items the header counts.
+        count: usize,
+        /// Bytes the header announces (header included).
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+    /// Images are not 28 x 28.
+    #[error("{path}: images are {rows}x{cols}, tinyvae needs 28x28")]
+    ImageSize {
+        /// The file.
+        path: PathBuf,
+        /// Rows per image.
+        rows: usize,
+        /// Columns per image.
+        cols: usize,
+    },
+    /// An images file and its labels file count different numbers of items.
+    #[error("{labels}: {label_count} labels for {image_count} images in {images}")]
+    LabelCount {
+        /// The images file.
+        images: PathBuf,
+        /// The labels file.
+        labels: PathBuf,
+        /// Images counted.
+        image_count: usize,
+        /// Labels counted.
+        label_count: usize,
+    },
+    /// A data directory lacks one of the four files.
+    #[error(
+        "{dir}: no {stem} (nor .gz): get MNIST-format IDX files with `tinyvae train --download fashion-mnist --data {dir}` (online), Debian's dataset-fashion-mnist package, or copy them there"
+    )]
+    Missing {
+        /// The directory searched.
+        dir: PathBuf,
+        /// The file name looked for.
+        stem: String,
+    },
+    /// A download failed.
+    #[error(
+        "{url}: download failed ({reason}); offline? copy the four IDX files into {dir} or install Debian's dataset-fashion-mnist"
+    )]
+    Download {
+        /// The address.
+        url: String,
+        /// The directory the file was for.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Side length of an image.
+pub const SIDE: usize = 28;
+/// Pixels per image.
+pub const PIXELS: usize = SIDE * SIDE;
+
+/// 28x28 grayscale images, row-major, one byte per pixel, with their labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// `len() * PIXELS` bytes.
+    pub pixels: Vec<u8>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The first `n` images (all of them if there are fewer).
+    pub fn truncated(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.pixels.truncate(n * PIXELS);
+        self.labels.truncate(n);
+        self
+    }
+}
+
+/// A training and a test split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSet {
+    /// `train-*` files.
+    pub train: Split,
+    /// `t10k-*` files.
+    pub test: Split,
+}
+
+/// Reads the four files of an MNIST-format data set from `dir`:
+/// `{train,t10k}-{images-idx3,labels-idx1}-ubyte`, each raw or `.gz` (also the
+/// `train-images.idx3-ubyte` spelling).
+pub fn load_dir(dir: &Path) -> Result<DataSet, DataError> {
+    Ok(DataSet {
+        train: load_split(dir, "train")?,
+        test: load_split(dir, "t10k")?,
+    })
+}
+
+fn load_split(dir: &Path, prefix: &str) -> Result<Split, DataError> {
+    let images_path = find_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+    let labels_path = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+    let pixels = read_images(&images_path)?;
+    let labels = read_labels(&labels_path)?;
+    let image_count = pixels.len() / PIXELS;
+    if image_count != labels.len() {
+        return Err(DataError::LabelCount {
+            images: images_path,
+            labels: labels_path,
+            image_count,
+            label_count: labels.len(),
+        });
+    }
+    Ok(Split { pixels, labels })
+}
+
+fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
+    let dotted = stem.replacen("-idx", ".idx", 1);
+    [stem, &dotted]
+        .iter()
+        .flat_map(|name| [dir.join(name), dir.join(format!("{name}.gz"))])
+        .find(|path| path.is_file())
+        .ok_or_else(|| DataError::Missing {
+            dir: dir.to_owned(),
+            stem: stem.to_owned(),
+        })
+}
+
+/// Reads an `idx3-ubyte` images file (raw or gzip) of 28x28 images: the pixels,
+/// row-major, image after image.
+pub fn read_images(path: &Path) -> Result<Vec<u8>, DataError> {
+    let (dims, values) = read_idx(path, IMAGES_MAGIC, "images", 3)?;
+    if dims[1..] != [SIDE, SIDE] {
+        return Err(DataError::ImageSize {
+            path: path.to_owned(),
+            rows: dims[1],
+            cols: dims[2],
+        });
+    }
+    Ok(values)
+}
+
+/// Reads an `idx1-ubyte` labels file (raw or gzip).
+pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
+    read_idx(path, LABELS_MAGIC, "labels", 1).map(|(_, values)| values)
+}
+
+/// Reads a whole IDX file of bytes, checking its header against its length.
+fn read_idx(
+    path: &Path,
+    magic: u32,
+    kind: &'static str,
+    ndim: usize,
+) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let io_err = |source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let raw = fs::read(path).map_err(io_err)?;
+    let bytes = if raw.starts_with(&GZIP_MAGIC) {
+        let mut out = Vec::new();
+        GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(io_err)?;
+        out
+    } else {
+        raw
+    };
+    let header_len = 4 + 4 * ndim;
+    let truncated = |expected| DataError::Truncated {
+        path: path.to_owned(),
+        expected,
+        found: bytes.len(),
+    };
+    if bytes.len() < 4 {
+        return Err(truncated(header_len));
+    }
+    let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    if word(0) != magic {
+        return Err(DataError::BadMagic {
+            path: path.to_owned(),
+            kind,
+            found: word(0),
+            expected: magic,
+        });
+    }
+    if bytes.len() < header_len {
+        return Err(truncated(header_len));
+    }
+    let dims: Vec<usize> = (1..=ndim).map(|i| word(i) as usize).collect();
+    let values = dims.iter().product::<usize>();
+    let expected = header_len + values;
+    if bytes.len() < expected {
+        return Err(truncated(expected));
+    }
+    if bytes.len() > expected {
+        return Err(DataError::CountMismatch {
+            path: path.to_owned(),
+            count: dims[0],
+            expected,
+            found: bytes.len(),
+        });
+    }
+    Ok((dims, bytes[header_len..].to_vec()))
+}
+
+/// Encodes images (28x28 each) as an `idx3-ubyte` file's bytes.
+pub fn encode_images(pixels: &[u8]) -> Vec<u8> {
+    let mut out = idx_header(IMAGES_MAGIC, &[pixels.len() / PIXELS, SIDE, SIDE]);
+    out.extend_from_slice(pixels);
+    out
+}
+
+/// Encodes labels as an `idx1-ubyte` file's bytes.
+pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
+    let mut out = idx_header(LABELS_MAGIC, &[labels.len()]);
+    out.extend_from_slice(labels);
+    out
+}
+
+fn idx_header(magic: u32, dims: &[usize]) -> Vec<u8> {
+    let mut out = magic.to_be_bytes().to_vec();
+    for &dim in dims {
+        out.extend_from_slice(&(dim as u32).to_be_bytes());
+    }
+    out
+}
+
+/// Writes a data set as the four raw IDX files into `dir` (created if needed).
+pub fn write_dir(dir: &Path, data: &DataSet) -> Result<(), DataError> {
+    fs::create_dir_all(dir).map_err(|source| DataError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for (prefix, split) in [("train", &data.train), ("t10k", &data.test)] {
+        write_atomic(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            &encode_images(&split.pixels),
+        )?;
+        write_atomic(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &encode_labels(&split.labels),
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and
+/// a rename, so a reader (or a run killed half-way) never sees a partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let io_err = |source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp).map_err(io_err)?;
+    file.write_all(bytes).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    fs::rename(&tmp, path).map_err(io_err)
+}
+
+/// The public MNIST-format data sets `download` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Handwritten digits (LeCun et al.).
+    Mnist,
+    /// Zalando's clothing images (Xiao et al.).
+    FashionMnist,
+}
+
+impl Source {
+    fn base_url(self) -> &'static str {
+        match self {
+            Source::Mnist => "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            Source::FashionMnist => "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        }
+    }
+}
+
+/// Downloads the four `.gz` IDX files of `source` into `dir` (skipping files
+/// already there), and checks that they parse.
+pub fn download(source: Source, dir: &Path) -> Result<DataSet, DataError> {
+    fs::create_dir_all(dir).map_err(|source| DataError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for name in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        let path = dir.join(name);
+        if path.is_file() {
+            continue;
+        }
+        let url = format!("{}{name}", source.base_url());
+        let failed = |reason: String| DataError::Download {
+            url: url.clone(),
+            dir: dir.to_owned(),
+            reason,
+        };
+        let mut body = ureq::get(&url)
+            .call()
+            .map_err(|err| failed(err.to_string()))?
+            .into_body();
+        let bytes = body
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .map_err(|err| failed(err.to_string()))?;
+        write_atomic(&path, &bytes)?;
+    }
+    load_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+
+    fn tiny(n: usize) -> Split {
+        Split {
+            pixels: (0..n * PIXELS).map(|i| (i * 7 % 256) as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        }
+    }
+
+    fn tiny_set() -> DataSet {
+        DataSet {
+            train: tiny(5),
+            test: tiny(3),
+        }
+    }
+
+    #[test]
+    fn reads_back_raw_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(dir.path(), &tiny_set()).unwrap();
+        assert_eq!(load_dir(dir.path()).unwrap(), tiny_set());
+    }
+
+    #[test]
+    fn reads_gzip_and_dotted_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = tiny_set();
+        for (prefix, split) in [("train", &set.train), ("t10k", &set.test)] {
+            for (name, bytes) in [
+                ("images.idx3-ubyte.gz", encode_images(&split.pixels)),
+                ("labels.idx1-ubyte.gz", encode_labels(&split.labels)),
+            ] {
+                let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+                gz.write_all(&bytes).unwrap();
+                fs::write(
+                    dir.path().join(format!("{prefix}-{name}")),
+                    gz.finish().unwrap(),
+                )
+                .unwrap();
+            }
+        }
+        assert_eq!(load_dir(dir.path()).unwrap(), set);
+    }
+
+    /// Writes the tiny set, replaces one file with `bytes`, and returns the
+    /// one-line error of loading it.
+    fn error_with(file: &str, bytes: impl FnOnce(Vec<u8>) -> Vec<u8>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(dir.path(), &tiny_set()).unwrap();
+        let path = dir.path().join(file);
+        let good = fs::read(&path).unwrap();
+        fs::write(&path, bytes(good)).unwrap();
+        let message = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(!message.contains('\n'), "{message}");
+        message
+    }
+
+    #[test]
+    fn wrong_magic_names_the_file() {
+        let message = error_with("train-images-idx3-ubyte", |mut b| {
+            b[3] = 0x01;
+            b
+        });
+        assert!(message.contains("train-images-idx3-ubyte: not an IDX images file"));
+        assert!(message.contains("magic 0x00000801"), "{message}");
+    }
+
+    #[test]
+    fn labels_in_place_of_images_is_wrong_magic() {
+        let labels = encode_labels(&tiny(5).labels);
+        let message = error_with("train-images-idx3-ubyte", |_| labels);
+        assert!(message.contains("not an IDX images file"), "{message}");
+    }
+
+    #[test]
+    fn truncated_values() {
+        let message = error_with("t10k-images-idx3-ubyte", |mut b| {
+            b.truncate(b.len() - 1);
+            b
+        });
+        assert!(
+            message.contains("t10k-images-idx3-ubyte: truncated"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn truncated_header() {
+        let message = error_with("t10k-labels-idx1-ubyte", |b| b[..6].to_vec());
+        assert!(
+            message.contains(
+                "t10k-labels-idx1-ubyte: truncated: the header announces 8 bytes, the file holds 6"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn truncated_gzip_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(dir.path(), &tiny_set()).unwrap();
+        let path = dir.path().join("train-labels-idx1-ubyte");
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(&fs::read(&path).unwrap()).unwrap();
+        let mut bytes = gz.finish().unwrap();
+        bytes.truncate(bytes.len() / 2);
+        fs::remove_file(&path).unwrap();
+        fs::write(path.with_extension("gz"), bytes).unwrap();
+        let message = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("train-labels-idx1-ubyte.gz: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn count_mismatch() {
+        let message = error_with("train-labels-idx1-ubyte", |mut b| {
+            b.push(3);
+            b
+        });
+        assert!(
+            message.contains("train-labels-idx1-ubyte: count mismatch: the header counts 5 items"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn label_and_image_counts_differ() {
+        let labels = encode_labels(&tiny(4).labels);
+        let message = error_with("train-labels-idx1-ubyte", |_| labels);
+        assert!(
+            message.contains("train-labels-idx1-ubyte: 4 labels for 5 images in"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn wrong_image_size() {
+        let mut bytes = idx_header(IMAGES_MAGIC, &[1, 14, 56]);
+        bytes.extend_from_slice(&[0; PIXELS]);
+        let message = error_with("t10k-images-idx3-ubyte", |_| bytes);
+        assert!(message.contains("images are 14x56"), "{message}");
+    }
+
+    #[test]
+    fn missing_file_says_how_to_get_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("no train-images-idx3-ubyte (nor .gz)")
+                && message.contains("--download"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! The two VAEs (`mlp`, `conv`) and their loss.
+//!
+//! Every model maps images `[batch, 784]` in [0, 1] to `(mu, logvar)`
+//! `[batch, latent]` and latents `[batch, latent]` to pixel logits
+//! `[batch, 784]`; the decoder ends in logits, not in a sigmoid, so the loss
+//! is computed stably from them.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{PIXELS, SIDE};
+use crate::training::Rng;
+
+/// Which VAE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// pytorch/examples `vae`: 784-400-latent, ReLU.
+    Mlp,
+    /// Convolutional encoder; dense + transposed-convolution decoder whose int8
+    /// weights fit in 64 KB.
+    Conv,
+}
+
+/// Channels of the conv decoder's 7x7 feature map (after its dense layer).
+pub const CONV_DECODER_C0: usize = 24;
+/// Channels of the conv decoder's 14x14 feature map.
+pub const CONV_DECODER_C1: usize = 80;
+/// Width of the conv encoder's dense layer.
+pub const CONV_ENCODER_HIDDEN: usize = 512;
+/// Side of the conv decoder's first feature map.
+pub const CONV_DECODER_H0: usize = 7;
+
+/// The model's shape.
+#[derive(Config, Debug)]
+pub struct VaeConfig {
+    /// Which VAE.
+    pub arch: Arch,
+    /// Size of z.
+    #[config(default = 20)]
+    pub latent: usize,
+}
+
+impl VaeConfig {
+    /// Builds a freshly initialised model with PyTorch's default
+    /// initialisation (weights and biases uniform in +-1/sqrt(fan_in)), drawn
+    /// from `rng` rather than from the backend's global RNG, so that runs in
+    /// one process (tests, benchmarks) do not disturb each other.
+    pub fn init(&self, device: &Device, rng: &mut Rng) -> Vae {
+        let latent = self.latent;
+        let mut linear = |i, o| {
+            let mut layer = LinearConfig::new(i, o)
+                .with_initializer(Initializer::Zeros)
+                .init(device);
+            layer.weight = uniform(rng, [i, o], i, device);
+            layer.bias = Some(uniform(rng, [o], i, device));
+            layer
+        };
+        match self.arch {
+            Arch::Mlp => Vae {
+                encoder: Encoder::Mlp(MlpEncoder {
+                    fc1: linear(PIXELS, 400),
+                    fc21: linear(400, latent),
+                    fc22: linear(400, latent),
+                }),
+                decoder: Decoder::Mlp(MlpDecoder {
+                    fc3: linear(latent, 400),
+                    fc4: linear(400, PIXELS),
+                }),
+            },
+            Arch::Conv => {
+                let h0 = CONV_DECODER_H0;
+                let fc = linear(64 * h0 * h0, CONV_ENCODER_HIDDEN);
+                let fc_mu = linear(CONV_ENCODER_HIDDEN, latent);
+                let fc_logvar = linear(CONV_ENCODER_HIDDEN, latent);
+                let dense = linear(latent, CONV_DECODER_C0 * h0 * h0);
+                let mut conv = |i, o| {
+                    let mut layer = Conv2dConfig::new([i, o], [4, 4])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .with_initializer(Initializer::Zeros)
+                        .init(device);
+                    layer.weight = uniform(rng, [o, i, 4, 4], i * 16, device);
+                    layer.bias = Some(uniform(rng, [o], i * 16, device));
+                    layer
+                };
+                let conv1 = conv(1, 32);
+                let conv2 = conv(32, 64);
+                // PyTorch takes a transposed convolution's fan-in from its
+                // weight [in, out, k, k]: out * k * k.
+                let mut deconv = |i, o| {
+                    let mut layer = ConvTranspose2dConfig::new([i, o], [4, 4])
+                        .with_stride([2, 2])
+                        .with_padding([1, 1])
+                        .with_initializer(Initializer::Zeros)
+                        .init(device);
+                    layer.weight = uniform(rng, [i, o, 4, 4], o * 16, device);
+                    layer.bias = Some(uniform(rng, [o], o * 16, device));
+                    layer
+                };
+                Vae {
+                    encoder: Encoder::Conv(ConvEncoder {
+                        conv1,
+                        conv2,
+                        fc,
+                        fc_mu,
+                        fc_logvar,
+                    }),
+                    decoder: Decoder::Conv(ConvDecoder {
+                        fc: dense,
+                        deconv1: deconv(CONV_DECODER_C0, CONV_DECODER_C1),
+                        deconv2: deconv(CONV_DECODER_C1, 1),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// A parameter of `shape` uniform in +-1/sqrt(fan_in).
+fn uniform<const D: usize>(
+    rng: &mut Rng,
+    shape: [usize; D],
+    fan_in: usize,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    let n = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32)
+        .collect();
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
+/// A VAE: q(z|x) and p(x|z).
+#[derive(Module, Debug)]
+pub struct Vae {
+    /// x -> (mu, logvar).
+    pub encoder: Encoder,
+    /// z -> pixel logits.
+    pub decoder: Decoder,
+}
+
+/// The encoders.
+// One per model, never in a collection: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Encoder {
+    /// Of `Arch::Mlp`.
+    Mlp(MlpEncoder),
+    /// Of `Arch::Conv`.
+    Conv(ConvEncoder),
+}
+
+/// The decoders.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Decoder {
+    /// Of `Arch::Mlp`.
+    Mlp(MlpDecoder),
+    /// Of `Arch::Conv`.
+    Conv(ConvDecoder),
+}
+
+/// 784 -> 400 ReLU -> (mu, logvar).
+#[derive(Module, Debug)]
+pub struct MlpEncoder {
+    /// 784 -> 400.
+    pub fc1: Linear,
+    /// 400 -> latent (mu).
+    pub fc21: Linear,
+    /// 400 -> latent (logvar).
+    pub fc22: Linear,
+}
+
+/// latent -> 400 ReLU -> 784 logits.
+#[derive(Module, Debug)]
+pub struct MlpDecoder {
+    /// latent -> 400.
+    pub fc3: Linear,
+    /// 400 -> 784.
+    pub fc4: Linear,
+}
+
+/// Two stride-2 convolutions, a dense layer, (mu, logvar).
+#[derive(Module, Debug)]
+pub struct ConvEncoder {
+    /// 1 -> 32 channels, 28 -> 14.
+    pub conv1: Conv2d,
+    /// 32 -> 64 channels, 14 -> 7.
+    pub conv2: Conv2d,
+    /// 64*7*7 -> 512.
+    pub fc: Linear,
+    /// 512 -> latent.
+    pub fc_mu: Linear,
+    /// 512 -> latent.
+    pub fc_logvar: Linear,
+}
+
+/// Dense latent -> C0*7*7, ReLU, reshape to [C0, 7, 7] (NCHW), transposed
+/// convolution C0 -> C1 (7 -> 14), ReLU, transposed convolution C1 -> 1
+/// (14 -> 28) giving logits. Both transposed convolutions: kernel 4, stride 2,
+/// padding 1, no groups, no dilation.
+#[derive(Module, Debug)]
+pub struct ConvDecoder {
+    /// latent -> C0*7*7.
+    pub fc: Linear,
+    /// C0 -> C1 channels, 7x7 -> 14x14.
+    pub deconv1: ConvTranspose2d,
+    /// C1 -> 1 channel, 14x14 -> 28x28.
+    pub deconv2: ConvTranspose2d,
+}
+
+impl Vae {
+    /// The approximate posterior: images `[batch, 784]` in [0, 1] to
+    /// `(mu, logvar)`, each `[batch, latent]`.
+    pub fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        self.encoder.forward(x)
+    }
+
+    /// The decoder: latents `[batch, latent]` to pixel logits `[batch, 784]`.
+    pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(z)
+    }
+
+    /// Encodes, draws z = mu + exp(logvar / 2) * eps with the given noise
+    /// `eps` `[batch, latent]`, decodes: `(logits, mu, logvar)`.
+    pub fn forward(&self, x: Tensor<2>, eps: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
+        let (mu, logvar) = self.encode(x); // [batch, latent] each
+        let z = mu.clone() + logvar.clone().mul_scalar(0.5).exp() * eps; // [batch, latent]
+        (self.decode_logits(z), mu, logvar) // [batch, 784]
+    }
+
+    /// Size of z.
+    pub fn latent(&self) -> usize {
+        self.decoder.latent()
+    }
+
+    /// The device its parameters live on.
+    pub fn device(&self) -> Device {
+        self.devices()[0].clone()
+    }
+}
+
+impl Encoder {
+    /// Images `[batch, 784]` to `(mu, logvar)`, each `[batch, latent]`.
+    pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        match self {
+            Encoder::Mlp(m) => {
+                let h = relu(m.fc1.forward(x)); // [batch, 400]
+                (m.fc21.forward(h.clone()), m.fc22.forward(h))
+            }
+            Encoder::Conv(m) => {
+                let [batch, _] = x.dims();
+                let x = x.reshape([batch, 1, SIDE, SIDE]); // [batch, 1, 28, 28]
+                let h = relu(m.conv1.forward(x)); // [batch, 32, 14, 14]
+                let h = relu(m.conv2.forward(h)); // [batch, 64, 7, 7]
+                let h = relu(m.fc.forward(h.flatten::<2>(1, 3))); // [batch, 512]
+                (m.fc_mu.forward(h.clone()), m.fc_logvar.forward(h))
+            }
+        }
+    }
+}
+
+impl Decoder {
+    /// Latents `[batch, latent]` to pixel logits `[batch, 784]`.
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        match self {
+            Decoder::Mlp(m) => {
+                let h = relu(m.fc3.forward(z)); // [batch, 400]
+                m.fc4.forward(h) // [batch, 784]
+            }
+            Decoder::Conv(m) => {
+                let [batch, _] = z.dims();
+                let c0 = m.deconv1.channels[0];
+                let h0 = CONV_DECODER_H0;
+                let h = relu(m.fc.forward(z)).reshape([batch, c0, h0, h0]); // [batch, C0, 7, 7]
+                let h = relu(m.deconv1.forward(h)); // [batch, C1, 14, 14]
+                m.deconv2.forward(h).reshape([batch, PIXELS]) // [batch, 784]
+            }
+        }
+    }
+
+    /// Size of z.
+    pub fn latent(&self) -> usize {
+        match self {
+            Decoder::Mlp(m) => m.fc3.weight.dims()[0],
+            Decoder::Conv(m) => m.fc.weight.dims()[0],
+        }
+    }
+
+    /// Bytes of its parameters once exported: int8 weights, int32 biases.
+    pub fn int8_bytes(&self) -> usize {
+        fn bytes<const D: usize>(
+            weight: &Param<Tensor<D>>,
+            bias: &Option<Param<Tensor<1>>>,
+        ) -> usize {
+            weight.val().shape().num_elements() + 4 * bias.as_ref().map_or(0, |b| b.val().dims()[0])
+        }
+        match self {
+            Decoder::Mlp(m) => {
+                bytes(&m.fc3.weight, &m.fc3.bias) + bytes(&m.fc4.weight, &m.fc4.bias)
+            }
+            Decoder::Conv(m) => {
+                bytes(&m.fc.weight, &m.fc.bias)
+                    + bytes(&m.deconv1.weight, &m.deconv1.bias)
+                    + bytes(&m.deconv2.weight, &m.deconv2.bias)
+            }
+        }
+    }
+}
+
+/// Bernoulli negative log-likelihood of grayscale targets `x` in [0, 1] under
+/// pixel logits `l`, summed over pixels and images, computed stably as
+/// `max(l, 0) - x*l + ln(1 + exp(-|l|))`. Shapes `[batch, 784]`; returns `[1]`.
+pub fn bce_with_logits_sum(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
+    let softplus_neg_abs = logits.clone().abs().neg().exp().log1p(); // [batch, 784]
+    (relu(logits.clone()) - x * logits + softplus_neg_abs).sum()
+}
+
+/// KL(q(z|x) || N(0, I)) = 0.5 * sum(exp(logvar) - 1 - logvar + mu^2), summed
+/// over latent dimensions and images. Shapes `[batch, latent]`; returns `[1]`.
+pub fn kl_sum(mu: Tensor<2>, logvar: Tensor<2>) -> Tensor<1> {
+    (logvar.clone().exp() - logvar + mu.square())
+        .sub_scalar(1.0)
+        .sum()
+        .mul_scalar(0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tolerance for f32 sums of a few terms.
+    const TOL: f32 = 1e-4;
+
+    fn device() -> Device {
+        crate::backend::Backend::default().device()
+    }
+
+    fn scalar(t: Tensor<1>) -> f32 {
+        t.into_scalar::<f32>()
+    }
+
+    fn tensor(values: &[f32], cols: usize) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(values.to_vec(), [values.len() / cols, cols]),
+            &device(),
+        )
+    }
+
+    #[test]
+    fn bce_matches_hand_computed_values() {
+        // (logit, target, -[x ln s(l) + (1-x) ln(1-s(l))]) computed by hand:
+        // l = 0: ln 2 whatever x; l = 2, x = 1: ln(1 + e^-2);
+        // l = -3, x = 0.25: 0.25*3 + ln(1 + e^-3); l = 80, x = 0: 80 (no overflow);
+        // l = -80, x = 1: 80.
+        let cases: [(f32, f32, f32); 6] = [
+            (0.0, 0.0, std::f32::consts::LN_2),
+            (0.0, 0.7, std::f32::consts::LN_2),
+            (2.0, 1.0, 0.126_928_01),
+            (-3.0, 0.25, 0.75 + 0.048_587_35),
+            (80.0, 0.0, 80.0),
+            (-80.0, 1.0, 80.0),
+        ];
+        for (l, x, expected) in cases {
+            let got = scalar(bce_with_logits_sum(tensor(&[l], 1), tensor(&[x], 1)));
+            assert!(
+                (got - expected).abs() <= TOL * expected.max(1.0),
+                "bce(logit {l}, target {x}) = {got}, expected {expected}"
+            );
+        }
+        let total = scalar(bce_with_logits_sum(
+            tensor(&[0.0, 2.0, -3.0, 80.0], 2),
+            tensor(&[0.7, 1.0, 0.25, 0.0], 2),
+        ));
+        let expected = std::f32::consts::LN_2 + 0.126_928_01 + 0.798_587_4 + 80.0;
+        assert!(
+            (total - expected).abs() <= TOL * expected,
+            "{total} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn kl_matches_hand_computed_values() {
+        // mu = 0, logvar = 0: 0. mu = 1, logvar = 0: 0.5.
+        // mu = 0, logvar = ln 2: 0.5 (2 - 1 - ln 2) = 0.153_426_4.
+        // mu = -2, logvar = -1: 0.5 (e^-1 - 1 + 1 + 4) = 2.183_939_7.
+        let cases: [(f32, f32, f32); 4] = [
+            (0.0, 0.0, 0.0),
+            (1.0, 0.0, 0.5),
+            (0.0, std::f32::consts::LN_2, 0.153_426_4),
+            (-2.0, -1.0, 2.183_939_7),
+        ];
+        for (mu, logvar, expected) in cases {
+            let got = scalar(kl_sum(tensor(&[mu], 1), tensor(&[logvar], 1)));
+            assert!(
+                (got - expected).abs() <= TOL,
+                "kl(mu {mu}, logvar {logvar}) = {got}, expected {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn shapes_and_decoder_size() {
+        let device = device();
+        for arch in [Arch::Mlp, Arch::Conv] {
+            let model = VaeConfig::new(arch)
+                .with_latent(5)
+                .init(&device, &mut Rng::new(1));
+            let x = Tensor::<2>::zeros([3, PIXELS], &device);
+            let (mu, logvar) = model.encode(x.clone());
+            assert_eq!(mu.dims(), [3, 5], "{arch:?}");
+            assert_eq!(logvar.dims(), [3, 5], "{arch:?}");
+            let (logits, _, _) = model.forward(x, Tensor::zeros([3, 5], &device));
+            assert_eq!(logits.dims(), [3, PIXELS], "{arch:?}");
+            assert_eq!(model.latent(), 5);
+        }
+        let conv = VaeConfig::new(Arch::Conv).init(&device, &mut Rng::new(1));
+        let bytes = conv.decoder.int8_bytes();
+        assert!(bytes <= 64 * 1024, "conv decoder needs {bytes} bytes");
+    }
+}

@@ -1,0 +1,47 @@
+//! Synthetic data shared by the trainer's tests.
+
+use tinyvae_trainer::data::{PIXELS, SIDE, Split};
+
+/// `n` images of a bright rectangle at a pseudo-random place on a dark
+/// ground, labelled `k % 10`.
+pub fn shapes(n: usize, seed: usize) -> Split {
+    let mut pixels = vec![0u8; n * PIXELS];
+    for (k, img) in pixels.chunks_exact_mut(PIXELS).enumerate() {
+        let h = (k * 7919 + seed * 104_729) % 1_000_003;
+        let (x0, y0) = (2 + h % 14, 2 + (h / 14) % 14);
+        let (w, hgt) = (4 + (h / 196) % 8, 4 + (h / 1568) % 8);
+        for y in y0..(y0 + hgt).min(SIDE) {
+            for x in x0..(x0 + w).min(SIDE) {
+                img[y * SIDE + x] = 160 + ((x + y) % 4) as u8 * 30;
+            }
+        }
+    }
+    Split {
+        pixels,
+        labels: (0..n).map(|k| (k % 10) as u8).collect(),
+    }
+}
+
+/// `n` images in 4 classes: class `k` is a bright square of jittered size and
+/// position in quadrant `k`, so a trained encoder separates the classes.
+pub fn quadrants(n: usize, seed: usize) -> Split {
+    let mut pixels = vec![0u8; n * PIXELS];
+    let mut labels = Vec::with_capacity(n);
+    for (k, img) in pixels.chunks_exact_mut(PIXELS).enumerate() {
+        let class = k % 4;
+        let h = (k * 7919 + seed * 104_729) % 1_000_003;
+        let size = 6 + h % 5;
+        let (qx, qy) = ((class % 2) * 14, (class / 2) * 14);
+        let (x0, y0) = (
+            qx + 1 + (h / 5) % (13 - size),
+            qy + 1 + (h / 65) % (13 - size),
+        );
+        for y in y0..y0 + size {
+            for x in x0..x0 + size {
+                img[y * SIDE + x] = 220;
+            }
+        }
+        labels.push(class as u8);
+    }
+    Split { pixels, labels }
+}

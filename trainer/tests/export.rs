@@ -1,0 +1,182 @@
+//! The int8 export against burn's float decoder, for both models.
+
+mod common;
+
+use tinyvae_shared::Model;
+use tinyvae_shared::blob::Op;
+use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::export::{
+    Agreement, ExportOptions, export, fidelity, float_images, int8_images,
+};
+use tinyvae_trainer::model::{Arch, VaeConfig};
+use tinyvae_trainer::training::Rng;
+
+use common::shapes;
+
+/// The int8 decoder must reproduce burn's float decoder on the same
+/// latents to within this PSNR (dB) and mean absolute error (gray levels).
+/// Per-channel int8 weights and calibrated int8 activations typically give
+/// 45-50 dB; a layout or convention mistake gives below 20.
+const MIN_PSNR_DB: f64 = 38.0;
+const MAX_MEAN_ABS_GRAY: f64 = 1.5;
+
+fn options() -> ExportOptions {
+    ExportOptions {
+        calibration_samples: 200,
+        fidelity_samples: 100,
+        seed: 3,
+        dataset: "shapes".into(),
+        epochs: 0,
+    }
+}
+
+fn check(arch: Arch, expected_layers: usize) {
+    let device = Backend::default().device();
+    let model = VaeConfig::new(arch)
+        .with_latent(6)
+        .init(&device, &mut Rng::new(1));
+    let (train, test) = (shapes(300, 1), shapes(100, 2));
+    let blob = export(&model, &train, &test, &options()).unwrap();
+    let parsed = Model::from_bytes(&blob).unwrap();
+
+    // Every field made it into the blob.
+    let body = parsed.body();
+    assert_eq!(parsed.latent_dim(), 6);
+    assert_eq!(parsed.image_len(), 784);
+    assert_eq!(body.layers.len(), expected_layers);
+    assert_eq!(parsed.classes(), 10);
+    assert_eq!(body.metadata.dataset, "shapes");
+    assert_eq!(body.metadata.model, format!("{arch:?}").to_lowercase());
+    assert!(body.metadata.test_nelbo.is_finite() && body.metadata.test_nelbo > 0.0);
+    assert_eq!(parsed.z_quant().zero_point, 0);
+
+    // Fixed latents: the int8 decoder tracks burn's float decoder.
+    let latents = Rng::new(11).normals(64 * 6);
+    let agreement = Agreement::of(
+        &int8_images(&parsed, &latents),
+        &float_images(&model, &latents),
+        64,
+    );
+    assert!(
+        agreement.psnr_db >= MIN_PSNR_DB && agreement.mean_abs <= MAX_MEAN_ABS_GRAY,
+        "{arch:?}: {agreement:?}"
+    );
+
+    // The report's own numbers follow the same bounds, and the int8 NELBO
+    // is close to the float one.
+    let report = fidelity(&model, &parsed, &test, &options());
+    for a in [report.prior, report.posterior] {
+        assert!(a.psnr_db >= MIN_PSNR_DB, "{arch:?}: {report:?}");
+    }
+    assert!(
+        (report.nelbo_int8.nelbo - report.nelbo_float.nelbo).abs() < 1.0,
+        "{arch:?}: {report:?}"
+    );
+}
+
+#[test]
+fn mlp_export_agrees_with_float_decoder() {
+    check(Arch::Mlp, 2);
+}
+
+#[test]
+fn conv_export_agrees_with_float_decoder() {
+    check(Arch::Conv, 3);
+}
+
+#[test]
+fn conv_decoder_is_dense_then_transposed_convolutions() {
+    let device = Backend::default().device();
+    let model = VaeConfig::new(Arch::Conv).init(&device, &mut Rng::new(1));
+    let blob = export(&model, &shapes(50, 1), &shapes(20, 2), &options()).unwrap();
+    let parsed = Model::from_bytes(&blob).unwrap();
+    let ops: Vec<Op> = parsed.body().layers.iter().map(|l| l.op).collect();
+    assert!(matches!(ops[0], Op::Dense { inputs: 20, .. }));
+    assert!(matches!(ops[1], Op::ConvTranspose2d { .. }));
+    assert!(matches!(ops[2], Op::ConvTranspose2d { .. }));
+    let weight_bytes: usize = parsed.body().layers.iter().map(|l| l.weights.len()).sum();
+    assert!(
+        weight_bytes <= 64 * 1024,
+        "conv decoder int8 weights: {weight_bytes} bytes"
+    );
+}
+
+/// `--class K` draws from class K's prototype: images generated on the host
+/// (the `shared` sampler and int8 decoder, as the chip runs them) and
+/// re-encoded with the trained encoder land nearer class K's prototype
+/// than any other class's, for at least 80% of them.
+#[test]
+fn class_samples_come_from_their_prototype() {
+    use tinyvae_shared::{Latent, seeded_rng};
+    use tinyvae_trainer::data::{DataSet, PIXELS};
+    use tinyvae_trainer::export::encode;
+    use tinyvae_trainer::training::{RunOptions, TrainingConfig, train};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = DataSet {
+        train: common::quadrants(512, 1),
+        test: common::quadrants(64, 2),
+    };
+    let config = TrainingConfig::new(VaeConfig::new(Arch::Mlp).with_latent(4), Backend::default())
+        .with_epochs(6)
+        .with_batch_size(32)
+        .with_seed(2);
+    let run_options = RunOptions {
+        out: tmp.path().to_owned(),
+        threads: 2,
+        resume: false,
+        stop_after: None,
+    };
+    let model = train(&config, &data, &run_options).unwrap().model;
+    let blob = export(&model, &data.train, &data.test, &options()).unwrap();
+    let parsed = Model::from_bytes(&blob).unwrap();
+    let prototypes = parsed.body().prototypes.unwrap();
+    let dims = parsed.latent_dim();
+    let proto = |c: usize| -> Vec<f32> {
+        (0..dims)
+            .map(|d| prototypes.mu_q16(dims, c, d) as f32 / 65536.0)
+            .collect()
+    };
+
+    let per_class = 50;
+    let mut rng = seeded_rng(9);
+    let mut scratch = vec![0i8; parsed.scratch_len()];
+    for class in 0..4u16 {
+        let mut pixels = vec![0u8; per_class * PIXELS];
+        let mut z = vec![0i8; dims];
+        for image in pixels.chunks_mut(PIXELS) {
+            parsed
+                .generate(Latent::Class(class), &mut rng, &mut z, &mut scratch, image)
+                .unwrap();
+        }
+        let split = tinyvae_trainer::data::Split {
+            pixels,
+            labels: vec![class as u8; per_class],
+        };
+        let (mu, _) = encode(&model, &split);
+        let nearest = |m: &[f32]| {
+            (0..4)
+                .map(|c| {
+                    (
+                        c,
+                        proto(c)
+                            .iter()
+                            .zip(m)
+                            .map(|(p, v)| (p - v).powi(2))
+                            .sum::<f32>(),
+                    )
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap()
+                .0
+        };
+        let hits = mu
+            .chunks(dims)
+            .filter(|m| nearest(m) == usize::from(class))
+            .count();
+        assert!(
+            hits * 10 >= per_class * 8,
+            "class {class}: {hits}/{per_class} nearest to their prototype"
+        );
+    }
+}
