@@ -59,3 +59,132 @@ fn bench_is_deterministic_and_kernels_agree() {
         }
     }
 }
+
+/// splitmix64, for random layer shapes and weights.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn symmetric(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// A dense-only decoder with random shapes: odd and even input and output
+/// counts, input tails that are not a multiple of 8, and a layer wider than
+/// the DSP path's 512 inputs (which falls back to the portable kernel).
+fn random_dense_blob(rng: &mut Rng) -> Vec<u8> {
+    use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
+    use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
+    let latent = 1 + rng.below(40) as u16;
+    let side = 3 + rng.below(10) as u16;
+    let widths = [
+        latent,
+        1 + rng.below(90) as u16,
+        500 + rng.below(40) as u16,
+        side * side,
+    ];
+    let mut quant = Quant {
+        scale: 4.0 / 127.0,
+        zero_point: 0,
+    };
+    let mut layers = Vec::new();
+    for (i, pair) in widths.windows(2).enumerate() {
+        let (inputs, outputs) = (pair[0], pair[1]);
+        let last = i == widths.len() - 2;
+        let out = if last {
+            Quant::from_range(-8.0, 8.0).unwrap()
+        } else {
+            Quant::from_range(-1.0, 4.0).unwrap()
+        };
+        let n = usize::from(inputs) * usize::from(outputs);
+        let gain = 2.0 / f32::from(inputs).sqrt();
+        let weights: Vec<f32> = (0..n).map(|_| gain * rng.symmetric()).collect();
+        let bias: Vec<f32> = (0..outputs).map(|_| 0.3 * rng.symmetric()).collect();
+        let activation = if last {
+            Activation::Linear
+        } else {
+            Activation::Relu
+        };
+        layers.push(
+            OwnedLayer::quantize(
+                Op::Dense { inputs, outputs },
+                activation,
+                quant,
+                out,
+                &weights,
+                &bias,
+            )
+            .unwrap(),
+        );
+        quant = out;
+    }
+    OwnedModel {
+        latent_dim: latent,
+        image: Hwc {
+            height: side,
+            width: side,
+            channels: 1,
+        },
+        layers,
+        output_table: sigmoid_table(quant),
+        prototypes: None,
+        dataset: "random".into(),
+        model: "random-dense".into(),
+        epochs: 0,
+        test_nelbo: 0.0,
+    }
+    .to_blob()
+    .unwrap()
+}
+
+/// Random dense layers: the DSP kernels give the portable kernels' bytes
+/// on the chip, and both give the host's.
+#[test]
+fn dsp_equals_portable_on_random_dense_layers() {
+    let machine = Machine::Mps2An386;
+    let dir = firmware::firmware_dir().join("target/bench");
+    let elf = firmware::build_with(machine, &["bench"], &dir).expect("build the bench firmware");
+    let tmp = std::env::temp_dir().join(format!("tinyvae-bench-rand-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut rng = Rng(0x6473_7021);
+    for case in 0..6 {
+        let blob = random_dense_blob(&mut rng);
+        let model = Model::from_bytes(&blob).unwrap();
+        let path = tmp.join(format!("random-{case}.blob"));
+        std::fs::write(&path, &blob).unwrap();
+        let request = Request {
+            seed: case,
+            count: 3,
+            class: None,
+        };
+        let bench =
+            firmware::bench(&elf, machine, &path, &request, Duration::from_secs(120)).unwrap();
+        let shapes: Vec<_> = model.body().layers.iter().map(|l| l.op).collect();
+        assert!(
+            bench.mismatches.is_empty(),
+            "{shapes:?}: {:?}",
+            bench.mismatches
+        );
+        let host = host_images(&model, request.seed, request.count, None).unwrap();
+        for image in bench.images.iter().filter(|i| i.kernel != "float") {
+            let at = image.image as usize * model.image_len();
+            assert_eq!(
+                image.fnv1a,
+                firmware::fnv1a(&host[at..at + model.image_len()]),
+                "{shapes:?} {} image {}",
+                image.kernel,
+                image.image
+            );
+        }
+    }
+}

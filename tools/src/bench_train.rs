@@ -103,6 +103,14 @@ fn run_pytorch(args: &Args, data: &Path) -> anyhow::Result<Timing> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .with_context(|| format!("{}: unexpected output", args.pytorch_script.display()))?;
+    if epochs.len() != args.epochs {
+        bail!(
+            "{}: reported {} epochs, expected {}",
+            args.pytorch_script.display(),
+            epochs.len(),
+            args.epochs
+        );
+    }
     Ok(Timing {
         name: "pytorch".into(),
         seconds: epochs.iter().map(|e| e.train_seconds).collect(),

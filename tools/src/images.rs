@@ -14,16 +14,33 @@ const GAP: usize = 2;
 /// `dir/{stem}.png` (a near-square grid, black gaps; gray for one channel,
 /// RGB for three). Creates `dir` if needed.
 pub fn write_images(dir: &Path, stem: &str, pixels: &[u8], shape: Hwc, count: usize) -> Result<()> {
+    let image_len =
+        usize::from(shape.height) * usize::from(shape.width) * usize::from(shape.channels);
+    ensure!(
+        pixels.len() == count * image_len,
+        "{} bytes are not {count} images of {}x{}x{}",
+        pixels.len(),
+        shape.height,
+        shape.width,
+        shape.channels
+    );
+    let columns = (1..=count.max(1)).find(|k| k * k >= count).unwrap_or(1);
+    write_grid(dir, stem, pixels, shape, columns)
+}
+
+/// Like [`write_images`], with `columns` images per row of the PNG grid.
+pub fn write_grid(dir: &Path, stem: &str, pixels: &[u8], shape: Hwc, columns: usize) -> Result<()> {
     let (h, w, c) = (
         usize::from(shape.height),
         usize::from(shape.width),
         usize::from(shape.channels),
     );
     ensure!(
-        pixels.len() == count * h * w * c,
-        "{} bytes are not {count} images of {h}x{w}x{c}",
+        h * w * c > 0 && pixels.len().is_multiple_of(h * w * c) && columns > 0,
+        "{} bytes are not whole images of {h}x{w}x{c}",
         pixels.len()
     );
+    let count = pixels.len() / (h * w * c);
     let color = match c {
         1 => png::ColorType::Grayscale,
         3 => png::ColorType::Rgb,
@@ -33,7 +50,6 @@ pub fn write_images(dir: &Path, stem: &str, pixels: &[u8], shape: Hwc, count: us
     let raw = dir.join(format!("{stem}.raw"));
     fs::write(&raw, pixels).with_context(|| format!("writing {}", raw.display()))?;
 
-    let columns = (1..=count.max(1)).find(|k| k * k >= count).unwrap_or(1);
     let rows = count.div_ceil(columns).max(1);
     let (grid_w, grid_h) = (columns * (w + GAP) - GAP, rows * (h + GAP) - GAP);
     let mut grid = vec![0_u8; grid_w * grid_h * c];

@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_train;
+mod demo;
 mod export;
 mod inspect;
 mod latents;
@@ -30,6 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job: train, export, generate on the chip in QEMU, check, summarize.
+    Demo(demo::Args),
     /// Train a VAE on MNIST-format IDX files (checkpoints, metrics, pictures).
     Train(train::Args),
     /// Quantize a trained decoder to the int8 blob, with a fidelity report.
@@ -51,6 +54,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Train(args) => train::run(args),
         Command::BenchTrain(args) => bench_train::run(args),
         Command::Qemu(args) => qemu::run(args),

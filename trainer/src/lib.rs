@@ -1,6 +1,7 @@
 //! Training, evaluation and int8 export of the tinyvae VAE.
 
 pub mod backend;
+pub mod classifier;
 pub mod data;
 pub mod evaluation;
 pub mod export;

@@ -1,10 +1,12 @@
 //! Tiny training runs on synthetic IDX data: the loss decreases, a resumed run
 //! matches an uninterrupted one, pictures are written.
 
+mod common;
+
 use std::path::Path;
 
 use tinyvae_trainer::backend::Backend;
-use tinyvae_trainer::data::{self, DataSet, PIXELS, SIDE, Split};
+use tinyvae_trainer::data::{self, DataSet};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
 use tinyvae_trainer::training::{
@@ -15,30 +17,11 @@ use tinyvae_trainer::training::{
 /// for reductions whose order may depend on thread scheduling.
 const RESUME_TOLERANCE: f64 = 1e-5;
 
-/// `n` images of a bright rectangle at a pseudo-random place on a dark ground.
-fn shapes(n: usize, seed: usize) -> Split {
-    let mut pixels = vec![0u8; n * PIXELS];
-    for (k, img) in pixels.chunks_exact_mut(PIXELS).enumerate() {
-        let h = (k * 7919 + seed * 104_729) % 1_000_003;
-        let (x0, y0) = (2 + h % 14, 2 + (h / 14) % 14);
-        let (w, hgt) = (4 + (h / 196) % 8, 4 + (h / 1568) % 8);
-        for y in y0..(y0 + hgt).min(SIDE) {
-            for x in x0..(x0 + w).min(SIDE) {
-                img[y * SIDE + x] = 160 + ((x + y) % 4) as u8 * 30;
-            }
-        }
-    }
-    Split {
-        pixels,
-        labels: (0..n).map(|k| (k % 10) as u8).collect(),
-    }
-}
-
 /// Writes a tiny synthetic IDX set into `dir` and reads it back.
 fn tiny_set(dir: &Path) -> DataSet {
     let set = DataSet {
-        train: shapes(192, 1),
-        test: shapes(64, 2),
+        train: common::shapes(192, 1),
+        test: common::shapes(64, 2),
     };
     data::write_dir(dir, &set).unwrap();
     data::load_dir(dir).unwrap()

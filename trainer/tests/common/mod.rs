@@ -1,4 +1,5 @@
 //! Synthetic data shared by the trainer's tests.
+#![allow(dead_code)] // each test binary uses its own subset
 
 use tinyvae_trainer::data::{PIXELS, SIDE, Split};
 

@@ -1,0 +1,490 @@
+//! `tinyvae demo`: the whole mission in one command.
+//!
+//! Trains a VAE (beta 1) and, for the seed's argument, the same model as a
+//! plain autoencoder (beta 0); exports both to int8 blobs; runs the VAE's
+//! blob on the Cortex-M4 in QEMU (prior samples, one grid per class, a
+//! latent interpolation); checks the chip's bytes against the host's; and
+//! measures how far prior samples of each model are from real images.
+//! Everything lands in `--out`, with `summary.md` last.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use tinyvae_shared::Model;
+use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::classifier::{Classifier, judge, train_classifier};
+use tinyvae_trainer::data::{DataSet, PIXELS, Split};
+use tinyvae_trainer::export::{self as int8, ExportOptions, Fidelity};
+use tinyvae_trainer::model::{Arch, VaeConfig};
+use tinyvae_trainer::pictures::write_pictures;
+use tinyvae_trainer::training::{RunOptions, Trained, TrainingConfig, train};
+
+use crate::firmware::{self, Machine, Request};
+use crate::generate::host_images;
+use crate::images::write_grid;
+use crate::train::{classify, load_data};
+
+/// Run the main job: train, export, generate on the chip, check, summarize.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output directory for models, pictures and the summary.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Epochs per model (the README's quality numbers use 10 with `tinyvae train`).
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Directory of the IDX files [default: /usr/share/datasets/fashion-mnist].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Seed of training and of the chip's sampler.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// CPU threads for training (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// Prior samples per model for the grids and the nearest-image measure.
+const PRIOR_SAMPLES: u32 = 64;
+/// Images per set the classifier and the nearest-image measure judge.
+const JUDGED: u32 = 500;
+/// Training images the nearest-image measure searches.
+const REFERENCE_IMAGES: usize = 10_000;
+/// Images per class in the class grid.
+const PER_CLASS: u32 = 8;
+
+struct Step {
+    index: usize,
+    started: Instant,
+}
+
+impl Step {
+    const TOTAL: usize = 8;
+
+    fn first() -> Self {
+        Self {
+            index: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn next(&mut self, what: &str) {
+        self.index += 1;
+        eprintln!(
+            "\n[{}/{}] {what} ({} s so far)",
+            self.index,
+            Self::TOTAL,
+            self.started.elapsed().as_secs()
+        );
+    }
+}
+
+/// Runs `demo`.
+pub fn run(args: Args) -> Result<()> {
+    let mut step = Step::first();
+    let data = load_data(args.data.as_deref(), None)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+
+    step.next("training the VAE (beta 1)");
+    let vae = train_model(&args, &data, 1.0, "vae")?;
+    step.next("training the same model as a plain autoencoder (beta 0)");
+    let ae = train_model(&args, &data, 0.0, "autoencoder")?;
+
+    step.next("exporting both decoders to int8 blobs");
+    let (vae_blob, fidelity) = export(&args, &vae, &data, "vae")?;
+    let (ae_blob, _) = export(&args, &ae, &data, "autoencoder")?;
+    let vae_model = Model::from_bytes(&vae_blob).context("the VAE's blob")?;
+    let ae_model = Model::from_bytes(&ae_blob).context("the autoencoder's blob")?;
+
+    step.next("prior samples on the host, and their distance to real images");
+    let vae_prior = host_images(&vae_model, args.seed, PRIOR_SAMPLES, None)?;
+    let ae_prior = host_images(&ae_model, args.seed, PRIOR_SAMPLES, None)?;
+    write_grid(
+        &args.out,
+        "prior-vae",
+        &vae_prior,
+        vae_model.image_shape(),
+        8,
+    )?;
+    write_grid(
+        &args.out,
+        "prior-autoencoder",
+        &ae_prior,
+        ae_model.image_shape(),
+        8,
+    )?;
+    let reference = data.train.clone().truncated(REFERENCE_IMAGES);
+    let judge_set = data.test.clone().truncated(JUDGED as usize);
+    eprintln!("training a small classifier to judge the samples");
+    let device = Backend::default().device();
+    let classifier = train_classifier(&data.train, 2, args.seed, &device);
+    let vae_judged = host_images(&vae_model, args.seed, JUDGED, None)?;
+    let ae_judged = host_images(&ae_model, args.seed, JUDGED, None)?;
+    let measures = [
+        Measure::of(
+            "test images (real)",
+            &judge_set.pixels,
+            Some(&judge_set.labels),
+            &reference,
+            &classifier,
+        ),
+        Measure::of(
+            "VAE prior samples",
+            &vae_judged,
+            None,
+            &reference,
+            &classifier,
+        ),
+        Measure::of(
+            "autoencoder prior samples",
+            &ae_judged,
+            None,
+            &reference,
+            &classifier,
+        ),
+    ];
+
+    step.next("building the firmware and generating on the Cortex-M4 in QEMU");
+    let blob_path = args.out.join("vae.tvae");
+    let chip = Chip::new(&blob_path, &vae_model)?;
+    let chip_prior = chip.generate(args.seed, PRIOR_SAMPLES, None)?;
+    write_grid(
+        &args.out,
+        "chip-prior",
+        &chip_prior,
+        vae_model.image_shape(),
+        8,
+    )?;
+    let identical = chip_prior == vae_prior;
+
+    step.next("one grid per class on the chip");
+    let mut class_grid = Vec::new();
+    let mut class_identical = true;
+    for class in 0..vae_model.classes() {
+        let images = chip.generate(args.seed + u64::from(class), PER_CLASS, Some(class))?;
+        class_identical &= images
+            == host_images(
+                &vae_model,
+                args.seed + u64::from(class),
+                PER_CLASS,
+                Some(class),
+            )?;
+        class_grid.extend(images);
+    }
+    write_grid(
+        &args.out,
+        "chip-classes",
+        &class_grid,
+        vae_model.image_shape(),
+        PER_CLASS as usize,
+    )?;
+
+    step.next("counting the chip's instructions per image (QEMU -icount)");
+    let instructions = chip.instructions_per_image(args.seed)?;
+
+    step.next("summary");
+    let summary = summary(&SummaryInput {
+        args: &args,
+        vae: &vae,
+        fidelity: &fidelity,
+        blob_bytes: vae_blob.len(),
+        identical: identical && class_identical,
+        measures: &measures,
+        chip: &chip,
+        instructions,
+        macs: vae_model.body().layers.iter().map(|l| l.op.macs()).sum(),
+    });
+    let path = args.out.join("summary.md");
+    std::fs::write(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
+    println!("{summary}");
+    eprintln!("pictures and models are in {}", args.out.display());
+    if !(identical && class_identical) {
+        bail!(
+            "the chip's images differ from the host's: see {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn train_model(args: &Args, data: &DataSet, beta: f64, name: &str) -> Result<Trained> {
+    let config = TrainingConfig::new(VaeConfig::new(Arch::Mlp), Backend::default())
+        .with_epochs(args.epochs)
+        .with_beta(beta)
+        .with_seed(args.seed);
+    let out = args.out.join(name);
+    let options = RunOptions {
+        out: out.clone(),
+        threads: args.threads,
+        resume: false,
+        stop_after: None,
+    };
+    let trained = train(&config, data, &options).map_err(classify)?;
+    write_pictures(
+        &out,
+        &trained.model,
+        &data.test,
+        &trained.metrics,
+        args.seed,
+    )
+    .with_context(|| format!("writing the {name}'s pictures"))?;
+    Ok(trained)
+}
+
+fn export(
+    args: &Args,
+    trained: &Trained,
+    data: &DataSet,
+    name: &str,
+) -> Result<(Vec<u8>, Fidelity)> {
+    let options = ExportOptions {
+        dataset: "fashion-mnist".into(),
+        epochs: u32::try_from(args.epochs).unwrap_or(u32::MAX),
+        ..ExportOptions::default()
+    };
+    let blob = int8::export(&trained.model, &data.train, &data.test, &options)?;
+    let fidelity = {
+        let model = Model::from_bytes(&blob).context("the exported blob")?;
+        int8::fidelity(&trained.model, &model, &data.test, &options)
+    };
+    let path = args.out.join(format!("{name}.tvae"));
+    std::fs::write(&path, &blob).with_context(|| format!("writing {}", path.display()))?;
+    let report = serde_json::to_string_pretty(&fidelity).expect("the report serialises");
+    std::fs::write(crate::export::fidelity_path(&path), report)?;
+    eprint!("{name}: {}", crate::export::table(&fidelity));
+    Ok((blob, fidelity))
+}
+
+/// How real a set of images looks, by two measures.
+struct Measure {
+    name: &'static str,
+    confidence: f64,
+    accuracy: Option<f64>,
+    distance: f64,
+}
+
+impl Measure {
+    fn of(
+        name: &'static str,
+        images: &[u8],
+        labels: Option<&[u8]>,
+        reference: &Split,
+        classifier: &Classifier,
+    ) -> Self {
+        let verdict = judge(classifier, images, labels);
+        Self {
+            name,
+            confidence: verdict.confidence,
+            accuracy: verdict.accuracy,
+            distance: nearest_distance(images, reference),
+        }
+    }
+}
+
+/// Mean over `images` of the RMS distance (gray levels) to the nearest
+/// image of `reference`: near real-image values for plausible samples,
+/// far above them for noise.
+fn nearest_distance(images: &[u8], reference: &Split) -> f64 {
+    let total: f64 = images
+        .chunks_exact(PIXELS)
+        .map(|image| {
+            let best = reference
+                .pixels
+                .chunks_exact(PIXELS)
+                .map(|r| {
+                    image
+                        .iter()
+                        .zip(r)
+                        .map(|(&a, &b)| {
+                            let d = i32::from(a) - i32::from(b);
+                            (d * d) as u32
+                        })
+                        .sum::<u32>()
+                })
+                .min()
+                .unwrap_or(0);
+            (f64::from(best) / PIXELS as f64).sqrt()
+        })
+        .sum();
+    total / (images.len() / PIXELS).max(1) as f64
+}
+
+/// The firmware for the M4, built once, with the blob it runs.
+struct Chip {
+    elf: PathBuf,
+    blob: PathBuf,
+    image_len: usize,
+    sizes: firmware::Sizes,
+}
+
+impl Chip {
+    fn new(blob: &Path, model: &Model<'_>) -> Result<Self> {
+        let elf = firmware::build(Machine::Mps2An386)?;
+        let bytes = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
+        let sizes = firmware::elf_sizes(&bytes, Machine::Mps2An386.ram())?;
+        Ok(Self {
+            elf,
+            blob: blob.to_owned(),
+            image_len: model.image_len(),
+            sizes,
+        })
+    }
+
+    /// Executed instructions for one prior image (sampler, layers, table),
+    /// with the DSP fast path and with the portable kernels, from the
+    /// `bench` firmware under `-icount shift=0`.
+    fn instructions_per_image(&self, seed: u64) -> Result<(u64, u64)> {
+        let machine = Machine::Mps2An386;
+        let elf = firmware::build_with(
+            machine,
+            &["bench"],
+            &firmware::firmware_dir().join("target/bench"),
+        )?;
+        let request = Request {
+            seed,
+            count: 1,
+            class: None,
+        };
+        let bench = firmware::bench(
+            &elf,
+            machine,
+            &self.blob,
+            &request,
+            Duration::from_secs(300),
+        )?;
+        ensure!(
+            bench.mismatches.is_empty(),
+            "kernels disagree on the chip: {:?}",
+            bench.mismatches
+        );
+        let total = |kernel: &str| -> Result<u64> {
+            bench
+                .images
+                .iter()
+                .find(|i| i.kernel == kernel)
+                .map(|i| i.instructions.iter().sum())
+                .with_context(|| format!("the bench firmware measured no {kernel} image"))
+        };
+        Ok((total("dsp")?, total("portable")?))
+    }
+
+    /// The chip's images for one request, checked for completeness.
+    fn generate(&self, seed: u64, count: u32, class: Option<u16>) -> Result<Vec<u8>> {
+        let request = Request { seed, count, class };
+        let run = firmware::run(
+            &self.elf,
+            Machine::Mps2An386,
+            Some(&self.blob),
+            Some(&request),
+            Duration::from_secs(300),
+        )?;
+        ensure!(
+            run.exit_code == 0,
+            "the firmware exited with {}: {}",
+            run.exit_code,
+            run.error().unwrap_or("no error logged")
+        );
+        let images = run.images.concat();
+        ensure!(
+            images.len() == count as usize * self.image_len,
+            "the firmware sent {} bytes for {count} images",
+            images.len()
+        );
+        Ok(images)
+    }
+}
+
+struct SummaryInput<'a> {
+    args: &'a Args,
+    vae: &'a Trained,
+    fidelity: &'a Fidelity,
+    blob_bytes: usize,
+    identical: bool,
+    measures: &'a [Measure],
+    chip: &'a Chip,
+    /// Executed instructions per image: (DSP fast path, portable kernels).
+    instructions: (u64, u64),
+    macs: u64,
+}
+
+fn summary(input: &SummaryInput<'_>) -> String {
+    let mut s = String::new();
+    let last = input.vae.metrics.last();
+    let _ = writeln!(s, "# tinyvae demo summary\n");
+    let _ = writeln!(s, "| what | value |\n|---|---|");
+    if let Some(m) = last {
+        let _ = writeln!(
+            s,
+            "| test NELBO, float MLP VAE after {} epochs | {:.2} nats/image (BCE {:.2} + KL {:.2}) |",
+            m.epoch, m.test.nelbo, m.test.bce, m.test.kl
+        );
+    }
+    let f = input.fidelity;
+    let _ = writeln!(
+        s,
+        "| test NELBO with the int8 decoder | {:.2} nats/image ({:+.2}) |",
+        f.nelbo_int8.nelbo,
+        f.nelbo_int8.nelbo - f.nelbo_float.nelbo
+    );
+    let _ = writeln!(
+        s,
+        "| int8 vs float PSNR (prior / test posteriors) | {:.1} dB / {:.1} dB |",
+        f.prior.psnr_db, f.posterior.psnr_db
+    );
+    let _ = writeln!(
+        s,
+        "| chip (QEMU Cortex-M4) bytes identical to the host's | {} |",
+        if input.identical { "yes" } else { "NO" }
+    );
+    let (fast, portable) = input.instructions;
+    let _ = writeln!(
+        s,
+        "| instructions per image on the M4 (DSP path / portable) | {fast} ({:.2} per MAC) / {portable} ({:.2} per MAC) |",
+        fast as f64 / input.macs as f64,
+        portable as f64 / input.macs as f64
+    );
+    let _ = writeln!(
+        s,
+        "| blob (weights, separate flash region) | {} bytes |",
+        input.blob_bytes
+    );
+    let _ = writeln!(
+        s,
+        "| firmware flash / static RAM | {} / {} bytes |",
+        input.chip.sizes.flash, input.chip.sizes.static_ram
+    );
+    let _ = writeln!(
+        s,
+        "\n## The seed's argument: prior samples of a VAE vs a plain autoencoder\n"
+    );
+    let _ = writeln!(
+        s,
+        "{JUDGED} images each, decoded by the int8 decoders. Confidence: a small classifier \
+         trained on the real training images, mean of its top class probability. Distance: \
+         mean RMS distance (gray levels) to the nearest of {REFERENCE_IMAGES} training images.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| images | classifier confidence | nearest-image distance |\n|---|---|---|"
+    );
+    for m in input.measures {
+        let accuracy = m
+            .accuracy
+            .map(|a| format!(" (accuracy {:.0}%)", 100.0 * a))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "| {} | {:.3}{accuracy} | {:.1} |",
+            m.name, m.confidence, m.distance
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nPictures in {}: prior-vae.png, prior-autoencoder.png, chip-prior.png, chip-classes.png, vae/ and autoencoder/ (reconstructions, samples, loss curve).",
+        input.args.out.display()
+    );
+    s
+}
