@@ -12,6 +12,7 @@ mod export;
 mod inspect;
 mod latents;
 mod qemu;
+mod request;
 mod sample;
 mod train;
 

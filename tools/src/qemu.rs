@@ -8,27 +8,17 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::ValueEnum;
 
-use crate::blobfile::BlobFile;
 use crate::fail::bad_input;
 use crate::firmware::{self, Machine, Request};
-use crate::generate::{check_class, host_images};
+use crate::generate::host_images;
 use crate::images::write_images;
+use crate::request::RequestArgs;
 
 /// Run the firmware in QEMU and collect (and check) its images.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model blob (as `tinyvae export` writes it), loaded beside the firmware.
-    #[arg(long)]
-    blob: PathBuf,
-    /// Seed of the sampler's PCG32 (the host replays it).
-    #[arg(long)]
-    seed: u64,
-    /// Number of images to generate.
-    #[arg(long, default_value_t = 1)]
-    count: u32,
-    /// Draw from this class prototype instead of the prior.
-    #[arg(long)]
-    class: Option<u16>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Directory for `qemu.raw` (count x H x W x C bytes) and `qemu.png`.
     #[arg(long)]
     out: PathBuf,
@@ -60,32 +50,37 @@ pub fn run(args: Args) -> Result<()> {
         MachineArg::Mps2An386 => Machine::Mps2An386,
         MachineArg::Microbit => Machine::Microbit,
     };
-    let blob = BlobFile::read(&args.blob)?;
+    // The firmware validates the blob itself; the host needs it for the
+    // image shape and for --check.
+    let blob = args.request.read_blob()?;
     if blob.bytes().len() > machine.blob_capacity() {
         return Err(bad_input(anyhow::anyhow!(
             "{}: {} bytes do not fit the {} bytes reserved for a blob on {:?}",
-            args.blob.display(),
+            args.request.blob.display(),
             blob.bytes().len(),
             machine.blob_capacity(),
             args.machine
         )));
     }
-    // The firmware validates the blob itself; the host needs it for the
-    // image shape and for --check.
     let model = blob.model()?;
-    check_class(&model, args.class, &args.blob)?;
 
     let elf = match &args.elf {
         Some(elf) => elf.clone(),
         None => firmware::build(machine)?,
     };
     let request = Request {
-        seed: args.seed,
-        count: args.count,
-        class: args.class,
+        seed: args.request.seed,
+        count: args.request.count,
+        class: args.request.class,
     };
     let timeout = Duration::from_secs(args.timeout);
-    let run = firmware::run(&elf, machine, Some(&args.blob), Some(&request), timeout)?;
+    let run = firmware::run(
+        &elf,
+        machine,
+        Some(&args.request.blob),
+        Some(&request),
+        timeout,
+    )?;
     eprint!("{}", run.log_text());
     if run.exit_code != 0 {
         // Pass the firmware's exit code back, as qemu-run does.
@@ -96,15 +91,15 @@ pub fn run(args: Args) -> Result<()> {
         );
         std::process::exit(run.exit_code);
     }
-    if run.images.len() != args.count as usize {
+    if run.images.len() != args.request.count as usize {
         bail!(
             "the firmware sent {} images, {} were requested",
             run.images.len(),
-            args.count
+            args.request.count
         );
     }
     let chip: Vec<u8> = run.images.concat();
-    if chip.len() != model.image_len() * args.count as usize {
+    if chip.len() != model.image_len() * args.request.count as usize {
         bail!(
             "the firmware's images are not {} bytes each",
             model.image_len()
@@ -123,7 +118,12 @@ pub fn run(args: Args) -> Result<()> {
         args.out.join("qemu.{raw,png}").display()
     );
     if args.check {
-        let host = host_images(&model, args.seed, args.count, args.class)?;
+        let host = host_images(
+            &model,
+            args.request.seed,
+            args.request.count,
+            args.request.class,
+        )?;
         if let Some(at) = chip.iter().zip(&host).position(|(a, b)| a != b) {
             let image = at / model.image_len();
             bail!(
@@ -135,7 +135,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         eprintln!(
             "check: {} images ({} bytes) identical to the host's",
-            args.count,
+            args.request.count,
             chip.len()
         );
     }

@@ -1,0 +1,38 @@
+//! The generation request that `sample`, `latents` and `qemu` share: the
+//! blob, the seed and what to draw. The same request gives the same latents
+//! and images on the host and on the chip.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::blobfile::BlobFile;
+use crate::generate::check_class;
+
+/// What to generate, and from which blob.
+#[derive(Debug, clap::Args)]
+pub struct RequestArgs {
+    /// The model blob (`tinyvae export` writes one).
+    #[arg(long)]
+    pub blob: PathBuf,
+    /// Seed of the sampler's PCG32: the host and the chip draw the same
+    /// latents from it.
+    #[arg(long)]
+    pub seed: u64,
+    /// Number of images (one latent each).
+    #[arg(long, default_value_t = 16)]
+    pub count: u32,
+    /// Draw from this class's prototype instead of the prior N(0, I).
+    #[arg(long)]
+    pub class: Option<u16>,
+}
+
+impl RequestArgs {
+    /// Reads and validates the blob, and checks that the requested class
+    /// is one of its prototypes; either problem is bad input.
+    pub fn read_blob(&self) -> Result<BlobFile> {
+        let file = BlobFile::read(&self.blob)?;
+        check_class(&file.model()?, self.class, &self.blob)?;
+        Ok(file)
+    }
+}
