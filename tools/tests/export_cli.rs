@@ -1,0 +1,135 @@
+//! `tinyvae train` then `tinyvae export` on a tiny synthetic IDX set, and
+//! the export's bad-input cases: a missing checkpoint, a checkpoint whose
+//! config names another model than its weights.
+
+mod common;
+
+use std::path::Path;
+
+use tinyvae_shared::Model;
+use tinyvae_trainer::data::{DataSet, PIXELS, Split, write_dir};
+
+use common::tinyvae;
+
+/// 4 classes of bright squares, one per quadrant.
+fn squares(n: usize) -> Split {
+    let mut pixels = vec![0u8; n * PIXELS];
+    for (k, image) in pixels.chunks_exact_mut(PIXELS).enumerate() {
+        let (x0, y0) = ((k % 2) * 14 + 2 + k % 5, ((k / 2) % 2) * 14 + 2 + k % 3);
+        for y in y0..y0 + 8 {
+            image[y * 28 + x0..y * 28 + x0 + 8].fill(200);
+        }
+    }
+    Split {
+        pixels,
+        labels: (0..n).map(|k| (k % 4) as u8).collect(),
+    }
+}
+
+fn train(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("data");
+    write_dir(
+        &data,
+        &DataSet {
+            train: squares(128),
+            test: squares(32),
+        },
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let args = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    let out = tinyvae(
+        &[
+            &args[..],
+            &[
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--latent",
+                "4",
+                "--threads",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run
+}
+
+fn export(dir: &Path, checkpoint: &Path, blob: &Path) -> std::process::Output {
+    let data = dir.join("data");
+    tinyvae(&[
+        "export",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        blob.to_str().unwrap(),
+        "--calibration",
+        "40",
+        "--fidelity",
+        "20",
+    ])
+}
+
+#[test]
+fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train(dir.path());
+
+    let blob = dir.path().join("model.tvae");
+    let out = export(dir.path(), &run, &blob);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&blob).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.latent_dim(), 4);
+    assert_eq!(model.classes(), 4);
+    assert_eq!(model.body().metadata.model, "mlp");
+    assert_eq!(model.body().metadata.epochs, 1);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("model.fidelity.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["prior"]["psnr_db"].as_f64().unwrap() > 30.0,
+        "{report}"
+    );
+    assert!(String::from_utf8(out.stdout).unwrap().contains("PSNR"));
+
+    // Bad input: one line naming the problem, exit 2, nothing written.
+    let missing = dir.path().join("no-such-run");
+    let config = run.join("checkpoints/epoch-0001/config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\"mlp\""), "{text}");
+    std::fs::write(&config, text.replace("\"mlp\"", "\"conv\"")).unwrap();
+    for (checkpoint, problem) in [(&missing, "no-such-run"), (&run, "checkpoint")] {
+        let blob = dir.path().join("never.tvae");
+        let out = export(dir.path(), checkpoint, &blob);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(problem), "{stderr}");
+        assert!(!blob.exists() && !dir.path().join("never.fidelity.json").exists());
+    }
+}
