@@ -27,6 +27,12 @@ pub enum Failure {
     Generate(Error),
 }
 
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self::Generate(error)
+    }
+}
+
 impl From<RequestProblem> for Failure {
     fn from(problem: RequestProblem) -> Self {
         Self::Request(problem)

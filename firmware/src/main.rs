@@ -25,16 +25,13 @@ mod report;
 mod request;
 
 // The critical-section implementation (single core) defmt needs.
+use board::Board;
 use cortex_m as _;
 use cortex_m_rt::entry;
-use static_cell::ConstStaticCell;
-use tinyvae_shared::Model;
-#[cfg(not(feature = "bench"))]
-use tinyvae_shared::{Latent, blob::MAX_LATENT};
-
-use board::Board;
 use failure::Failure;
 use request::{Request, Source};
+use static_cell::ConstStaticCell;
+use tinyvae_shared::{Draw, Model};
 
 /// Decoder scratch (two ping-pong activation buffers).
 static SCRATCH: ConstStaticCell<[i8; board::SCRATCH]> = ConstStaticCell::new([0; board::SCRATCH]);
@@ -104,19 +101,25 @@ fn run(board: &mut Board) -> Result<u32, Failure> {
         Source::Host => "host",
         Source::Trng => "TRNG",
     };
-    match request.class {
-        None => defmt::info!(
+    match request.draw {
+        Draw::Prior => defmt::info!(
             "request {=u32} images, seed {=u64} ({=str}), prior",
             request.count,
             request.seed,
             source
         ),
-        Some(class) => defmt::info!(
+        Draw::Class(class) => defmt::info!(
             "request {=u32} images, seed {=u64} ({=str}), class {=u16}",
             request.count,
             request.seed,
             source,
             class
+        ),
+        Draw::Interpolate => defmt::info!(
+            "request {=u32} images, seed {=u64} ({=str}), interpolation",
+            request.count,
+            request.seed,
+            source
         ),
     }
     #[cfg(feature = "bench")]
@@ -140,18 +143,13 @@ fn generate(
     scratch: &mut [i8],
     pixels: &mut [u8],
 ) -> Result<u32, Failure> {
-    let latent = request.class.map_or(Latent::Prior, Latent::Class);
-
     let mut rng = tinyvae_shared::seeded_rng(request.seed);
-    let mut z = [0_i8; MAX_LATENT as usize];
-    let z = &mut z[..model.latent_dim()];
-    for i in 0..request.count {
-        model
-            .generate(latent, &mut rng, z, scratch, pixels)
-            .map_err(Failure::Generate)?;
+    model.for_each_latent(request.draw, request.count, &mut rng, |i, z| {
+        model.decode(z, scratch, pixels)?;
         defmt::info!("z {=u32} {=[?]}", i, z);
         defmt::info!("image {=u32} {=[u8]}", i, pixels);
         board.image_done(i);
-    }
+        Ok::<(), Failure>(())
+    })?;
     Ok(request.count)
 }

@@ -8,14 +8,19 @@
 //! | 0      | magic | `b"TVRQ"`                                 |
 //! | 4      | count | images to generate (u32)                  |
 //! | 8      | seed  | PCG32 seed (u64)                          |
-//! | 16     | class | class prototype, `0xFFFF_FFFF` = prior    |
+//! | 16     | class | class prototype `k`, `0xFFFF_FFFF` = prior, `0xFFFF_FFFE` = interpolate between two prior draws |
 
 use defmt::{Format, Formatter, write};
+use tinyvae_shared::Draw;
 
 /// First bytes of a request block.
 pub const MAGIC: [u8; 4] = *b"TVRQ";
 /// Bytes of a request block.
 pub const LEN: usize = 20;
+/// The class field asking for the prior.
+const PRIOR: u32 = u32::MAX;
+/// The class field asking for an interpolation between two prior draws.
+const INTERPOLATE: u32 = u32::MAX - 1;
 
 /// Where the seed came from.
 #[derive(Clone, Copy)]
@@ -32,8 +37,8 @@ pub enum Source {
 pub struct Request {
     pub seed: u64,
     pub count: u32,
-    /// `None`: the prior; `Some(k)`: class prototype `k`.
-    pub class: Option<u16>,
+    /// What to draw (the `class` field).
+    pub draw: Draw,
     pub source: Source,
 }
 
@@ -41,7 +46,7 @@ pub struct Request {
 pub enum RequestProblem {
     /// The magic word is missing: nothing was loaded.
     Missing { address: u32, found: u32 },
-    /// The class field is neither a u16 nor the prior marker.
+    /// The class field is neither a u16 nor a marker.
     BadClass(u32),
 }
 
@@ -72,14 +77,15 @@ pub fn parse(block: &[u8; LEN], address: u32) -> Result<Request, RequestProblem>
             found: word(0),
         });
     }
-    let class = match word(16) {
-        u32::MAX => None,
-        k => Some(u16::try_from(k).map_err(|_| RequestProblem::BadClass(k))?),
+    let draw = match word(16) {
+        PRIOR => Draw::Prior,
+        INTERPOLATE => Draw::Interpolate,
+        k => Draw::Class(u16::try_from(k).map_err(|_| RequestProblem::BadClass(k))?),
     };
     Ok(Request {
         count: word(4),
         seed: u64::from(word(8)) | (u64::from(word(12)) << 32),
-        class,
+        draw,
         source: Source::Host,
     })
 }

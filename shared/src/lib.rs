@@ -29,4 +29,4 @@ pub mod write;
 pub use error::{Error, LayerProblem, ModelProblem};
 pub use layers::Kernels;
 pub use model::Model;
-pub use sampler::{Latent, seeded_rng};
+pub use sampler::{Draw, Latent, seeded_rng};

@@ -12,7 +12,7 @@ use crate::blob::{self, Body, Hwc, Layer, MAX_LATENT, Op, Prototypes, Quant};
 use crate::error::{LayerProblem, ModelProblem};
 use crate::fixedpoint::{MAX_SHIFT, MIN_SHIFT};
 use crate::layers::{self, Kernels};
-use crate::sampler::{self, Latent};
+use crate::sampler::{self, Draw, Latent};
 
 /// A parsed and validated model blob, borrowing its bytes.
 #[derive(Debug, Clone)]
@@ -203,6 +203,50 @@ impl<'a> Model<'a> {
                 }
                 for ((z, &mu), &sigma) in z.iter_mut().zip(mu_q16).zip(sigma_q16) {
                     *z = sampler::draw(sigma, mu, rng, inv_scale, zero_point);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The latents of a request for `count` images, in order, passed to
+    /// `each(i, z)`: prior or class draws one after another from `rng`, or
+    /// for [`Draw::Interpolate`] two prior draws and `count` points between
+    /// them. Host and firmware generate through this one sequence, so a
+    /// seed means the same images on both.
+    pub fn for_each_latent<R, E>(
+        &self,
+        draw: Draw,
+        count: u32,
+        rng: &mut R,
+        mut each: impl FnMut(u32, &[i8]) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        R: RngCore + ?Sized,
+        E: From<Error>,
+    {
+        let dims = self.latent_dim();
+        let mut z = [0_i8; MAX_LATENT as usize];
+        let z = &mut z[..dims];
+        match draw {
+            Draw::Prior | Draw::Class(_) => {
+                let latent = match draw {
+                    Draw::Class(class) => Latent::Class(class),
+                    _ => Latent::Prior,
+                };
+                for i in 0..count {
+                    self.sample_latent(latent, rng, z)?;
+                    each(i, z)?;
+                }
+            }
+            Draw::Interpolate => {
+                let (mut from, mut to) = ([0_i8; MAX_LATENT as usize], [0_i8; MAX_LATENT as usize]);
+                let (from, to) = (&mut from[..dims], &mut to[..dims]);
+                self.sample_latent(Latent::Prior, rng, from)?;
+                self.sample_latent(Latent::Prior, rng, to)?;
+                for i in 0..count {
+                    sampler::interpolate(from, to, i, count, z);
+                    each(i, z)?;
                 }
             }
         }

@@ -39,6 +39,38 @@ pub enum Latent<'a> {
     },
 }
 
+/// What a generation request draws, image after image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draw {
+    /// Every latent from the prior N(0, I).
+    Prior,
+    /// Every latent from one class's prototype.
+    Class(u16),
+    /// Two prior latents, then `count` evenly spaced points on the line
+    /// between them (both ends included): a strip that morphs one generated
+    /// image into another.
+    Interpolate,
+}
+
+/// `out = from + round((to - from) * step / (steps - 1))` per dimension,
+/// rounding half away from zero: point `step` of `steps` on the segment
+/// from `from` (step 0) to `to` (step `steps - 1`). Integer-only, so the
+/// chip and the host agree exactly. Fewer than 2 steps give `from`.
+pub fn interpolate(from: &[i8], to: &[i8], step: u32, steps: u32, out: &mut [i8]) {
+    let span = i64::from(steps.max(2) - 1);
+    let step = i64::from(step.min(steps.saturating_sub(1)));
+    for ((o, &a), &b) in out.iter_mut().zip(from).zip(to) {
+        let delta = (i64::from(b) - i64::from(a)) * step;
+        let offset = if delta >= 0 {
+            (2 * delta + span) / (2 * span)
+        } else {
+            -((-2 * delta + span) / (2 * span))
+        };
+        // Between a and b, so within i8.
+        *o = (i64::from(a) + offset) as i8;
+    }
+}
+
 /// The seeded generator used wherever no hardware source is wanted (QEMU,
 /// the host, tests): PCG32 (`rand_pcg::Pcg32`, XSH-RR 64/32) with the seed as
 /// its initial state on stream 54, exactly the reference implementation's
@@ -265,6 +297,26 @@ mod tests {
 
     /// The first words of the PCG reference `pcg32-demo` (seed 42, stream 54).
     const GOLDEN_SEED_42: [u32; 4] = [0xa15c_02b7, 0x7b47_f409, 0xba1d_3330, 0x83d2_f293];
+
+    #[test]
+    fn interpolation_hits_both_ends_and_rounds_away_from_zero() {
+        let (a, b) = ([-128i8, 0, 10, 127], [127i8, 0, -10, -128]);
+        let mut out = [0i8; 4];
+        interpolate(&a, &b, 0, 5, &mut out);
+        assert_eq!(out, a);
+        interpolate(&a, &b, 4, 5, &mut out);
+        assert_eq!(out, b);
+        // Midpoint: -128 + 127.5 -> 128 (away from zero) = 0; 10 - 10 = 0;
+        // 127 + (-127.5 -> -128) = -1.
+        interpolate(&a, &b, 2, 5, &mut out);
+        assert_eq!(out, [0, 0, 0, -1]);
+        // Step 1 of 5: -128 + 63.75 -> 64 = -64; 10 - 5 = 5.
+        interpolate(&a, &b, 1, 5, &mut out);
+        assert_eq!(out, [-64, 0, 5, 63]);
+        // Degenerate: one step gives the start.
+        interpolate(&a, &b, 0, 1, &mut out);
+        assert_eq!(out, a);
+    }
 
     #[test]
     fn draw_rounds_and_saturates() {

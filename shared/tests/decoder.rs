@@ -295,3 +295,33 @@ fn int8_decoder_tracks_float_decoder() {
     // And not trivially: the images vary.
     assert!(images.iter().any(|&p| p != images[0]));
 }
+
+/// An interpolation request starts at the first prior draw of its seed,
+/// ends at the second, and moves monotonically in every dimension.
+#[test]
+fn interpolation_walks_from_one_prior_draw_to_the_next() {
+    use tinyvae_shared::Draw;
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let collect = |draw, count| {
+        let mut zs: Vec<Vec<i8>> = Vec::new();
+        model
+            .for_each_latent(draw, count, &mut seeded_rng(42), |_, z| {
+                zs.push(z.to_vec());
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+        zs
+    };
+    let prior = collect(Draw::Prior, 2);
+    let strip = collect(Draw::Interpolate, 7);
+    assert_eq!(strip.len(), 7);
+    assert_eq!(strip[0], prior[0]);
+    assert_eq!(strip[6], prior[1]);
+    for d in 0..model.latent_dim() {
+        let column: Vec<i8> = strip.iter().map(|z| z[d]).collect();
+        let rising = column.windows(2).all(|w| w[0] <= w[1]);
+        let falling = column.windows(2).all(|w| w[0] >= w[1]);
+        assert!(rising || falling, "dimension {d}: {column:?}");
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tinyvae_shared::Draw;
 use tinyvae_tools::firmware::{self, Machine, Request};
 
 fn main() -> anyhow::Result<()> {
@@ -15,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     let request = Request {
         seed: args[2].parse()?,
         count: args[3].parse()?,
-        class: None,
+        draw: Draw::Prior,
     };
     let elf = firmware::build(machine)?;
     let run = firmware::run(

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use tinyvae_shared::Model;
+use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
 use tinyvae_tools::firmware::{self, Machine, Request};
 use tinyvae_tools::generate::host_images;
@@ -27,7 +27,7 @@ fn bench_is_deterministic_and_kernels_agree() {
         let request = Request {
             seed: 7,
             count: 2,
-            class: None,
+            draw: Draw::Prior,
         };
         let run =
             || firmware::bench(&elf, machine, &path, &request, Duration::from_secs(120)).unwrap();
@@ -42,7 +42,7 @@ fn bench_is_deterministic_and_kernels_agree() {
             first.mismatches
         );
         let model = Model::from_bytes(&blob).unwrap();
-        let host = host_images(&model, request.seed, request.count, None).unwrap();
+        let host = host_images(&model, request.seed, request.count, request.draw).unwrap();
         for kernel in ["portable", "dsp"] {
             let images: Vec<_> = first.images.iter().filter(|i| i.kernel == kernel).collect();
             assert_eq!(images.len(), 2, "{name} {kernel}");
@@ -165,7 +165,7 @@ fn dsp_equals_portable_on_random_dense_layers() {
         let request = Request {
             seed: case,
             count: 3,
-            class: None,
+            draw: Draw::Prior,
         };
         let bench =
             firmware::bench(&elf, machine, &path, &request, Duration::from_secs(120)).unwrap();
@@ -175,7 +175,7 @@ fn dsp_equals_portable_on_random_dense_layers() {
             "{shapes:?}: {:?}",
             bench.mismatches
         );
-        let host = host_images(&model, request.seed, request.count, None).unwrap();
+        let host = host_images(&model, request.seed, request.count, request.draw).unwrap();
         for image in bench.images.iter().filter(|i| i.kernel != "float") {
             let at = image.image as usize * model.image_len();
             assert_eq!(

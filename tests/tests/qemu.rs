@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use tinyvae_shared::Model;
+use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
 use tinyvae_tools::firmware::{self, Machine, Request, Run};
 use tinyvae_tools::generate::{host_images, host_latents};
@@ -66,13 +66,13 @@ fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Reque
             "{}",
             run.log_text()
         );
-        let latents = host_latents(&model, request.seed, request.count, request.class).unwrap();
+        let latents = host_latents(&model, request.seed, request.count, request.draw).unwrap();
         assert_eq!(
             run.latents.concat(),
             latents,
             "{machine:?} {name} {request:?}: latents"
         );
-        let host = host_images(&model, request.seed, request.count, request.class).unwrap();
+        let host = host_images(&model, request.seed, request.count, request.draw).unwrap();
         for (i, (chip, host)) in run
             .images
             .iter()
@@ -89,7 +89,7 @@ fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Reque
         assert!(distinct > 32, "{name}: only {distinct} gray levels");
         let log = run.log_text();
         assert!(log.contains("memory: flash"), "no memory report:\n{log}");
-        if request.class.is_none() {
+        if request.draw == Draw::Prior {
             assert!(
                 log.contains(&format!("seed {} (host), prior", request.seed)),
                 "{log}"
@@ -99,20 +99,27 @@ fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Reque
 }
 
 /// Three seeds from the prior (two images each: the generator's state
-/// carries over between images) and one class-conditional request.
+/// carries over between images), one class-conditional request and one
+/// interpolation (whose ends are two prior draws, so its first latent is
+/// the prior request's first latent for the same seed).
 fn requests() -> Vec<Request> {
     let mut requests: Vec<Request> = [1, 42, 0xDEAD_BEEF_0123_4567]
         .iter()
         .map(|&seed| Request {
             seed,
             count: 2,
-            class: None,
+            draw: Draw::Prior,
         })
         .collect();
     requests.push(Request {
         seed: 7,
         count: 2,
-        class: Some(3),
+        draw: Draw::Class(3),
+    });
+    requests.push(Request {
+        seed: 42,
+        count: 5,
+        draw: Draw::Interpolate,
     });
     requests
 }
@@ -164,7 +171,7 @@ fn assert_refused(run: &Run, problem: &str) {
 const ONE: Request = Request {
     seed: 1,
     count: 1,
-    class: None,
+    draw: Draw::Prior,
 };
 
 #[test]
@@ -203,7 +210,7 @@ fn missing_request_is_refused() {
 fn unknown_class_is_refused() {
     let path = blob_file("for-unknown-class.blob", &fixtures::conv_blob());
     let request = Request {
-        class: Some(fixtures::CLASSES),
+        draw: Draw::Class(fixtures::CLASSES),
         ..ONE
     };
     let run = run(Machine::Mps2An386, Some(&path), Some(&request));

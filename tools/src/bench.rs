@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use tinyvae_shared::Draw;
 
 use crate::blobfile::BlobFile;
 use tinyvae_tools::firmware::{self, Machine, Request};
@@ -73,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
             let request = Request {
                 seed: args.seed,
                 count: args.count,
-                class: None,
+                draw: Draw::Prior,
             };
             let result =
                 firmware::bench(&elf, machine, path, &request, Duration::from_secs(300))
@@ -81,7 +82,7 @@ pub fn run(args: Args) -> Result<()> {
             if !result.mismatches.is_empty() {
                 bail!("kernels disagree on the chip: {:?}", result.mismatches);
             }
-            let host = host_images(&model, args.seed, args.count, None)?;
+            let host = host_images(&model, args.seed, args.count, Draw::Prior)?;
             let macs: u64 = model.body().layers.iter().map(|l| l.op.macs()).sum();
             let mut kernels: Vec<&str> = Vec::new();
             for image in &result.images {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use tinyvae_shared::Model;
+use tinyvae_shared::{Draw, Model};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::classifier::{Classifier, judge, train_classifier};
 use tinyvae_trainer::data::{DataSet, PIXELS, Split};
@@ -54,6 +54,9 @@ const JUDGED: u32 = 500;
 const REFERENCE_IMAGES: usize = 10_000;
 /// Images per class in the class grid.
 const PER_CLASS: u32 = 8;
+/// Interpolation strips, and images per strip.
+const STRIPS: u64 = 4;
+const STEPS: u32 = 10;
 
 struct Step {
     index: usize,
@@ -100,8 +103,8 @@ pub fn run(args: Args) -> Result<()> {
     let ae_model = Model::from_bytes(&ae_blob).context("the autoencoder's blob")?;
 
     step.next("prior samples on the host, and their distance to real images");
-    let vae_prior = host_images(&vae_model, args.seed, PRIOR_SAMPLES, None)?;
-    let ae_prior = host_images(&ae_model, args.seed, PRIOR_SAMPLES, None)?;
+    let vae_prior = host_images(&vae_model, args.seed, PRIOR_SAMPLES, Draw::Prior)?;
+    let ae_prior = host_images(&ae_model, args.seed, PRIOR_SAMPLES, Draw::Prior)?;
     write_grid(
         &args.out,
         "prior-vae",
@@ -121,8 +124,8 @@ pub fn run(args: Args) -> Result<()> {
     eprintln!("training a small classifier to judge the samples");
     let device = Backend::default().device();
     let classifier = train_classifier(&data.train, 2, args.seed, &device);
-    let vae_judged = host_images(&vae_model, args.seed, JUDGED, None)?;
-    let ae_judged = host_images(&ae_model, args.seed, JUDGED, None)?;
+    let vae_judged = host_images(&vae_model, args.seed, JUDGED, Draw::Prior)?;
+    let ae_judged = host_images(&ae_model, args.seed, JUDGED, Draw::Prior)?;
     let measures = [
         Measure::of(
             "test images (real)",
@@ -150,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
     step.next("building the firmware and generating on the Cortex-M4 in QEMU");
     let blob_path = args.out.join("vae.tvae");
     let chip = Chip::new(&blob_path, &vae_model)?;
-    let chip_prior = chip.generate(args.seed, PRIOR_SAMPLES, None)?;
+    let chip_prior = chip.generate(args.seed, PRIOR_SAMPLES, Draw::Prior)?;
     write_grid(
         &args.out,
         "chip-prior",
@@ -158,20 +161,15 @@ pub fn run(args: Args) -> Result<()> {
         vae_model.image_shape(),
         8,
     )?;
-    let identical = chip_prior == vae_prior;
+    let mut identical = chip_prior == vae_prior;
 
-    step.next("one grid per class on the chip");
+    step.next("one grid per class and interpolation strips on the chip");
     let mut class_grid = Vec::new();
-    let mut class_identical = true;
     for class in 0..vae_model.classes() {
-        let images = chip.generate(args.seed + u64::from(class), PER_CLASS, Some(class))?;
-        class_identical &= images
-            == host_images(
-                &vae_model,
-                args.seed + u64::from(class),
-                PER_CLASS,
-                Some(class),
-            )?;
+        let seed = args.seed + u64::from(class);
+        let (images, same) =
+            chip.generate_checked(&vae_model, seed, PER_CLASS, Draw::Class(class))?;
+        identical &= same;
         class_grid.extend(images);
     }
     write_grid(
@@ -180,6 +178,20 @@ pub fn run(args: Args) -> Result<()> {
         &class_grid,
         vae_model.image_shape(),
         PER_CLASS as usize,
+    )?;
+    let mut strips = Vec::new();
+    for strip in 0..STRIPS {
+        let (images, same) =
+            chip.generate_checked(&vae_model, args.seed + strip, STEPS, Draw::Interpolate)?;
+        identical &= same;
+        strips.extend(images);
+    }
+    write_grid(
+        &args.out,
+        "chip-interpolation",
+        &strips,
+        vae_model.image_shape(),
+        STEPS as usize,
     )?;
 
     step.next("counting the chip's instructions per image (QEMU -icount)");
@@ -191,7 +203,7 @@ pub fn run(args: Args) -> Result<()> {
         vae: &vae,
         fidelity: &fidelity,
         blob_bytes: vae_blob.len(),
-        identical: identical && class_identical,
+        identical,
         measures: &measures,
         chip: &chip,
         instructions,
@@ -201,7 +213,7 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::write(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
     println!("{summary}");
     eprintln!("pictures and models are in {}", args.out.display());
-    if !(identical && class_identical) {
+    if !identical {
         bail!(
             "the chip's images differ from the host's: see {}",
             path.display()
@@ -346,7 +358,7 @@ impl Chip {
         let request = Request {
             seed,
             count: 1,
-            class: None,
+            draw: Draw::Prior,
         };
         let bench = firmware::bench(
             &elf,
@@ -371,9 +383,22 @@ impl Chip {
         Ok((total("dsp")?, total("portable")?))
     }
 
+    /// The chip's images for one request, and whether they equal the host's.
+    fn generate_checked(
+        &self,
+        model: &Model<'_>,
+        seed: u64,
+        count: u32,
+        draw: Draw,
+    ) -> Result<(Vec<u8>, bool)> {
+        let chip = self.generate(seed, count, draw)?;
+        let same = chip == host_images(model, seed, count, draw)?;
+        Ok((chip, same))
+    }
+
     /// The chip's images for one request, checked for completeness.
-    fn generate(&self, seed: u64, count: u32, class: Option<u16>) -> Result<Vec<u8>> {
-        let request = Request { seed, count, class };
+    fn generate(&self, seed: u64, count: u32, draw: Draw) -> Result<Vec<u8>> {
+        let request = Request { seed, count, draw };
         let run = firmware::run(
             &self.elf,
             Machine::Mps2An386,
@@ -483,7 +508,7 @@ fn summary(input: &SummaryInput<'_>) -> String {
     }
     let _ = writeln!(
         s,
-        "\nPictures in {}: prior-vae.png, prior-autoencoder.png, chip-prior.png, chip-classes.png, vae/ and autoencoder/ (reconstructions, samples, loss curve).",
+        "\nPictures in {}: prior-vae.png, prior-autoencoder.png, chip-prior.png, chip-classes.png, chip-interpolation.png, vae/ and autoencoder/ (reconstructions, samples, loss curve).",
         input.args.out.display()
     );
     s

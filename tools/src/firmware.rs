@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use std::{fs, thread};
 
 use anyhow::{Context, Result, bail};
+use tinyvae_shared::Draw;
 
 /// The firmware's workspace (a sibling of this crate's directory).
 pub fn firmware_dir() -> PathBuf {
@@ -87,6 +88,11 @@ impl Machine {
     }
 }
 
+/// The request block's class field for [`Draw::Prior`].
+pub const PRIOR: u32 = u32::MAX;
+/// The request block's class field for [`Draw::Interpolate`].
+pub const INTERPOLATE: u32 = u32::MAX - 1;
+
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
@@ -94,8 +100,8 @@ pub struct Request {
     pub seed: u64,
     /// Images to generate.
     pub count: u32,
-    /// A class prototype, or `None` for the prior.
-    pub class: Option<u16>,
+    /// What to draw.
+    pub draw: Draw,
 }
 
 impl Request {
@@ -105,7 +111,11 @@ impl Request {
         block[..4].copy_from_slice(b"TVRQ");
         block[4..8].copy_from_slice(&self.count.to_le_bytes());
         block[8..16].copy_from_slice(&self.seed.to_le_bytes());
-        let class = self.class.map_or(u32::MAX, u32::from);
+        let class = match self.draw {
+            Draw::Prior => PRIOR,
+            Draw::Class(k) => u32::from(k),
+            Draw::Interpolate => INTERPOLATE,
+        };
         block[16..].copy_from_slice(&class.to_le_bytes());
         block
     }

@@ -24,7 +24,7 @@ pub fn run(args: Args) -> Result<()> {
         &model,
         args.request.seed,
         args.request.count,
-        args.request.class,
+        args.request.draw(),
     )?;
     let quant = model.z_quant();
     let dims = model.latent_dim();

@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<()> {
     let request = Request {
         seed: args.request.seed,
         count: args.request.count,
-        class: args.request.class,
+        draw: args.request.draw(),
     };
     let timeout = Duration::from_secs(args.timeout);
     let run = firmware::run(
@@ -122,7 +122,7 @@ pub fn run(args: Args) -> Result<()> {
             &model,
             args.request.seed,
             args.request.count,
-            args.request.class,
+            args.request.draw(),
         )?;
         if let Some(at) = chip.iter().zip(&host).position(|(a, b)| a != b) {
             let image = at / model.image_len();

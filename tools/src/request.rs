@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use tinyvae_shared::Draw;
 
 use crate::blobfile::BlobFile;
 use crate::generate::check_class;
@@ -23,16 +24,29 @@ pub struct RequestArgs {
     #[arg(long, default_value_t = 16)]
     pub count: u32,
     /// Draw from this class's prototype instead of the prior N(0, I).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "interpolate")]
     pub class: Option<u16>,
+    /// Draw two prior latents and walk the line between them in `count`
+    /// steps: one image morphing into another.
+    #[arg(long)]
+    pub interpolate: bool,
 }
 
 impl RequestArgs {
+    /// What the flags ask to draw.
+    pub fn draw(&self) -> Draw {
+        match (self.class, self.interpolate) {
+            (Some(class), _) => Draw::Class(class),
+            (None, true) => Draw::Interpolate,
+            (None, false) => Draw::Prior,
+        }
+    }
+
     /// Reads and validates the blob, and checks that the requested class
     /// is one of its prototypes; either problem is bad input.
     pub fn read_blob(&self) -> Result<BlobFile> {
         let file = BlobFile::read(&self.blob)?;
-        check_class(&file.model()?, self.class, &self.blob)?;
+        check_class(&file.model()?, self.draw(), &self.blob)?;
         Ok(file)
     }
 }

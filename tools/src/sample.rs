@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
+use tinyvae_shared::Draw;
 
 use crate::generate::host_images;
 use crate::images::write_images;
@@ -29,7 +30,7 @@ pub fn run(args: Args) -> Result<()> {
         &model,
         args.request.seed,
         args.request.count,
-        args.request.class,
+        args.request.draw(),
     )?;
     let seconds = started.elapsed().as_secs_f64();
     write_images(
@@ -43,9 +44,11 @@ pub fn run(args: Args) -> Result<()> {
         "{} images from seed {} ({}) in {}; generated in {:.3} s on one thread ({:.0} images/s)",
         args.request.count,
         args.request.seed,
-        args.request
-            .class
-            .map_or("prior".into(), |k| format!("class {k}")),
+        match args.request.draw() {
+            Draw::Prior => "prior".to_owned(),
+            Draw::Class(k) => format!("class {k}"),
+            Draw::Interpolate => "interpolation".to_owned(),
+        },
         args.out.join("samples.png").display(),
         seconds,
         f64::from(args.request.count) / seconds.max(1e-9)

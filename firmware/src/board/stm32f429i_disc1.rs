@@ -66,7 +66,7 @@ impl Board {
         Ok(Request {
             seed,
             count: COUNT,
-            class: None,
+            draw: tinyvae_shared::Draw::Prior,
             source: Source::Trng,
         })
     }
