@@ -33,11 +33,13 @@ pub fn conv_blob() -> Vec<u8> {
     conv_model().to_blob().expect("the conv fixture quantizes")
 }
 
-/// splitmix64: deterministic pseudo-random numbers.
-struct Splitmix(u64);
+/// splitmix64: deterministic pseudo-random numbers for fixtures and
+/// randomized tests.
+pub struct Splitmix(pub u64);
 
 impl Splitmix {
-    fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -45,8 +47,13 @@ impl Splitmix {
         z ^ (z >> 31)
     }
 
+    /// Uniform in `0..n` (modulo bias is irrelevant for test shapes).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
     /// Uniform in [-1, 1).
-    fn symmetric(&mut self) -> f32 {
+    pub fn symmetric(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 

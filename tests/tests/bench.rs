@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use tinyvae_shared::{Draw, Model};
-use tinyvae_tests::fixtures;
+use tinyvae_tests::fixtures::{self, Splitmix};
 use tinyvae_tools::firmware::{self, Machine, Request};
 use tinyvae_tools::generate::host_images;
 
@@ -60,29 +60,10 @@ fn bench_is_deterministic_and_kernels_agree() {
     }
 }
 
-/// splitmix64, for random layer shapes and weights.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn symmetric(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
-
 /// A dense-only decoder with random shapes: odd and even input and output
 /// counts, input tails that are not a multiple of 8, and a layer wider than
 /// the DSP path's 512 inputs (which falls back to the portable kernel).
-fn random_dense_blob(rng: &mut Rng) -> Vec<u8> {
+fn random_dense_blob(rng: &mut Splitmix) -> Vec<u8> {
     use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let latent = 1 + rng.below(40) as u16;
@@ -156,7 +137,7 @@ fn dsp_equals_portable_on_random_dense_layers() {
     let elf = firmware::build_with(machine, &["bench"], &dir).expect("build the bench firmware");
     let tmp = std::env::temp_dir().join(format!("tinyvae-bench-rand-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let mut rng = Rng(0x6473_7021);
+    let mut rng = Splitmix(0x6473_7021);
     for case in 0..6 {
         let blob = random_dense_blob(&mut rng);
         let model = Model::from_bytes(&blob).unwrap();
