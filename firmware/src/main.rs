@@ -33,7 +33,7 @@ use request::{Request, Source};
 use static_cell::ConstStaticCell;
 use tinyvae_shared::{Draw, Model};
 
-/// Decoder scratch (two ping-pong activation buffers).
+/// Decoder scratch (`Model::scratch_len`: the largest input + output of a layer).
 static SCRATCH: ConstStaticCell<[i8; board::SCRATCH]> = ConstStaticCell::new([0; board::SCRATCH]);
 /// One generated image.
 static PIXELS: ConstStaticCell<[u8; board::PIXELS]> = ConstStaticCell::new([0; board::PIXELS]);
@@ -67,10 +67,7 @@ fn main() -> ! {
 /// Validates the blob, reads the request and generates the images.
 fn run(board: &mut Board) -> Result<u32, Failure> {
     let region = board::blob_region();
-    let model = Model::from_region(region).map_err(|error| Failure::Blob {
-        address: region.as_ptr() as u32,
-        error,
-    })?;
+    let model = load(region)?;
     let shape = model.image_shape();
     defmt::info!(
         "model: latent {=usize}, image {=u16}x{=u16}x{=u16}, {=usize} layers, blob {=u32} bytes at {=u32:#010x}",
@@ -132,6 +129,17 @@ fn run(board: &mut Board) -> Result<u32, Failure> {
     );
     #[cfg(not(feature = "bench"))]
     generate(board, &model, &request, scratch, pixels)
+}
+
+/// Parses and validates the blob. Not inlined: parsing moves the model
+/// (~0.9 KB) through several temporaries, which would otherwise stay in
+/// `main`'s frame for the whole run (the M0 has 16 KB of RAM in all).
+#[inline(never)]
+fn load(region: &'static [u8]) -> Result<Model<'static>, Failure> {
+    Model::from_region(region).map_err(|error| Failure::Blob {
+        address: region.as_ptr() as u32,
+        error,
+    })
 }
 
 /// The normal run: every image's latent and bytes as defmt frames.

@@ -12,15 +12,19 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::layout::DenseLayout;
 
 /// First four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"TVAE";
 /// Version of the layout in `BLOB-FORMAT.md` that this build reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Size of the fixed header before the postcard payload.
 pub const HEADER_LEN: usize = 16;
 /// Most layers a decoder may have (the capacity of [`Body::layers`]).
-pub const MAX_LAYERS: usize = 8;
+/// Every slot costs ~0.1 KB in each of the few copies of the body that
+/// parsing makes on the stack; four keeps a Cortex-M0 with 16 KB of RAM
+/// (and the conv decoder's 9.4 KB of scratch) clear of a stack overflow.
+pub const MAX_LAYERS: usize = 4;
 /// Largest latent size a blob may declare.
 pub const MAX_LATENT: u16 = 256;
 
@@ -155,7 +159,8 @@ pub struct Quant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Fully connected: `out[c] = sum_k w[c][k] * in[k] + bias[c]`, weights
-    /// row-major `[outputs][inputs]`. The input zero point is folded into
+    /// in the row-quad layout of [`crate::layout`] (the order the kernels
+    /// read them). The input zero point is folded into
     /// the bias at export (`bias[c] -= zp_in * sum_k w[c][k]`), so the kernel
     /// multiplies raw int8 codes.
     Dense {
@@ -208,7 +213,18 @@ impl Op {
         }
     }
 
-    /// Number of int8 weights, or `None` on overflow.
+    /// Bytes of stored weights (a dense layer's layout pads), or `None` on
+    /// overflow.
+    pub fn weight_bytes(&self) -> Option<usize> {
+        match self {
+            Op::Dense { inputs, outputs } => {
+                DenseLayout::new(usize::from(*inputs), usize::from(*outputs)).stored_len()
+            }
+            Op::ConvTranspose2d { .. } => self.weight_count(),
+        }
+    }
+
+    /// Number of int8 weights (without padding), or `None` on overflow.
     pub fn weight_count(&self) -> Option<usize> {
         match self {
             Op::Dense { inputs, outputs } => {
@@ -291,8 +307,6 @@ pub struct Layer<'a> {
     pub input: Quant,
     /// Quantization of the output activation.
     pub output: Quant,
-    /// int8 weights (as bytes), layout given by [`Op`].
-    pub weights: &'a [u8],
     /// Per-output-channel weight scales, f32 little-endian. Not used by the
     /// int8 kernels: kept so the host can dequantize and compare.
     pub weight_scales: &'a [u8],
@@ -302,19 +316,31 @@ pub struct Layer<'a> {
     pub multipliers: &'a [u8],
     /// Per-channel requantization shifts, one i8 each.
     pub shifts: &'a [u8],
+    /// 0..=3 zero bytes that put `weights` at a multiple of 4 bytes from the
+    /// blob's start, so a blob loaded at a word boundary can be read with
+    /// word loads (`write::encode` chooses them).
+    pub align: &'a [u8],
+    /// int8 weights (as bytes), layout given by [`Op`]. Last, so that
+    /// `align` alone decides where they start.
+    pub weights: &'a [u8],
 }
 
 impl Layer<'_> {
-    /// The int8 weights.
-    pub fn weights_i8(&self) -> &[i8] {
-        bytemuck::cast_slice(self.weights)
-    }
-
     /// Weight `i` in the op's logical order (dense `[outputs][inputs]`,
     /// transposed convolution `[out_c][kh][kw][in_c]`), whatever the
     /// stored layout; `i` below [`Op::weight_count`].
     pub fn weight(&self, i: usize) -> i8 {
-        self.weights[i] as i8
+        match self.op {
+            Op::Dense { inputs, outputs } => {
+                let inputs = usize::from(inputs);
+                DenseLayout::new(inputs, usize::from(outputs)).weight(
+                    self.weights,
+                    i / inputs,
+                    i % inputs,
+                )
+            }
+            Op::ConvTranspose2d { .. } => self.weights[i] as i8,
+        }
     }
 
     /// Weight scale of output channel `c` (`c < op.channels()`).

@@ -1,21 +1,31 @@
-//! The Cortex-M4/M7 DSP extension's fast path for dense layers: SXTB16
-//! sign-extends two int8 weights into two int16 halves, SMLAD multiplies
-//! both halves with two int16 activations and adds both products to an
-//! accumulator, so one weight word (four int8) costs one load, two SXTB16
-//! and two SMLAD for four multiply-accumulates.
+//! The Cortex-M4/M7 DSP extension's fast path for dense layers.
 //!
-//! The activations are unpacked once per layer into int16 pairs in the
-//! order SXTB16 produces weights: for inputs `4g..4g+4`, word `2g` holds
-//! `(x[4g], x[4g+2])` and word `2g+1` holds `(x[4g+1], x[4g+3])`. Each pass
-//! of the loop covers eight inputs of two weight rows, so every unpacked activation word serves two
-//! rows. The weights stay in the blob's row-major layout, read with
-//! word loads (unaligned loads are allowed on thumbv7em).
+//! The weights are stored in row quads of interleaved row pairs
+//! ([`crate::layout`]): one word holds two inputs of two rows `a` and `b`
+//! such that its signed halves are `256 * b + a + 128`. The activations are
+//! unpacked once per layer into int16 pairs, word `k` = `(x[2k], x[2k+1])`.
+//! For each input pair and row pair the loop does
 //!
-//! The sums equal the portable kernel's bit for bit: every product of two
-//! int8 values is exact in the int16 x int16 multiplier, and SMLAD's
-//! additions wrap modulo 2^32 like the portable `wrapping_add` (it only sets
-//! the sticky Q flag, which nothing reads). `shared/tests/` and the firmware's
-//! bench self-check compare the two paths.
+//! ```text
+//! smlad  s, w, x, s     @ s += 256 * (b.x) + (a.x) + 128 * (x0 + x1)
+//! uxtb16 w, w           @ w  = (a0 + 128, a1 + 128)
+//! smlad  t, w, x, t     @ t += (a.x) + 128 * (x0 + x1)
+//! ```
+//!
+//! so after the row: `a.x = t - 128 * sum(x)` and `b.x = (s - t) >> 8`.
+//! Three instructions (plus one shared load of x and one load of two weight
+//! words per four rows) per four multiply-accumulates, where sign-extending
+//! every weight (SXTB16) costs five.
+//!
+//! Exactness: every product fits the 16 x 16 multiplier exactly. SMLAD's
+//! additions wrap modulo 2^32 (they only set the sticky Q flag, which
+//! nothing reads), so `s - t` equals `256 * (b.x)` modulo 2^32, and the
+//! arithmetic shift recovers `b.x` exactly while `|b.x| < 2^23`. With int8
+//! weights and activations `|b.x| <= 128 * 128 * inputs`, hence
+//! [`MAX_INPUTS`] = 510; `t - 128 * sum(x)` is exact outright. Both sums
+//! are then the portable kernel's exact integer dot products, bit for bit
+//! (`shared/tests/`, the firmware's bench self-check and the QEMU replay
+//! tests compare the two paths).
 //!
 //! This is the crate's only `unsafe` code: the `asm!` block reads memory
 //! through raw pointers whose bounds the safe wrapper checks first.
@@ -23,78 +33,113 @@
 
 use core::arch::asm;
 
-/// Largest dense input the fast path takes (its on-stack int16 copy).
-pub(crate) const MAX_INPUTS: usize = 512;
+/// Largest dense input the fast path takes: `128 * 128 * 511 < 2^23`, and
+/// the layout pads to an even count.
+pub(crate) const MAX_INPUTS: usize = 510;
+/// Input pairs of [`MAX_INPUTS`]: the length of the unpacked activations.
+pub(crate) const MAX_PAIRS: usize = MAX_INPUTS / 2;
 
-/// int8 activations as int16 pairs in SXTB16 order (see the module doc);
-/// `x.len()` must be a multiple of 4 and at most [`MAX_INPUTS`].
-pub(crate) fn unpack(x: &[i8], out: &mut [u32; MAX_INPUTS / 2]) {
-    for (quad, pair) in x.chunks_exact(4).zip(out.chunks_exact_mut(2)) {
-        let h = |v: i8| u32::from(v as i16 as u16);
-        pair[0] = h(quad[0]) | (h(quad[2]) << 16);
-        pair[1] = h(quad[1]) | (h(quad[3]) << 16);
+/// Unpacks int8 activations (at most [`MAX_INPUTS`]) into int16 pairs,
+/// `out[k] = (x[2k] low, x[2k+1] high)`, the high half of an odd last pair
+/// zero, and returns `sum(x)`.
+pub(crate) fn unpack(x: &[i8], out: &mut [u32; MAX_PAIRS]) -> i32 {
+    let word = |lo: i8, hi: i8| u32::from(lo as i16 as u16) | (u32::from(hi as i16 as u16) << 16);
+    let mut sum = 0_i32;
+    let pairs = x.chunks_exact(2);
+    let last = pairs.remainder().first().copied();
+    let mut words = out.iter_mut();
+    for (pair, w) in pairs.zip(&mut words) {
+        *w = word(pair[0], pair[1]);
+        sum += i32::from(pair[0]) + i32::from(pair[1]);
     }
+    if let (Some(lo), Some(w)) = (last, words.next()) {
+        *w = word(lo, 0);
+        sum += i32::from(lo);
+    }
+    sum
 }
 
-/// `(sum_k a[k] * x[k], sum_k b[k] * x[k])` over the first `8 * pairs`
-/// inputs, wrapping, for two weight rows `a` and `b` and the unpacked
-/// activations `x`.
+/// The four sums of one row quad: `[s0, t0, s1, t1]` in the module doc's
+/// notation, for row pair 0 and row pair 1, over all of `x`'s pairs.
+/// `quad` holds the quad's `2 * x.len()` words.
 #[inline]
-pub(crate) fn dot2(a: &[i8], b: &[i8], x: &[u32], pairs: usize) -> (i32, i32) {
-    // The asm reads 8 * pairs bytes of each row and 4 * pairs words of x.
-    assert!(a.len() >= 8 * pairs && b.len() >= 8 * pairs && x.len() >= 4 * pairs);
-    let (mut acc0, mut acc1) = (0_i32, 0_i32);
-    if pairs == 0 {
-        return (acc0, acc1);
-    }
-    let stride = (b.as_ptr() as isize).wrapping_sub(a.as_ptr() as isize);
-    // SAFETY: the loop runs `pairs` times; each pass reads 8 bytes at
-    // `a + 8i` and `a + stride + 8i = b + 8i` and 16 bytes at `x + 16i`, all
-    // inside the slices checked above. Word loads may be unaligned on
-    // thumbv7em (LDR; LDRD only reads `x`, which is u32-aligned).
-    // SXTB16/SMLAD/SUBS change only the named registers and the flags.
+pub(crate) fn dot_quad(quad: &[u32], x: &[u32]) -> [i32; 4] {
+    let pairs = x.len();
+    // The asm reads `pairs` words of x and `2 * pairs` words of `quad`.
+    assert!(quad.len() >= 2 * pairs);
+    let [mut s0, mut t0, mut s1, mut t1] = [0_i32; 4];
+    // SAFETY: the loops together run `pairs` times, each pass reading one
+    // word at `x + 4i` and two at `quad + 8i`, all inside the slices checked
+    // above; both are `u32` slices, so the LDRDs are word-aligned as they
+    // must be. SMLAD/UXTB16/SUBS/ADDS change only the named registers and
+    // the flags.
     unsafe {
         asm!(
-            // Two groups of four inputs per pass (the loop's SUBS/BNE
-            // amortized over 16 multiply-accumulates).
+            // Four input pairs per pass while at least four remain.
+            "subs {n}, {n}, #4",
+            "blt 3f",
             "2:",
             "ldrd {x0}, {x1}, [{xp}], #8",
-            "ldr {wb}, [{wa}, {stride}]",
-            "ldr {w}, [{wa}], #4",
-            "sxtb16 {t}, {w}",
-            "smlad {acc0}, {t}, {x0}, {acc0}",
-            "sxtb16 {t}, {w}, ror #8",
-            "smlad {acc0}, {t}, {x1}, {acc0}",
-            "sxtb16 {t}, {wb}",
-            "smlad {acc1}, {t}, {x0}, {acc1}",
-            "sxtb16 {t}, {wb}, ror #8",
-            "smlad {acc1}, {t}, {x1}, {acc1}",
+            "ldrd {w0}, {w1}, [{wp}], #8",
+            "smlad {s0}, {w0}, {x0}, {s0}",
+            "uxtb16 {w0}, {w0}",
+            "smlad {t0}, {w0}, {x0}, {t0}",
+            "smlad {s1}, {w1}, {x0}, {s1}",
+            "uxtb16 {w1}, {w1}",
+            "smlad {t1}, {w1}, {x0}, {t1}",
+            "ldrd {w0}, {w1}, [{wp}], #8",
+            "smlad {s0}, {w0}, {x1}, {s0}",
+            "uxtb16 {w0}, {w0}",
+            "smlad {t0}, {w0}, {x1}, {t0}",
+            "smlad {s1}, {w1}, {x1}, {s1}",
+            "uxtb16 {w1}, {w1}",
+            "smlad {t1}, {w1}, {x1}, {t1}",
             "ldrd {x0}, {x1}, [{xp}], #8",
-            "ldr {wb}, [{wa}, {stride}]",
-            "ldr {w}, [{wa}], #4",
-            "sxtb16 {t}, {w}",
-            "smlad {acc0}, {t}, {x0}, {acc0}",
-            "sxtb16 {t}, {w}, ror #8",
-            "smlad {acc0}, {t}, {x1}, {acc0}",
-            "sxtb16 {t}, {wb}",
-            "smlad {acc1}, {t}, {x0}, {acc1}",
-            "sxtb16 {t}, {wb}, ror #8",
-            "smlad {acc1}, {t}, {x1}, {acc1}",
+            "ldrd {w0}, {w1}, [{wp}], #8",
+            "smlad {s0}, {w0}, {x0}, {s0}",
+            "uxtb16 {w0}, {w0}",
+            "smlad {t0}, {w0}, {x0}, {t0}",
+            "smlad {s1}, {w1}, {x0}, {s1}",
+            "uxtb16 {w1}, {w1}",
+            "smlad {t1}, {w1}, {x0}, {t1}",
+            "ldrd {w0}, {w1}, [{wp}], #8",
+            "smlad {s0}, {w0}, {x1}, {s0}",
+            "uxtb16 {w0}, {w0}",
+            "smlad {t0}, {w0}, {x1}, {t0}",
+            "smlad {s1}, {w1}, {x1}, {s1}",
+            "uxtb16 {w1}, {w1}",
+            "smlad {t1}, {w1}, {x1}, {t1}",
+            "subs {n}, {n}, #4",
+            "bge 2b",
+            "3:",
+            // The last 0..=3 pairs, one per pass.
+            "adds {n}, {n}, #4",
+            "beq 5f",
+            "4:",
+            "ldr {x0}, [{xp}], #4",
+            "ldrd {w0}, {w1}, [{wp}], #8",
+            "smlad {s0}, {w0}, {x0}, {s0}",
+            "uxtb16 {w0}, {w0}",
+            "smlad {t0}, {w0}, {x0}, {t0}",
+            "smlad {s1}, {w1}, {x0}, {s1}",
+            "uxtb16 {w1}, {w1}",
+            "smlad {t1}, {w1}, {x0}, {t1}",
             "subs {n}, {n}, #1",
-            "bne 2b",
-            acc0 = inout(reg) acc0,
-            acc1 = inout(reg) acc1,
+            "bne 4b",
+            "5:",
+            s0 = inout(reg) s0,
+            t0 = inout(reg) t0,
+            s1 = inout(reg) s1,
+            t1 = inout(reg) t1,
             xp = inout(reg) x.as_ptr() => _,
-            wa = inout(reg) a.as_ptr() => _,
+            wp = inout(reg) quad.as_ptr() => _,
             n = inout(reg) pairs => _,
-            stride = in(reg) stride,
             x0 = out(reg) _,
             x1 = out(reg) _,
-            w = out(reg) _,
-            wb = out(reg) _,
-            t = out(reg) _,
+            w0 = out(reg) _,
+            w1 = out(reg) _,
             options(nostack, readonly),
         );
     }
-    (acc0, acc1)
+    [s0, t0, s1, t1]
 }

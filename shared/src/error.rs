@@ -103,6 +103,8 @@ pub enum LayerProblem {
     Geometry,
     /// its input zero point differs from the previous layer's output zero point
     ZeroPoint,
+    /// its alignment padding is longer than 3 bytes or not zero
+    Align,
 }
 
 /// What is inconsistent in a blob's model as a whole.

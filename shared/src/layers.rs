@@ -10,7 +10,7 @@
 use crate::blob::{Activation, Hwc, Layer, Le, Op, tap};
 #[cfg(test)]
 use crate::fixedpoint::multiply_by_quantized_multiplier;
-use crate::fixedpoint::rounding_divide_by_pot;
+use crate::layout::DenseLayout;
 
 /// Per-channel requantization of one layer, read from its byte arrays.
 struct Requantizer<'a> {
@@ -45,15 +45,56 @@ impl<'a> Requantizer<'a> {
     /// Accumulator of channel `c` (bias included) to its int8 output.
     #[inline(always)]
     fn output(&self, c: usize, acc: i32) -> i8 {
-        let scaled = requantize(
-            acc,
-            le_i32(self.multipliers, c),
-            i32::from(self.shifts[c] as i8),
-        );
-        scaled
-            .wrapping_add(self.zero_point)
-            .clamp(self.min, i32::from(i8::MAX)) as i8
+        self.apply(acc, le_i32(self.multipliers, c), self.shifts[c] as i8)
     }
+
+    /// Requantizes `acc` with one channel's multiplier and shift, adds the
+    /// output zero point and clamps (the activation).
+    #[inline(always)]
+    fn apply(&self, acc: i32, multiplier: i32, shift: i8) -> i8 {
+        requantize(acc, multiplier, i32::from(shift))
+            .wrapping_add(self.zero_point)
+            .clamp(i32::from(i8::MIN), i32::from(i8::MAX))
+            .max(self.min) as i8
+    }
+
+    /// The per-channel parameters four channels at a time, in step with
+    /// a dense layer's row quads (the last group may be shorter).
+    fn quads(&self) -> impl Iterator<Item = ChannelQuad<'a>> + use<'a> {
+        self.bias
+            .chunks(16)
+            .zip(self.multipliers.chunks(16))
+            .zip(self.shifts.chunks(4))
+            .map(|((bias, multipliers), shifts)| ChannelQuad {
+                bias,
+                multipliers,
+                shifts,
+            })
+    }
+
+    /// Adds a row quad's biases to its sums and requantizes them into
+    /// `outputs` (fewer than four in a padded last quad). Iterating over
+    /// the parameter bytes, rather than indexing them per channel, lets the
+    /// compiler drop the bounds checks.
+    #[inline(always)]
+    fn finish_quad(&self, params: ChannelQuad<'_>, sums: [i32; 4], outputs: &mut [i8]) {
+        let params = params
+            .bias
+            .chunks_exact(4)
+            .zip(params.multipliers.chunks_exact(4))
+            .zip(params.shifts);
+        for ((out, sum), ((b, m), &shift)) in outputs.iter_mut().zip(sums).zip(params) {
+            let word = |x: &[u8]| i32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+            *out = self.apply(sum.wrapping_add(word(b)), word(m), shift as i8);
+        }
+    }
+}
+
+/// Bias, multiplier and shift bytes of (up to) four consecutive channels.
+struct ChannelQuad<'a> {
+    bias: &'a [u8],
+    multipliers: &'a [u8],
+    shifts: &'a [u8],
 }
 
 /// Which implementation of the int8 kernels runs. Every choice gives the
@@ -90,21 +131,32 @@ impl Kernels {
     }
 }
 
-/// [`multiply_by_quantized_multiplier`], bit for bit, in fewer
-/// instructions: gemmlowp's nudge-and-truncate
-/// (`(ab + nudge) / 2^31` with `nudge = 2^30` or `1 - 2^30`) is
-/// `floor((ab + 2^30) / 2^31)` for either sign of `ab`, one arithmetic
-/// shift of the 64-bit product instead of a branch and a signed division
-/// (a test compares the two on random and edge inputs).
+/// [`multiply_by_quantized_multiplier`], bit for bit, for the
+/// non-negative multipliers that validation admits, in fewer instructions:
+/// - gemmlowp's nudge-and-truncate (`(ab + nudge) / 2^31` with
+///   `nudge = 2^30` or `1 - 2^30`) is `floor((ab + 2^30) / 2^31)` for
+///   either sign of `ab`: one arithmetic shift of the 64-bit product
+///   instead of a branch and a signed division. Its one saturating case
+///   (`i32::MIN * i32::MIN`) needs a negative multiplier. The result is at
+///   most `2^31 - 2`.
+/// - the rounding right shift by `e >= 1` (round half away from zero) is
+///   `(((h - [h < 0]) >> (e - 1)) + 1) >> 1`: for `h >= 0` that is
+///   `floor((h + 2^(e-1)) / 2^e)`, round half up, and subtracting one
+///   from a negative `h` first turns its ties downwards. No masks, no
+///   overflow (`h <= 2^31 - 2`).
+///
+/// A test compares the two on random and edge inputs.
 #[inline(always)]
 fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
-    let x = acc.wrapping_shl(shift.max(0) as u32);
-    let high = if x == i32::MIN && multiplier == i32::MIN {
-        i32::MAX
+    let high = |x: i32| ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+    if shift >= 0 {
+        high(acc.wrapping_shl(shift as u32))
     } else {
-        ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32
-    };
-    rounding_divide_by_pot(high, (-shift).max(0) as u32)
+        let h = high(acc);
+        // `h >> 31` is -1 for negative `h`; `!shift` is `-shift - 1`.
+        let floor_half = h.wrapping_add(h >> 31) >> (!shift as u32 & 31);
+        floor_half.wrapping_add(1) >> 1
+    }
 }
 
 /// Little-endian i32 number `index` of `bytes` with one bounds check (one
@@ -120,14 +172,16 @@ fn le_i32(bytes: &[u8], index: usize) -> i32 {
 /// Runs one layer: `input` and `output` hold exactly the op's input and
 /// output lengths.
 pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &[i8], output: &mut [i8]) {
-    let weights: &[i8] = bytemuck::cast_slice(layer.weights);
     let requant = Requantizer::new(layer);
     match layer.op {
-        Op::Dense { inputs, .. } => match kernels {
-            Kernels::Portable => dense(weights, usize::from(inputs), &requant, input, output),
-            #[cfg(tinyvae_dsp)]
-            Kernels::Dsp => dense_dsp(weights, usize::from(inputs), &requant, input, output),
-        },
+        Op::Dense { inputs, outputs } => {
+            let layout = DenseLayout::new(usize::from(inputs), usize::from(outputs));
+            match kernels {
+                Kernels::Portable => dense(&layout, layer.weights, &requant, input, output),
+                #[cfg(tinyvae_dsp)]
+                Kernels::Dsp => dense_dsp(&layout, layer.weights, &requant, input, output),
+            }
+        }
         Op::ConvTranspose2d {
             input: in_shape,
             output: out_shape,
@@ -142,7 +196,7 @@ pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &[i8], output: &mu
                 stride,
                 padding,
             },
-            weights,
+            bytemuck::cast_slice(layer.weights),
             &requant,
             i32::from(layer.input.zero_point),
             input,
@@ -151,73 +205,67 @@ pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &[i8], output: &mu
     }
 }
 
-/// `sum(w[k] * x[k])` over two equally long int8 rows, wrapping.
-#[inline]
-fn dot(w: &[i8], x: &[i8]) -> i32 {
-    w.iter().zip(x).fold(0_i32, |acc, (&w, &x)| {
-        acc.wrapping_add(i32::from(w) * i32::from(x))
-    })
-}
-
-/// Fully connected layer; the input zero point is already in the bias.
+/// Fully connected layer on the row-quad layout ([`crate::layout`]),
+/// four rows per pass over the input; the input zero point is already in
+/// the bias.
 fn dense(
-    weights: &[i8],
-    inputs: usize,
+    layout: &DenseLayout,
+    weights: &[u8],
     requant: &Requantizer<'_>,
     input: &[i8],
     output: &mut [i8],
 ) {
-    for (c, (out, row)) in output
-        .iter_mut()
-        .zip(weights.chunks_exact(inputs))
-        .enumerate()
-    {
-        *out = requant.output(c, dot(row, input).wrapping_add(requant.bias(c)));
+    let x = |k: usize| i32::from(input.get(k).copied().unwrap_or(0));
+    let quads = weights.chunks_exact(layout.quad_bytes());
+    for ((quad, outputs), params) in quads.zip(output.chunks_mut(4)).zip(requant.quads()) {
+        let mut sums = [0_i32; 4];
+        // Per input pair k: the words of row pairs 0 and 1.
+        for (k, words) in quad.chunks_exact(8).enumerate() {
+            let (x0, x1) = (x(2 * k), x(2 * k + 1));
+            for (pair, w) in words.chunks_exact(4).enumerate() {
+                let a = |byte: u8| i32::from((byte ^ 0x80) as i8);
+                let b = |byte: u8| i32::from(byte as i8);
+                let (sa, sb) = (&mut sums[2 * pair], a(w[0]) * x0 + a(w[2]) * x1);
+                *sa = sa.wrapping_add(sb);
+                let (sa, sb) = (&mut sums[2 * pair + 1], b(w[1]) * x0 + b(w[3]) * x1);
+                *sa = sa.wrapping_add(sb);
+            }
+        }
+        requant.finish_quad(params, sums, outputs);
     }
 }
 
-/// [`dense`] with the DSP extension (`crate::dsp`): two rows per pass over
-/// the unpacked activations, the last `inputs % 8` inputs and an odd last
-/// row in plain Rust. Inputs beyond [`crate::dsp::MAX_INPUTS`] take the
-/// portable kernel. The same bytes as [`dense`].
+/// [`dense`] with the DSP extension (`crate::dsp`). Layers with more than
+/// [`crate::dsp::MAX_INPUTS`] inputs, or whose weights are not word-aligned
+/// in memory (a blob not loaded at a 4-byte boundary), take the portable
+/// kernel. The same bytes as [`dense`].
 #[cfg(tinyvae_dsp)]
+#[inline(never)] // its own register allocation: no spills in the quad loop
 fn dense_dsp(
-    weights: &[i8],
-    inputs: usize,
+    layout: &DenseLayout,
+    weights: &[u8],
     requant: &Requantizer<'_>,
     input: &[i8],
     output: &mut [i8],
 ) {
     use crate::dsp;
-    if inputs > dsp::MAX_INPUTS {
-        return dense(weights, inputs, requant, input, output);
-    }
-    let pairs = inputs / 8;
-    let head = 8 * pairs;
-    let mut x = [0_u32; dsp::MAX_INPUTS / 2];
-    dsp::unpack(&input[..head], &mut x);
-    let outputs = output.len().min(weights.len() / inputs.max(1));
-    let tail = |row: &[i8]| {
-        if head < inputs {
-            dot(&row[head..], &input[head..])
-        } else {
-            0
-        }
+    let words: &[u32] = match bytemuck::try_cast_slice(weights) {
+        Ok(words) if input.len() <= dsp::MAX_INPUTS => words,
+        _ => return dense(layout, weights, requant, input, output),
     };
-    let mut c = 0;
-    while c + 1 < outputs {
-        let (a, b) = weights[c * inputs..(c + 2) * inputs].split_at(inputs);
-        let (s0, s1) = dsp::dot2(a, b, &x, pairs);
-        let acc0 = s0.wrapping_add(tail(a)).wrapping_add(requant.bias(c));
-        let acc1 = s1.wrapping_add(tail(b)).wrapping_add(requant.bias(c + 1));
-        output[c] = requant.output(c, acc0);
-        output[c + 1] = requant.output(c + 1, acc1);
-        c += 2;
-    }
-    if c < outputs {
-        let a = &weights[c * inputs..(c + 1) * inputs];
-        let acc = dsp::dot2(a, a, &x, pairs).0.wrapping_add(tail(a));
-        output[c] = requant.output(c, acc.wrapping_add(requant.bias(c)));
+    let mut x = [0_u32; dsp::MAX_PAIRS];
+    let sum128 = dsp::unpack(input, &mut x).wrapping_mul(128);
+    let x = &x[..layout.pairs()];
+    let quads = words.chunks_exact(2 * layout.pairs());
+    for ((quad, outputs), params) in quads.zip(output.chunks_mut(4)).zip(requant.quads()) {
+        let [s0, t0, s1, t1] = dsp::dot_quad(quad, x);
+        let sums = [
+            t0.wrapping_sub(sum128),
+            s0.wrapping_sub(t0) >> 8,
+            t1.wrapping_sub(sum128),
+            s1.wrapping_sub(t1) >> 8,
+        ];
+        requant.finish_quad(params, sums, outputs);
     }
 }
 
@@ -293,6 +341,8 @@ mod tests {
 
     /// A layer's parameters as owned vectors, for building test layers.
     struct Params {
+        op: Op,
+        /// Stored bytes: a dense layer's packed into its layout.
         weights: Vec<u8>,
         scales: Vec<f32>,
         input: Quant,
@@ -306,6 +356,7 @@ mod tests {
 
     impl Params {
         fn new(
+            op: Op,
             weights: Vec<i8>,
             scales: Vec<f32>,
             bias: Vec<i32>,
@@ -320,8 +371,19 @@ mod tests {
                 multipliers.extend(m.to_le_bytes());
                 shifts.push(sh as i8 as u8);
             }
+            let stored = match op {
+                Op::Dense { inputs, outputs } => {
+                    let n = usize::from(inputs);
+                    let layout = DenseLayout::new(n, usize::from(outputs));
+                    let mut stored = vec![0; layout.stored_len().unwrap()];
+                    layout.pack(&mut stored, |r, i| weights[r * n + i]);
+                    stored
+                }
+                Op::ConvTranspose2d { .. } => weights.iter().map(|&w| w as u8).collect(),
+            };
             Self {
-                weights: weights.iter().map(|&w| w as u8).collect(),
+                op,
+                weights: stored,
                 bias_bytes: bias.iter().flat_map(|b| b.to_le_bytes()).collect(),
                 scale_bytes: scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
                 scales,
@@ -337,17 +399,18 @@ mod tests {
             }
         }
 
-        fn layer(&self, op: Op) -> Layer<'_> {
+        fn layer(&self) -> Layer<'_> {
             Layer {
-                op,
+                op: self.op,
                 activation: self.activation,
                 input: self.input,
                 output: self.output,
-                weights: &self.weights,
                 weight_scales: &self.scale_bytes,
                 bias: &self.bias_bytes,
                 multipliers: &self.multipliers,
                 shifts: &self.shifts,
+                align: &[],
+                weights: &self.weights,
             }
         }
 
@@ -397,7 +460,7 @@ mod tests {
         #[test]
         fn requantize_equals_multiply_by_quantized_multiplier(
             acc in edgy_i32(),
-            multiplier in edgy_i32(),
+            multiplier in edgy_i32().prop_map(|m| m.checked_abs().unwrap_or(i32::MAX)),
             shift in -31i32..=30,
         ) {
             prop_assert_eq!(
@@ -427,8 +490,9 @@ mod tests {
             let folded: Vec<i32> = (0..outputs)
                 .map(|c| raw_bias[c] - zp * weights[c * inputs..(c + 1) * inputs].iter().map(|&w| i32::from(w)).sum::<i32>())
                 .collect();
-            let p = Params::new(weights.clone(), scales, folded, input_q, output_q, relu);
-            let layer = p.layer(Op::Dense { inputs: inputs as u16, outputs: outputs as u16 });
+            let op = Op::Dense { inputs: inputs as u16, outputs: outputs as u16 };
+            let p = Params::new(op, weights.clone(), scales, folded, input_q, output_q, relu);
+            let layer = p.layer();
             let mut out = vec![0i8; outputs];
             run(Kernels::Portable, &layer, &x, &mut out);
             let expected: Vec<i32> = (0..outputs)
@@ -468,7 +532,6 @@ mod tests {
             let x: Vec<i8> = (0..usize::from(in_h) * usize::from(in_w) * ic).map(|_| rng.i8()).collect();
             let scales: Vec<f32> = (0..oc).map(|_| 0.001 + rng.unit() * 0.05).collect();
             let bias: Vec<i32> = (0..oc).map(|_| rng.i8() as i32 * 50).collect();
-            let p = Params::new(weights.clone(), scales, bias.clone(), input_q, output_q, relu);
             let op = Op::ConvTranspose2d {
                 input: Hwc { height: in_h, width: in_w, channels: in_c },
                 output: Hwc { height: out_h, width: out_w, channels: out_c },
@@ -476,7 +539,8 @@ mod tests {
                 stride: [s, s],
                 padding: [pad, pad],
             };
-            let layer = p.layer(op);
+            let p = Params::new(op, weights.clone(), scales, bias.clone(), input_q, output_q, relu);
+            let layer = p.layer();
             let mut out = vec![0i8; usize::from(out_h) * usize::from(out_w) * oc];
             run(Kernels::Portable, &layer, &x, &mut out);
 
@@ -537,7 +601,12 @@ mod tests {
             zero_point: 3,
         };
         // M = in_scale * w_scale / out_scale = 1 * 1 / 2 = 0.5.
+        let op = Op::Dense {
+            inputs: 2,
+            outputs: 2,
+        };
         let p = Params::new(
+            op,
             vec![1, 2, -3, 4],
             vec![1.0, 1.0],
             vec![10, -10],
@@ -545,10 +614,7 @@ mod tests {
             half,
             true,
         );
-        let layer = p.layer(Op::Dense {
-            inputs: 2,
-            outputs: 2,
-        });
+        let layer = p.layer();
         let mut out = [0i8; 2];
         run(Kernels::Portable, &layer, &[5, -7], &mut out);
         // c0: 1*5 + 2*-7 + 10 = 1; 0.5 -> round away = 1; + 3 = 4.

@@ -4,6 +4,8 @@
 //! - [`fixedpoint`]: TFLite-Micro-exact requantization arithmetic.
 //! - [`blob`]: the model blob (header + postcard body) and its types;
 //!   `shared/BLOB-FORMAT.md` is the byte-level specification.
+//! - [`layout`]: how dense weights are stored, in the order the kernels
+//!   read them.
 //! - [`Model`]: a validated blob and its int8 decoder.
 //! - [`sampler`]: the fixed-point Gaussian and `z = mu + sigma * e`.
 //! - `write` (feature `std`): encoding blobs and building tables on the host.
@@ -21,6 +23,7 @@ mod dsp;
 mod error;
 pub mod fixedpoint;
 mod layers;
+pub mod layout;
 mod model;
 pub mod sampler;
 #[cfg(feature = "std")]

@@ -19,8 +19,9 @@ use crate::sampler::{self, Draw, Latent};
 pub struct Model<'a> {
     body: Body<'a>,
     header: blob::Header,
-    /// Largest activation (input or output of any layer), in elements.
-    max_activation: usize,
+    /// Scratch elements the decoder needs: the largest input plus output
+    /// of any layer.
+    scratch_len: usize,
     image_len: usize,
 }
 
@@ -43,11 +44,11 @@ impl<'a> Model<'a> {
 
     fn from_payload(header: blob::Header, payload: &'a [u8]) -> Result<Self, Error> {
         let body = blob::decode_body(payload)?;
-        let (max_activation, image_len) = validate(&body)?;
+        let (scratch_len, image_len) = validate(&body)?;
         Ok(Self {
             body,
             header,
-            max_activation,
+            scratch_len,
             image_len,
         })
     }
@@ -87,10 +88,13 @@ impl<'a> Model<'a> {
         self.body.prototypes.map_or(0, |p| p.classes)
     }
 
-    /// int8 elements of scratch [`Model::decode`] needs: two activation
-    /// buffers of the largest layer input or output, used ping-pong.
+    /// int8 elements of scratch [`Model::decode`] needs: the largest input
+    /// plus output of any one layer. Layers alternate between reading from
+    /// the front of the scratch and writing to its back and the other way
+    /// round, so two large activations of different layers never have to
+    /// coexist (what lets a conv decoder run in a Cortex-M0's 16 KB).
     pub fn scratch_len(&self) -> usize {
-        2 * self.max_activation
+        self.scratch_len
     }
 
     /// Decodes one int8 latent `z` into `pixels` (u8, HWC), using `scratch`
@@ -149,21 +153,33 @@ impl<'a> Model<'a> {
         check_len(z.len(), self.latent_dim(), |found, expected| {
             Error::LatentSize { found, expected }
         })?;
-        check_buffer(scratch.len(), self.scratch_len())?;
-        let (mut current, mut next) =
-            scratch[..2 * self.max_activation].split_at_mut(self.max_activation);
-        current[..z.len()].copy_from_slice(z);
+        check_buffer(scratch.len(), self.scratch_len)?;
+        let total = self.scratch_len;
+        let scratch = &mut scratch[..total];
+        scratch[..z.len()].copy_from_slice(z);
+        // Where the current activation lies: at the front or at the back.
+        let mut at_front = true;
         let mut len = z.len();
         for (i, layer) in self.body.layers.iter().enumerate() {
-            // Validation proved these lengths: input == len, output <= max.
+            // Validation proved len + out_len <= total for every layer.
             let out_len = layer.op.output_len().unwrap_or(0);
-            layers::run(kernels, layer, &current[..len], &mut next[..out_len]);
-            core::mem::swap(&mut current, &mut next);
+            if at_front {
+                let (head, tail) = scratch.split_at_mut(total - out_len);
+                layers::run(kernels, layer, &head[..len], tail);
+            } else {
+                let (head, tail) = scratch.split_at_mut(out_len);
+                layers::run(kernels, layer, &tail[tail.len() - len..], head);
+            }
+            at_front = !at_front;
             len = out_len;
             hook(i);
         }
-        let logits: &'s [i8] = current;
-        Ok(&logits[..len])
+        let logits: &'s [i8] = scratch;
+        Ok(if at_front {
+            &logits[..len]
+        } else {
+            &logits[total - len..]
+        })
     }
 
     /// Draws the int8 latent for `latent` from `rng` into `z`
@@ -295,7 +311,8 @@ fn check_buffer(available: usize, needed: usize) -> Result<(), Error> {
     }
 }
 
-/// Checks a decoded body; returns the largest activation and the image length.
+/// Checks a decoded body; returns the scratch the decoder needs (the
+/// largest input plus output of a layer) and the image length.
 fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
     let latent = body.latent_dim;
     if latent == 0 || latent > MAX_LATENT {
@@ -314,7 +331,7 @@ fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
     }
     let first = body.layers.first().ok_or(Error::NoLayers)?;
     let mut len = usize::from(latent);
-    let mut max_activation = len;
+    let mut scratch_len = len;
     let mut previous_output = first.input;
     for (i, layer) in body.layers.iter().enumerate() {
         let fail = |problem| Error::Layer {
@@ -325,11 +342,12 @@ fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
             return Err(fail(LayerProblem::ZeroPoint));
         }
         validate_layer(layer, len).map_err(fail)?;
-        len = layer
+        let out_len = layer
             .op
             .output_len()
             .ok_or(fail(LayerProblem::BadDimension))?;
-        max_activation = max_activation.max(len);
+        scratch_len = scratch_len.max(len.saturating_add(out_len));
+        len = out_len;
         previous_output = layer.output;
     }
     if len != image_len {
@@ -346,14 +364,14 @@ fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
             return Err(Error::Inconsistent(ModelProblem::Prototypes));
         }
     }
-    Ok((max_activation, image_len))
+    Ok((scratch_len, image_len))
 }
 
 /// Checks one layer whose input must have `expected_input` elements.
 fn validate_layer(layer: &Layer<'_>, expected_input: usize) -> Result<(), LayerProblem> {
     let op = &layer.op;
     let (Some(input_len), Some(output_len), Some(weights)) =
-        (op.input_len(), op.output_len(), op.weight_count())
+        (op.input_len(), op.output_len(), op.weight_bytes())
     else {
         return Err(LayerProblem::BadDimension);
     };
@@ -372,6 +390,9 @@ fn validate_layer(layer: &Layer<'_>, expected_input: usize) -> Result<(), LayerP
             found: layer.weights.len() as u32,
             expected: u32::try_from(weights).unwrap_or(u32::MAX),
         });
+    }
+    if layer.align.len() > 3 || layer.align.iter().any(|&b| b != 0) {
+        return Err(LayerProblem::Align);
     }
     for (name, bytes, per_channel) in [
         ("weight_scales", layer.weight_scales, 4),

@@ -8,6 +8,7 @@ use crate::blob::{
     self, Activation, Body, FORMAT_VERSION, Header, Hwc, Layer, Metadata, Op, Prototypes, Quant,
 };
 use crate::fixedpoint::quantize_multiplier;
+use crate::layout::DenseLayout;
 use crate::sampler::to_q16;
 
 /// Why a float model cannot be quantized.
@@ -132,7 +133,7 @@ impl OwnedLayer {
             activation,
             input,
             output,
-            weights: Vec::with_capacity(expected),
+            weights: Vec::with_capacity(op.weight_bytes().unwrap_or(expected)),
             weight_scales: Vec::with_capacity(4 * channels),
             bias: Vec::with_capacity(4 * channels),
             multipliers: Vec::with_capacity(4 * channels),
@@ -161,6 +162,14 @@ impl OwnedLayer {
             layer.multipliers.extend(m.to_le_bytes());
             layer.shifts.push(shift as i8 as u8);
         }
+        if let Op::Dense { inputs, outputs } = op {
+            // Row-major so far; store in the kernels' order.
+            let inputs = usize::from(inputs);
+            let layout = DenseLayout::new(inputs, usize::from(outputs));
+            let row_major = core::mem::take(&mut layer.weights);
+            layer.weights = vec![0; layout.stored_len().unwrap_or(0)];
+            layout.pack(&mut layer.weights, |r, i| row_major[r * inputs + i] as i8);
+        }
         Ok(layer)
     }
 
@@ -171,11 +180,12 @@ impl OwnedLayer {
             activation: self.activation,
             input: self.input,
             output: self.output,
-            weights: &self.weights,
             weight_scales: &self.weight_scales,
             bias: &self.bias,
             multipliers: &self.multipliers,
             shifts: &self.shifts,
+            align: &[],
+            weights: &self.weights,
         }
     }
 }
@@ -225,7 +235,8 @@ pub struct OwnedModel {
 }
 
 impl OwnedModel {
-    /// The borrowed [`Body`] for this model.
+    /// The borrowed [`Body`] for this model, its weights aligned as
+    /// [`encode`] writes them.
     pub fn body(&self) -> Result<Body<'_>, QuantizeError> {
         let first = self.layers.first().map_or(1.0, |l| l.input.scale);
         let layers = self
@@ -236,7 +247,7 @@ impl OwnedModel {
         if layers.len() != self.layers.len() {
             return Err(QuantizeError::TooManyLayers(self.layers.len()));
         }
-        Ok(Body {
+        let mut body = Body {
             latent_dim: self.latent_dim,
             image: self.image,
             z_inv_scale_q16: to_q16(1.0 / first),
@@ -253,7 +264,9 @@ impl OwnedModel {
                 epochs: self.epochs,
                 test_nelbo: self.test_nelbo,
             },
-        })
+        };
+        align_weights(&mut body);
+        Ok(body)
     }
 
     /// The complete blob: header and postcard payload.
@@ -263,10 +276,42 @@ impl OwnedModel {
 }
 
 /// Encodes a body as a blob: header (magic, version, length, CRC-32) and
-/// postcard payload.
+/// postcard payload, with each layer's `align` set by [`align_weights`].
 pub fn encode(body: &Body<'_>) -> Vec<u8> {
-    let payload = postcard::to_allocvec(body).expect("postcard encodes into a Vec without failing");
+    let mut body = body.clone();
+    align_weights(&mut body);
+    let payload =
+        postcard::to_allocvec(&body).expect("postcard encodes into a Vec without failing");
     seal(&payload)
+}
+
+/// Sets each layer's `align` padding (0..=3 zero bytes) so that its weights
+/// start at a multiple of 4 bytes from the start of the blob.
+pub fn align_weights(body: &mut Body<'_>) {
+    const ZEROS: [u8; 3] = [0; 3];
+    // Everything before the first layer: the body's leading fields and the
+    // layer count (a varint, as postcard writes a sequence length).
+    let mut offset = blob::HEADER_LEN
+        + encoded_len(&(
+            body.latent_dim,
+            body.image,
+            body.z_inv_scale_q16,
+            body.layers.len() as u32,
+        ));
+    for layer in body.layers.iter_mut() {
+        layer.align = &[];
+        // `weights` is a layer's last field: its bytes end the encoding.
+        let weights_at = offset + encoded_len(&*layer) - layer.weights.len();
+        layer.align = &ZEROS[..(4 - weights_at % 4) % 4];
+        offset += encoded_len(&*layer);
+    }
+}
+
+/// Bytes of `value`'s postcard encoding.
+fn encoded_len(value: &impl serde::Serialize) -> usize {
+    postcard::to_allocvec(value)
+        .expect("postcard encodes into a Vec without failing")
+        .len()
 }
 
 /// Puts the header in front of a payload: the blob for any payload bytes

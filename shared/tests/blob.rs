@@ -40,11 +40,14 @@ fn golden_body() -> Body<'static> {
                 scale: 0.5,
                 zero_point: -3,
             },
-            weights: &[2],
             weight_scales: &[0x00, 0x00, 0x80, 0x3f], // 1.0f32
             bias: &[0xff, 0xff, 0xff, 0xff],          // -1
             multipliers: &[0x00, 0x00, 0x00, 0x40],   // 2^30 (0.5 in Q31)
             shifts: &[0xff],                          // -1
+            align: &[0, 0, 0],
+            // Weight 2 in the row-quad layout: 2 ^ 0x80, then zero padding
+            // (0x80 in `a` rows, 0x00 in `b` rows).
+            weights: &[0x82, 0x00, 0x80, 0x00, 0x80, 0x00, 0x80, 0x00],
         })
         .unwrap();
     Body {
@@ -78,11 +81,13 @@ fn golden_bytes() -> Vec<u8> {
         0x00, // activation: Linear (variant 0)
         0x00, 0x00, 0x80, 0x3f, 0x00, // input: scale 1.0f32 LE, zero point 0 (i8 as one byte)
         0x00, 0x00, 0x00, 0x3f, 0xfd, // output: scale 0.5f32, zero point -3
-        0x01, 0x02, // weights: 1 byte, [2]
         0x04, 0x00, 0x00, 0x80, 0x3f, // weight_scales: 4 bytes, [1.0f32]
         0x04, 0xff, 0xff, 0xff, 0xff, // bias: 4 bytes, [-1i32]
         0x04, 0x00, 0x00, 0x00, 0x40, // multipliers: 4 bytes, [2^30]
         0x01, 0xff, // shifts: 1 byte, [-1]
+        0x03, 0x00, 0x00, 0x00, // align: 3 zero bytes, so the weights start at blob offset 60
+        0x08, 0x82, 0x00, 0x80, 0x00, 0x80, 0x00, 0x80,
+        0x00, // weights: 8 bytes, one row quad
         0x80, 0x02, // output_table: 256 bytes (varint 0x80 0x02) ...
     ];
     payload.extend(0..=255u8); // ... 00 01 .. ff
@@ -93,13 +98,13 @@ fn golden_bytes() -> Vec<u8> {
         0x01, // metadata.epochs: 1
         0x00, 0x00, 0x00, 0x00, // metadata.test_nelbo: 0.0f32
     ]);
-    assert_eq!(payload.len(), 309);
+    assert_eq!(payload.len(), 320);
     let mut blob = vec![
         b'T', b'V', b'A', b'E', // magic
-        0x01, 0x00, // version 1
+        0x02, 0x00, // version 2
         0x00, 0x00, // reserved flags
-        0x35, 0x01, 0x00, 0x00, // payload length 309
-        0x37, 0x17, 0x9d, 0x27, // CRC-32 0x279d1737 (computed independently with zlib.crc32)
+        0x40, 0x01, 0x00, 0x00, // payload length 320
+        0xe6, 0xda, 0x13, 0x80, // CRC-32 0x8013dae6 (computed independently with zlib.crc32)
     ];
     blob.extend(payload);
     blob
@@ -163,6 +168,11 @@ fn round_trip_keeps_every_field() {
         range.contains(&weights.as_ptr()),
         "weights were copied out of the blob"
     );
+    // `encode` aligns every layer's weights to 4 bytes from the blob start.
+    for (i, layer) in model.body().layers.iter().enumerate() {
+        let offset = layer.weights.as_ptr() as usize - blob.as_ptr() as usize;
+        assert_eq!(offset % 4, 0, "layer {i} weights at blob offset {offset}");
+    }
 }
 
 #[test]
@@ -281,10 +291,10 @@ fn header_errors_are_specific() {
     };
     assert_eq!(with(0, b'X'), Error::BadMagic);
     assert_eq!(
-        with(4, 2),
+        with(4, 3),
         Error::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     );
     assert_eq!(with(6, 1), Error::ReservedFlags(1));

@@ -181,7 +181,9 @@ fn float_decode(model: &Model<'_>, z: &[f32]) -> Vec<f32> {
 }
 
 fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
-    let w = layer.weights_i8();
+    // Logical order, read through the layout (the kernels read raw bytes).
+    let count = layer.op.weight_count().unwrap();
+    let w: Vec<i8> = (0..count).map(|i| layer.weight(i)).collect();
     let s_in = layer.input.scale;
     let channels = layer.op.channels();
     let real_bias = |c: usize, per: usize| {

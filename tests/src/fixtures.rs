@@ -4,7 +4,8 @@
 //!
 //! The two architectures are DESIGN.md's decoders: [`mlp_blob`] (20 -> 400
 //! ReLU -> 784, 28x28) and [`conv_blob`] (20 -> dense 7x7x32 ReLU -> convT
-//! 32->16 k4 s2 p1 ReLU -> convT 16->1 k4 s2 p1 -> 28x28). Each has 10 class
+//! 32->40 k4 s2 p1 ReLU -> convT 40->1 k4 s2 p1 -> 28x28, the trainer's
+//! `--model conv` decoder, which `tests/tests/shapes.rs` checks). Each has 10 class
 //! prototypes. To test an exported blob instead, return its bytes from
 //! these functions (e.g. `std::fs::read` of a checked-in file): the tests
 //! only rely on the shapes above and on the prototypes.
@@ -28,7 +29,7 @@ pub fn mlp_blob() -> Vec<u8> {
     mlp_model().to_blob().expect("the MLP fixture quantizes")
 }
 
-/// The convolutional decoder: ~70 KB, small enough for the M0.
+/// The convolutional decoder: ~60 KB, small enough for the M0.
 pub fn conv_blob() -> Vec<u8> {
     conv_model().to_blob().expect("the conv fixture quantizes")
 }
@@ -183,7 +184,7 @@ pub fn mlp_model() -> OwnedModel {
     model("mlp", &mut rng, layers, logits)
 }
 
-/// 20 -> 7x7x32 ReLU -> 14x14x16 ReLU -> 28x28x1 logits.
+/// 20 -> 7x7x32 ReLU -> 14x14x40 ReLU -> 28x28x1 logits.
 pub fn conv_model() -> OwnedModel {
     let mut rng = Splitmix(0x636f_6e76);
     let hidden = range(0.0, 4.0);
@@ -205,14 +206,14 @@ pub fn conv_model() -> OwnedModel {
         conv_t(
             &mut rng,
             hw(7, 32),
-            16,
+            40,
             Activation::Relu,
             (hidden, hidden),
             1.4,
         ),
         conv_t(
             &mut rng,
-            hw(14, 16),
+            hw(14, 40),
             1,
             Activation::Linear,
             (hidden, logits),

@@ -64,10 +64,10 @@ pub fn run(args: Args) -> Result<()> {
         for path in &args.blobs {
             let file = BlobFile::read(path)?;
             let model = file.model()?;
-            if machine == Machine::Microbit
-                && (file.bytes().len() > machine.blob_capacity()
-                    || model.scratch_len() > 7 * 1024
-                    || model.image_len() > 1024)
+            let (scratch, pixels) = machine.buffers();
+            if file.bytes().len() > machine.blob_capacity()
+                || model.scratch_len() > scratch
+                || model.image_len() > pixels
             {
                 continue;
             }

@@ -72,6 +72,16 @@ impl Machine {
         }
     }
 
+    /// The firmware's decoder scratch and image buffer, in bytes (`SCRATCH`
+    /// and `PIXELS` in firmware/src/board/qemu.rs): the largest
+    /// `Model::scratch_len` and `Model::image_len` this build runs.
+    pub fn buffers(self) -> (usize, usize) {
+        match self {
+            Machine::Mps2An386 => (256 * 1024, 64 * 1024),
+            Machine::Microbit => (9728, 1024),
+        }
+    }
+
     /// The machine's RAM (memory/*.x): static RAM is what the ELF puts there.
     pub fn ram(self) -> std::ops::Range<u64> {
         match self {

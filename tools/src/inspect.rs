@@ -81,7 +81,8 @@ fn shape_text(op: &Op) -> String {
 
 /// Bytes of parameters a layer stores (weights and per-channel arrays).
 fn layer_bytes(layer: &Layer<'_>) -> usize {
-    layer.weights.len()
+    layer.align.len()
+        + layer.weights.len()
         + layer.weight_scales.len()
         + layer.bias.len()
         + layer.multipliers.len()
@@ -192,7 +193,8 @@ fn layer_json(layer: &Layer<'_>, weights: bool) -> Value {
     });
     if weights {
         let channels = 0..layer.op.channels();
-        value["weights"] = json!(layer.weights_i8());
+        let count = layer.op.weight_count().unwrap_or(0);
+        value["weights"] = json!((0..count).map(|i| layer.weight(i)).collect::<Vec<_>>());
         value["weight_scales"] = json!(
             channels
                 .clone()

@@ -27,8 +27,9 @@ mod layout {
     pub const REQUEST_ADDRESS: usize = 0x0002_0000;
     pub const BLOB_ADDRESS: usize = 0x0002_0400;
     pub const BLOB_END: usize = 0x0004_0000;
-    /// 16 KiB of RAM: enough for the conv decoder (2 x 14x14x16 activations).
-    pub const SCRATCH: usize = 7 * 1024;
+    /// 16 KiB of RAM: the conv decoder's largest layer input plus output
+    /// (7x7x32 + 14x14x40 = 9,408 B; `tests/tests/shapes.rs` checks it).
+    pub const SCRATCH: usize = 9728;
     pub const PIXELS: usize = 1024;
 }
 

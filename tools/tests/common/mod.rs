@@ -16,6 +16,15 @@ pub fn tinyvae(args: &[&str]) -> Output {
 }
 
 /// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, 2 prototypes.
+/// The float weights of [`small_model`]'s two dense layers, row-major
+/// `[outputs][inputs]`.
+pub fn small_weights() -> [Vec<f32>; 2] {
+    [
+        (0..12).map(|i| (i as f32 - 6.0) / 10.0).collect(),
+        (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 8.0).collect(),
+    ]
+}
+
 pub fn small_model() -> OwnedModel {
     let z = Quant {
         scale: 0.03,
@@ -23,8 +32,7 @@ pub fn small_model() -> OwnedModel {
     };
     let hidden = Quant::from_range(0.0, 2.0).unwrap();
     let logits = Quant::from_range(-4.0, 4.0).unwrap();
-    let w1: Vec<f32> = (0..12).map(|i| (i as f32 - 6.0) / 10.0).collect();
-    let w2: Vec<f32> = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 8.0).collect();
+    let [w1, w2] = small_weights();
     let dense = |inputs, outputs, act, input, output, w: &[f32], b: &[f32]| {
         OwnedLayer::quantize(Op::Dense { inputs, outputs }, act, input, output, w, b).unwrap()
     };
