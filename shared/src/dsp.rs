@@ -1,4 +1,7 @@
-//! The Cortex-M4/M7 DSP extension's fast path for dense layers.
+//! The Cortex-M4/M7 DSP extension's fast paths for dense layers and
+//! transposed convolutions.
+//!
+//! # Dense layers
 //!
 //! The weights are stored in row quads of interleaved row pairs
 //! ([`crate::layout`]): one word holds two inputs of two rows `a` and `b`
@@ -27,8 +30,40 @@
 //! (`shared/tests/`, the firmware's bench self-check and the QEMU replay
 //! tests compare the two paths).
 //!
-//! This is the crate's only `unsafe` code: the `asm!` block reads memory
-//! through raw pointers whose bounds the safe wrapper checks first.
+//! # Transposed convolutions
+//!
+//! The weights stay in the blob's `[out_c][kh][kw][in_c]` order: one tap
+//! of one output channel is `in_c` contiguous int8, read a word (four
+//! channels) at a time with LDR, which may be unaligned on thumbv7em.
+//! SXTB16 sign-extends a word's bytes 0 and 2, SXTB16 with `ror #8` its
+//! bytes 1 and 3, so the activations minus the input zero point are
+//! unpacked once per layer ([`unpack_quads`]) into int16 pairs in that
+//! order: for channels `4q..4q+4` of a pixel, one word holds
+//! `(x[4q], x[4q+2])` and the next `(x[4q+1], x[4q+3])`. [`dot2`] runs two
+//! output channels over one tap, sharing the activation loads:
+//!
+//! ```text
+//! ldrd   x0, x1, [x], #8     @ (x0, x2), (x1, x3)
+//! ldr    wb, [wa, stride]    @ channel b's four weights
+//! ldr    w, [wa], #4         @ channel a's four weights
+//! sxtb16 t, w                @ (a0, a2)
+//! smlad  acc0, t, x0, acc0   @ acc0 += a0 x0 + a2 x2
+//! sxtb16 t, w, ror #8        @ (a1, a3)
+//! smlad  acc0, t, x1, acc0   @ acc0 += a1 x1 + a3 x3
+//! ...                        @ the same for b into acc1
+//! ```
+//!
+//! Thirteen instructions with the loop's SUBS/BNE per eight
+//! multiply-accumulates. Exactness: `x - zero_point` lies in `-255..=255`
+//! and fits an int16 half, every int8 x int16 product fits the multiplier
+//! exactly, and SMLAD's additions wrap modulo 2^32 like the portable
+//! kernel's `wrapping_add`, whose sums do not depend on the order of the
+//! terms: the accumulators equal the portable kernel's bit for bit, with
+//! no bound on `in_c`. The `in_c % 4` channels after the last full quad
+//! are added in plain Rust from the int8 input.
+//!
+//! This is the crate's only `unsafe` code: the `asm!` blocks read memory
+//! through raw pointers whose bounds their safe wrappers check first.
 #![allow(unsafe_code)]
 
 use core::arch::asm;
@@ -142,4 +177,76 @@ pub(crate) fn dot_quad(quad: &[u32], x: &[u32]) -> [i32; 4] {
         );
     }
     [s0, t0, s1, t1]
+}
+
+/// Capacity in words of [`unpack_quads`]'s output, the on-stack copy of a
+/// transposed convolution's input (16 KiB; the conv decoder's largest
+/// input, 14 x 14 x 40, needs 3920 words).
+pub(crate) const MAX_CONV_WORDS: usize = 4096;
+
+/// Unpacks NHWC int8 activations of `channels` channels per pixel, minus
+/// `zero_point`, into int16 pairs in SXTB16 order (see the module doc):
+/// `2 * (channels / 4)` words per pixel; the `channels % 4` channels after
+/// the last full quad of each pixel are left out. Stops when `out` is full.
+pub(crate) fn unpack_quads(x: &[i8], channels: usize, zero_point: i32, out: &mut [u32]) {
+    // -255..=255: an exact int16.
+    let h = |v: i8| u32::from((i32::from(v) - zero_point) as i16 as u16);
+    let quads = x
+        .chunks_exact(channels)
+        .flat_map(|pixel| pixel.chunks_exact(4));
+    for (q, words) in quads.zip(out.chunks_exact_mut(2)) {
+        words[0] = h(q[0]) | (h(q[2]) << 16);
+        words[1] = h(q[1]) | (h(q[3]) << 16);
+    }
+}
+
+/// `acc` plus the dot products of the unpacked activations `x` (one
+/// pixel's `x.len() / 2` channel quads) with two int8 weight rows:
+/// `w[..]` and `w[stride..]`, `2 * x.len()` weights each, wrapping.
+/// `stride` 0 runs one row twice.
+#[inline]
+pub(crate) fn dot2(w: &[i8], stride: usize, x: &[u32], acc: [i32; 2]) -> [i32; 2] {
+    let quads = x.len() / 2;
+    // The asm reads 4 * quads bytes at w and at w + stride.
+    assert!(stride + 4 * quads <= w.len());
+    let [mut acc0, mut acc1] = acc;
+    if quads == 0 {
+        return acc;
+    }
+    // SAFETY: the loop runs `quads` times (at least once); each pass reads
+    // 4 bytes at `w + 4i` and at `w + stride + 4i` and 8 at `x + 8i`, all
+    // inside the slices checked above. The weight LDRs may be unaligned,
+    // which thumbv7em allows; the LDRD only reads `x`, a u32 slice.
+    // SXTB16/SMLAD/SUBS change only the named registers and the flags.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "ldr {wb}, [{wa}, {stride}]",
+            "ldr {w}, [{wa}], #4",
+            "sxtb16 {t}, {w}",
+            "smlad {acc0}, {t}, {x0}, {acc0}",
+            "sxtb16 {t}, {w}, ror #8",
+            "smlad {acc0}, {t}, {x1}, {acc0}",
+            "sxtb16 {t}, {wb}",
+            "smlad {acc1}, {t}, {x0}, {acc1}",
+            "sxtb16 {t}, {wb}, ror #8",
+            "smlad {acc1}, {t}, {x1}, {acc1}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            acc0 = inout(reg) acc0,
+            acc1 = inout(reg) acc1,
+            xp = inout(reg) x.as_ptr() => _,
+            wa = inout(reg) w.as_ptr() => _,
+            n = inout(reg) quads => _,
+            stride = in(reg) stride,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            w = out(reg) _,
+            wb = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    [acc0, acc1]
 }

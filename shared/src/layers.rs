@@ -105,7 +105,7 @@ pub enum Kernels {
     /// Plain Rust: every target; the host's reference.
     Portable,
     /// The Cortex-M4/M7 DSP extension's SXTB16/SMLAD (`crate::dsp`) for
-    /// the dense layers that fit it, the portable kernels for the rest.
+    /// the layers that fit it, the portable kernels for the rest.
     /// Built only where the DSP extension exists (thumbv7em).
     #[cfg(tinyvae_dsp)]
     Dsp,
@@ -188,20 +188,26 @@ pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &[i8], output: &mu
             kernel,
             stride,
             padding,
-        } => conv_transpose_2d(
-            &ConvGeometry {
+        } => {
+            let geometry = ConvGeometry {
                 input: in_shape,
                 output: out_shape,
                 kernel,
                 stride,
                 padding,
-            },
-            bytemuck::cast_slice(layer.weights),
-            &requant,
-            i32::from(layer.input.zero_point),
-            input,
-            output,
-        ),
+            };
+            let weights = bytemuck::cast_slice(layer.weights);
+            let zero_point = i32::from(layer.input.zero_point);
+            match kernels {
+                Kernels::Portable => {
+                    conv_transpose_2d(&geometry, weights, &requant, zero_point, input, output);
+                }
+                #[cfg(tinyvae_dsp)]
+                Kernels::Dsp => {
+                    conv_transpose_2d_dsp(&geometry, weights, &requant, zero_point, input, output);
+                }
+            }
+        }
     }
 }
 
@@ -215,21 +221,28 @@ fn dense(
     input: &[i8],
     output: &mut [i8],
 ) {
-    let x = |k: usize| i32::from(input.get(k).copied().unwrap_or(0));
+    // One input pair (x0, x1) against the two words of row pairs 0 and 1.
+    let pair = |sums: &mut [i32; 4], words: &[u8], x0: i32, x1: i32| {
+        let a = |byte: u8| i32::from((byte ^ 0x80) as i8);
+        let b = |byte: u8| i32::from(byte as i8);
+        for (p, w) in words.chunks_exact(4).enumerate() {
+            sums[2 * p] = sums[2 * p].wrapping_add(a(w[0]) * x0 + a(w[2]) * x1);
+            sums[2 * p + 1] = sums[2 * p + 1].wrapping_add(b(w[1]) * x0 + b(w[3]) * x1);
+        }
+    };
+    let (pairs, last) = (input.chunks_exact(2), input.len() % 2 == 1);
+    let odd = input.last().map_or(0, |&v| i32::from(v));
     let quads = weights.chunks_exact(layout.quad_bytes());
     for ((quad, outputs), params) in quads.zip(output.chunks_mut(4)).zip(requant.quads()) {
         let mut sums = [0_i32; 4];
-        // Per input pair k: the words of row pairs 0 and 1.
-        for (k, words) in quad.chunks_exact(8).enumerate() {
-            let (x0, x1) = (x(2 * k), x(2 * k + 1));
-            for (pair, w) in words.chunks_exact(4).enumerate() {
-                let a = |byte: u8| i32::from((byte ^ 0x80) as i8);
-                let b = |byte: u8| i32::from(byte as i8);
-                let (sa, sb) = (&mut sums[2 * pair], a(w[0]) * x0 + a(w[2]) * x1);
-                *sa = sa.wrapping_add(sb);
-                let (sa, sb) = (&mut sums[2 * pair + 1], b(w[1]) * x0 + b(w[3]) * x1);
-                *sa = sa.wrapping_add(sb);
-            }
+        let mut words = quad.chunks_exact(8);
+        // `pairs` first: zip must not take a word it has no pair for.
+        for (x, w) in pairs.clone().zip(&mut words) {
+            pair(&mut sums, w, i32::from(x[0]), i32::from(x[1]));
+        }
+        if let (true, Some(w)) = (last, words.next()) {
+            // An odd input count: the last pair's second input is padding.
+            pair(&mut sums, w, odd, 0);
         }
         requant.finish_quad(params, sums, outputs);
     }
@@ -320,6 +333,123 @@ fn conv_transpose_2d(
                     }
                 }
                 *out = requant.output(co, acc);
+            }
+        }
+    }
+}
+
+/// Most taps one output pixel of [`conv_transpose_2d_dsp`] may have:
+/// `ceil(kh / stride_y) * ceil(kw / stride_x)` (4 for the conv decoder's
+/// 4 x 4 kernels of stride 2).
+#[cfg(tinyvae_dsp)]
+const MAX_TAPS: usize = 16;
+
+/// One tap of an output pixel: where its weights start within an output
+/// channel's `[kh][kw][in_c]`, and its input pixel's index.
+#[cfg(tinyvae_dsp)]
+#[derive(Clone, Copy, Default)]
+struct Tap {
+    weights: usize,
+    pixel: usize,
+}
+
+/// The `(kernel index, input index)` pairs of output coordinate `o` along
+/// one axis, as [`tap`] gives them, with the input index below `n`, in
+/// increasing kernel index: the kernel indices congruent to `o + pad`
+/// modulo `stride` (one division per call, none per tap).
+#[cfg(tinyvae_dsp)]
+fn axis_taps(
+    o: u16,
+    kernel: u8,
+    stride: u8,
+    pad: u8,
+    n: u16,
+) -> impl Iterator<Item = (usize, usize)> {
+    let shifted = usize::from(o) + usize::from(pad);
+    let stride = usize::from(stride);
+    // Kernel index `shifted % stride + j * stride` reads input
+    // `shifted / stride - j`: `tap`'s division, done once.
+    (shifted % stride..usize::from(kernel))
+        .step_by(stride)
+        .zip((0..=shifted / stride).rev())
+        .filter(move |&(_, i)| i < usize::from(n))
+}
+
+/// [`conv_transpose_2d`] with the DSP extension (`crate::dsp`): the input
+/// minus its zero point is unpacked once into int16 pairs on the stack,
+/// then [`crate::dsp::dot2`] runs two output channels at a time over each
+/// tap's channel quads. Inputs with fewer than four channels, whose
+/// unpacked copy exceeds [`crate::dsp::MAX_CONV_WORDS`], or whose output
+/// pixels may have more than [`MAX_TAPS`] taps take the portable kernel.
+/// The same bytes as [`conv_transpose_2d`].
+#[cfg(tinyvae_dsp)]
+#[inline(never)] // its own register allocation around the asm
+fn conv_transpose_2d_dsp(
+    g: &ConvGeometry,
+    weights: &[i8],
+    requant: &Requantizer<'_>,
+    input_zero_point: i32,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    use crate::dsp;
+    let in_c = usize::from(g.input.channels);
+    let out_c = usize::from(g.output.channels);
+    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
+    // Words per unpacked pixel: two per full channel quad.
+    let pixel_words = in_c / 4 * 2;
+    let axis = |k: u8, s: u8| usize::from(k).div_ceil(usize::from(s));
+    if pixel_words == 0
+        || input.len() / in_c * pixel_words > dsp::MAX_CONV_WORDS
+        || axis(g.kernel[0], g.stride[0]) * axis(g.kernel[1], g.stride[1]) > MAX_TAPS
+    {
+        return conv_transpose_2d(g, weights, requant, input_zero_point, input, output);
+    }
+    let mut x = [0_u32; dsp::MAX_CONV_WORDS];
+    dsp::unpack_quads(input, in_c, input_zero_point, &mut x);
+    // The channels after the last full quad, in plain Rust.
+    let rest = 2 * pixel_words..in_c;
+    // From one output channel's weights to the next's.
+    let channel = kh * kw * in_c;
+    let mut taps = [Tap::default(); MAX_TAPS];
+    let mut pixels = output.chunks_exact_mut(out_c);
+    for oy in 0..g.output.height {
+        for ox in 0..g.output.width {
+            let Some(pixel) = pixels.next() else { return };
+            let mut slots = taps.iter_mut();
+            for (ky, iy) in axis_taps(oy, g.kernel[0], g.stride[0], g.padding[0], g.input.height) {
+                let across = axis_taps(ox, g.kernel[1], g.stride[1], g.padding[1], g.input.width);
+                for ((kx, ix), slot) in across.zip(&mut slots) {
+                    *slot = Tap {
+                        weights: (ky * kw + kx) * in_c,
+                        pixel: iy * usize::from(g.input.width) + ix,
+                    };
+                }
+            }
+            let count = MAX_TAPS - slots.len();
+            // Two output channels per pass; an odd last one runs alone
+            // (stride 0: its second sum is discarded).
+            for (co, outs) in (0..out_c).step_by(2).zip(pixel.chunks_mut(2)) {
+                let stride = if outs.len() == 2 { channel } else { 0 };
+                let mut acc = [requant.bias(co), 0];
+                if stride != 0 {
+                    acc[1] = requant.bias(co + 1);
+                }
+                let w_co = &weights[co * channel..];
+                for t in &taps[..count] {
+                    let w = &w_co[t.weights..];
+                    let xq = &x[t.pixel * pixel_words..][..pixel_words];
+                    acc = dsp::dot2(w, stride, xq, acc);
+                    let raw = &input[t.pixel * in_c..][..in_c];
+                    for c in rest.clone() {
+                        let v = i32::from(raw[c]) - input_zero_point;
+                        acc[0] = acc[0].wrapping_add(i32::from(w[c]) * v);
+                        acc[1] = acc[1].wrapping_add(i32::from(w[stride + c]) * v);
+                    }
+                }
+                for ((out, c), acc) in outs.iter_mut().zip(co..).zip(acc) {
+                    *out = requant.output(c, acc);
+                }
             }
         }
     }
