@@ -1,6 +1,7 @@
 //! End to end: the firmware, built for the Cortex-M4F (QEMU `mps2-an386`)
-//! and the Cortex-M0 (QEMU `microbit`), loads a blob it was not linked with,
-//! generates images from a seed, and they equal the host's byte for byte.
+//! and the Cortex-M0 (QEMU `microbit`), loads a blob it was not linked with
+//! (the fixtures, and blobs from the trainer's exporter), generates images
+//! from a seed, and they equal the host's byte for byte.
 //! A missing or corrupt blob makes it stop with a clear error and a
 //! non-zero exit code.
 //!
@@ -16,6 +17,11 @@ use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
 use tinyvae_tools::firmware::{self, Machine, Request, Run};
 use tinyvae_tools::generate::{host_images, host_latents};
+use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::data::Split;
+use tinyvae_trainer::export::{ExportOptions, export};
+use tinyvae_trainer::model::{Arch, VaeConfig};
+use tinyvae_trainer::training::Rng;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -150,6 +156,44 @@ fn conv_on_cortex_m0_equals_host() {
         Machine::Microbit,
         "conv-m0.blob",
         &fixtures::conv_blob(),
+        &requests(),
+    );
+}
+
+/// A blob written by the trainer's exporter (`tinyvae export`'s code path:
+/// calibration, per-channel quantization, prototypes, the dense layout) for
+/// a freshly initialised `arch` model, calibrated on synthetic images with
+/// ten labels. Training would change the weights, not the code the chip
+/// runs; the conv model is the one `tinyvae train --model conv` builds.
+fn exported(arch: Arch) -> Vec<u8> {
+    let device = Backend::default().device();
+    let model = VaeConfig::new(arch).init(&device, &mut Rng::new(5));
+    let split = |n: usize, seed: u64| {
+        let mut rng = fixtures::Splitmix(seed);
+        Split {
+            pixels: (0..n * 784).map(|_| rng.below(256) as u8).collect(),
+            labels: (0..n).map(|k| (k % 10) as u8).collect(),
+        }
+    };
+    let options = ExportOptions {
+        calibration_samples: 200,
+        fidelity_samples: 20,
+        seed: 9,
+        dataset: "synthetic".into(),
+        epochs: 0,
+    };
+    export(&model, &split(200, 1), &split(50, 2), &options).expect("export")
+}
+
+#[test]
+fn exported_models_on_the_chips_equal_host() {
+    let (mlp, conv) = (exported(Arch::Mlp), exported(Arch::Conv));
+    chip_equals_host(Machine::Mps2An386, "exported-mlp.blob", &mlp, &requests());
+    chip_equals_host(Machine::Mps2An386, "exported-conv.blob", &conv, &requests());
+    chip_equals_host(
+        Machine::Microbit,
+        "exported-conv-m0.blob",
+        &conv,
         &requests(),
     );
 }
