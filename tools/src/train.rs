@@ -8,7 +8,7 @@ use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
-use tinyvae_trainer::training::{RunOptions, TrainError, TrainingConfig, train};
+use tinyvae_trainer::training::{LrSchedule, RunOptions, TrainError, TrainingConfig, train};
 
 use crate::fail::bad_input;
 
@@ -34,6 +34,10 @@ pub struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// How the learning rate moves: `constant`, or `cosine` (from --lr down
+    /// to 0 over the run's steps).
+    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    pub lr_schedule: Schedule,
     /// Seed of the initialisation, the data order and the noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -72,6 +76,15 @@ pub enum Model {
     Conv,
 }
 
+/// Learning-rate schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Schedule {
+    /// --lr at every step.
+    Constant,
+    /// Half a cosine from --lr to 0.
+    Cosine,
+}
+
 /// Data sets --download knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Download {
@@ -92,6 +105,10 @@ impl Args {
             .with_epochs(self.epochs)
             .with_batch_size(self.batch_size)
             .with_lr(self.lr)
+            .with_lr_schedule(match self.lr_schedule {
+                Schedule::Constant => LrSchedule::Constant,
+                Schedule::Cosine => LrSchedule::Cosine,
+            })
             .with_beta(self.beta)
             .with_seed(self.seed)
             .with_train_limit(self.train_limit)

@@ -39,6 +39,9 @@ pub struct TrainingConfig {
     /// Adam's learning rate.
     #[config(default = 1e-3)]
     pub lr: f64,
+    /// How the learning rate moves over the run.
+    #[config(default = "LrSchedule::Constant")]
+    pub lr_schedule: LrSchedule,
     /// Weight of the KL term (1: the ELBO; 0: a plain autoencoder).
     #[config(default = 1.0)]
     pub beta: f64,
@@ -48,6 +51,32 @@ pub struct TrainingConfig {
     /// Use only the first this many training images (all: `None`).
     #[config(default = "None")]
     pub train_limit: Option<usize>,
+}
+
+/// How the learning rate moves over a run's Adam steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `lr` at every step (pytorch/examples' recipe).
+    #[default]
+    Constant,
+    /// Half a cosine from `lr` at the first step down towards 0 at the
+    /// last: `lr * (1 + cos(pi * step / steps)) / 2`. Extending a finished
+    /// run (more `--epochs`) stretches the rest of the curve.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The learning rate at `step` (from 0) of `steps` in all.
+    pub fn at(self, lr: f64, step: usize, steps: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let progress = step as f64 / steps.max(1) as f64;
+                lr * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+            }
+        }
+    }
 }
 
 /// Errors of training, checkpointing and loading checkpoints.
@@ -303,7 +332,12 @@ fn train_in_pool(
             let (logits, mu, logvar) = model.forward(x.clone(), eps);
             let loss = bce_with_logits_sum(logits, x) + kl_sum(mu, logvar).mul_scalar(config.beta);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.lr, model, grads);
+            let lr = config.lr_schedule.at(
+                config.lr,
+                (epoch - 1) * batches + step,
+                config.epochs * batches,
+            );
+            model = optim.step(lr, model, grads);
             loss_sum += f64::from(loss.into_scalar::<f32>());
             let seen = (step * config.batch_size + chunk.len()) as f64;
             bar.inc(1);
@@ -493,6 +527,28 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainErro
     })
 }
 
+/// Reads a run's `config.json`, including one written before a setting
+/// existed ([`config_from_json`]).
+fn read_config(path: &Path) -> Result<TrainingConfig, TrainError> {
+    let value: serde_json::Value = read_json(path)?;
+    config_from_json(value).map_err(|err| TrainError::Corrupt {
+        path: path.to_owned(),
+        reason: err.to_string(),
+    })
+}
+
+/// A config from its JSON, settings added since the file was written
+/// taking the values that runs had before them (burn's `Config`
+/// deserializer has no field defaults): `lr_schedule` constant.
+fn config_from_json(mut value: serde_json::Value) -> Result<TrainingConfig, serde_json::Error> {
+    if let Some(object) = value.as_object_mut() {
+        object
+            .entry("lr_schedule")
+            .or_insert_with(|| serde_json::json!(LrSchedule::Constant));
+    }
+    serde_json::from_value(value)
+}
+
 /// The first setting in which two configs differ, ignoring the number of
 /// epochs (a finished run may be extended) and the backend.
 fn config_difference(
@@ -524,7 +580,7 @@ fn load_for_resume(
     device: &Device,
 ) -> Result<(Vae, ModuleOptimizer, State), TrainError> {
     let config_path = dir.join(CONFIG_FILE);
-    let theirs: TrainingConfig = read_json(&config_path)?;
+    let theirs = read_config(&config_path)?;
     if let Some((field, theirs, ours)) = config_difference(&theirs, config) {
         return Err(TrainError::OtherRun {
             path: config_path,
@@ -589,7 +645,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
             dir: path.to_owned(),
         })?
     };
-    let config: TrainingConfig = read_json(&dir.join(CONFIG_FILE))?;
+    let config = read_config(&dir.join(CONFIG_FILE))?;
     let state: State = read_json(&dir.join(STATE_FILE))?;
     let model = load_model_file(&dir, &config.model, device)?;
     Ok(Checkpoint {
@@ -618,6 +674,31 @@ pub fn read_metrics(out: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lr_schedules() {
+        let constant = LrSchedule::Constant;
+        assert_eq!(constant.at(1e-3, 0, 100), 1e-3);
+        assert_eq!(constant.at(1e-3, 99, 100), 1e-3);
+        let cosine = LrSchedule::Cosine;
+        assert_eq!(cosine.at(2e-3, 0, 100), 2e-3);
+        assert!((cosine.at(2e-3, 50, 100) - 1e-3).abs() < 1e-15);
+        assert!((cosine.at(2e-3, 25, 100) - 1e-3 * (1.0 + 0.5f64.sqrt())).abs() < 1e-15);
+        assert!(cosine.at(2e-3, 99, 100) < 1e-6);
+        assert!(cosine.at(2e-3, 100, 100).abs() < 1e-18);
+    }
+
+    /// A config.json written before `lr_schedule` existed still loads, as
+    /// a constant schedule (resume and export read old runs).
+    #[test]
+    fn old_configs_default_to_a_constant_schedule() {
+        let config =
+            TrainingConfig::new(VaeConfig::new(crate::model::Arch::Mlp), Backend::default());
+        let mut json = serde_json::to_value(&config).unwrap();
+        json.as_object_mut().unwrap().remove("lr_schedule");
+        let loaded = config_from_json(json).unwrap();
+        assert_eq!(loaded.lr_schedule, LrSchedule::Constant);
+    }
 
     #[test]
     fn rng_normals_have_unit_moments() {
