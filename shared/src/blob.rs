@@ -4,7 +4,7 @@
 //! (weights, biases, requantization arrays, tables) is a borrowed byte slice,
 //! so parsing a blob that sits in flash copies nothing and allocates nothing:
 //! serde borrows only `&[u8]` and `&str`, which is why multi-byte arrays are
-//! stored as little-endian bytes and read through [`Le`].
+//! stored as little-endian bytes and read through the accessors of [`Layer`] and [`Prototypes`].
 //!
 //! This module only decodes; [`crate::Model`] checks that a decoded body is
 //! consistent, and `write` (feature `std`) encodes.

@@ -2,9 +2,11 @@
 //!
 //! Both accumulate exact int8 x int8 products in `i32` (wrapping, as on
 //! Arm, so a hostile blob cannot make a debug build panic), add the int32
-//! bias and requantize per output channel with
-//! [`multiply_by_quantized_multiplier`], then add the output zero point and
-//! clamp (the activation). The shapes and array lengths are those checked by
+//! bias and requantize per output channel exactly as
+//! [`crate::fixedpoint::multiply_by_quantized_multiplier`] (in a faster
+//! form, `requantize`), then add the output zero point and clamp (the
+//! activation). Dense weights are read in the row-quad layout of
+//! [`crate::layout`]. The shapes and array lengths are those checked by
 //! [`crate::Model`]'s validation; the kernels trust them.
 
 use crate::blob::{Activation, Hwc, Layer, Le, Op, tap};
@@ -112,11 +114,11 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// The fastest kernels this target has: [`Kernels::Dsp`] on thumbv7em,
+    /// The fastest kernels this target has: `Kernels::Dsp` on thumbv7em,
     /// [`Kernels::Portable`] elsewhere. [`crate::Model::decode`] uses them.
     #[cfg(tinyvae_dsp)]
     pub const BEST: Self = Self::Dsp;
-    /// The fastest kernels this target has: [`Kernels::Dsp`] on thumbv7em,
+    /// The fastest kernels this target has: `Kernels::Dsp` on thumbv7em,
     /// [`Kernels::Portable`] elsewhere. [`crate::Model::decode`] uses them.
     #[cfg(not(tinyvae_dsp))]
     pub const BEST: Self = Self::Portable;
