@@ -5,6 +5,7 @@ pub mod classifier;
 pub mod data;
 pub mod evaluation;
 pub mod export;
+pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod pictures;

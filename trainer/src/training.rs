@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, run_in_pool};
 use crate::data::{self, DataSet, PIXELS, Split};
 use crate::evaluation::{Nelbo, test_nelbo};
+use crate::loss::bce_with_logits_fused;
 use crate::model::{Vae, VaeConfig, bce_with_logits_sum, kl_sum};
 use crate::optim::FusedAdam;
 
@@ -317,6 +318,12 @@ fn train_in_pool(
         Some(k) => config.epochs.min(state.epoch + k),
         None => config.epochs,
     };
+    // The same loss and gradient either way.
+    let reconstruction = if config.backend.fuses_loss() {
+        bce_with_logits_fused
+    } else {
+        bce_with_logits_sum
+    };
     while state.epoch < last_epoch {
         let epoch = state.epoch + 1;
         let bar = progress_bar(batches as u64, epoch, config.epochs);
@@ -330,7 +337,7 @@ fn train_in_pool(
             let x = train_x.clone().select(0, indices); // [batch, 784]
             let eps = noise(&mut state.rng, chunk.len(), config.model.latent, &device);
             let (logits, mu, logvar) = model.forward(x.clone(), eps);
-            let loss = bce_with_logits_sum(logits, x) + kl_sum(mu, logvar).mul_scalar(config.beta);
+            let loss = reconstruction(logits, x) + kl_sum(mu, logvar).mul_scalar(config.beta);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let lr = config.lr_schedule.at(
                 config.lr,
