@@ -93,8 +93,9 @@ impl Backend {
     /// pass ([`crate::loss::bce_with_logits_fused`]) rather than as tensor
     /// operations. Only flex gains: its tensors read back with a plain copy,
     /// while ndarray's read-back goes element by element and cost more than
-    /// the fusion saved (mlp epochs 3.1 -> 5.5 s in `tinyvae bench-train`), and
-    /// the GPU backends would stall on every transfer.
+    /// the fusion saved (mlp epochs went from 3.1 to 5.5 s in `tinyvae
+    /// bench-train` while ndarray used it), and the GPU backends would stall
+    /// on every transfer.
     pub fn fuses_loss(self) -> bool {
         #[cfg(feature = "flex")]
         if self == Backend::Flex {

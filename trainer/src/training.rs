@@ -318,7 +318,7 @@ fn train_in_pool(
         Some(k) => config.epochs.min(state.epoch + k),
         None => config.epochs,
     };
-    // The same loss and gradient either way.
+    // The same loss value and gradient either way; see `Backend::fuses_loss`.
     let reconstruction = if config.backend.fuses_loss() {
         bce_with_logits_fused
     } else {
