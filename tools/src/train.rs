@@ -25,6 +25,12 @@ pub struct Args {
     /// Size of the latent z.
     #[arg(long, default_value_t = 20)]
     pub latent: usize,
+    /// With --model conv: channels C0,C1 of the decoder's 7x7 and 14x14
+    /// feature maps. Its int8 weights take latent*49*C0 + 16*C0*C1 + 16*C1
+    /// bytes and its scratch 196*C1 + max(49*C0, 784) bytes; the default 32,40 fits
+    /// a Cortex-M0 with 16 KB of RAM [default: 32,40].
+    #[arg(long, value_parser = parse_channels, value_name = "C0,C1")]
+    pub decoder_channels: Option<[usize; 2]>,
     /// Epochs to train in total (a resumed run counts the epochs it already has).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -67,6 +73,14 @@ pub struct Args {
     pub train_limit: Option<usize>,
 }
 
+/// `C0,C1`: two channel counts of at least 1.
+fn parse_channels(text: &str) -> Result<[usize; 2], String> {
+    let usage = || format!("expected two channel counts C0,C1 (e.g. 32,40), got {text:?}");
+    let (c0, c1) = text.split_once(',').ok_or_else(usage)?;
+    let count = |s: &str| s.trim().parse::<usize>().ok().filter(|&c| c >= 1);
+    Ok([count(c0).ok_or_else(usage)?, count(c1).ok_or_else(usage)?])
+}
+
 /// The models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Model {
@@ -101,7 +115,11 @@ impl Args {
             Model::Mlp => Arch::Mlp,
             Model::Conv => Arch::Conv,
         };
-        TrainingConfig::new(VaeConfig::new(arch).with_latent(self.latent), self.backend)
+        let mut model = VaeConfig::new(arch).with_latent(self.latent);
+        if let Some(channels) = self.decoder_channels {
+            model = model.with_decoder_channels(channels);
+        }
+        TrainingConfig::new(model, self.backend)
             .with_epochs(self.epochs)
             .with_batch_size(self.batch_size)
             .with_lr(self.lr)
@@ -147,6 +165,11 @@ pub fn classify(err: TrainError) -> anyhow::Error {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.decoder_channels.is_some() && args.model != Model::Conv {
+        return Err(bad_input(anyhow::anyhow!(
+            "--decoder-channels shapes the conv decoder: use it with --model conv"
+        )));
+    }
     let config = args.config();
     let data = load_data(args.data.as_deref(), args.download)?;
     eprintln!(

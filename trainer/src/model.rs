@@ -27,15 +27,13 @@ pub enum Arch {
     Conv,
 }
 
-/// Channels of the conv decoder's 7x7 feature map (after its dense layer).
-/// With [`CONV_DECODER_C1`], chosen so that the int8 decoder runs on a
-/// Cortex-M0 with 16 KB of RAM: its largest layer input plus output,
-/// 7x7x32 + 14x14x40 = 9,408 bytes, is all the scratch it needs, and its
-/// weights take ~60 KB. (24 and 80 channels reached the same test NELBO in
-/// a 3-epoch comparison but need 16.9 KB of scratch.)
-pub const CONV_DECODER_C0: usize = 32;
-/// Channels of the conv decoder's 14x14 feature map.
-pub const CONV_DECODER_C1: usize = 40;
+/// The conv decoder's default channels: `[C0, C1]`, of its 7x7 map (after
+/// the dense layer) and of its 14x14 map. Chosen so that the int8 decoder
+/// runs on a Cortex-M0 with 16 KB of RAM: its largest layer input plus
+/// output, 7x7x32 + 14x14x40 = 9,408 bytes, is all the scratch it needs,
+/// and its weights take ~60 KB. Boards with more memory can take a larger
+/// decoder ([`VaeConfig::decoder_channels`]).
+pub const CONV_DECODER_CHANNELS: [usize; 2] = [32, 40];
 /// Width of the conv encoder's dense layer.
 pub const CONV_ENCODER_HIDDEN: usize = 512;
 /// Side of the conv decoder's first feature map.
@@ -49,6 +47,13 @@ pub struct VaeConfig {
     /// Size of z.
     #[config(default = 20)]
     pub latent: usize,
+    /// Of `Arch::Conv`: channels `[C0, C1]` of the decoder's 7x7 and 14x14
+    /// feature maps (ignored by `Arch::Mlp`). The int8 decoder's weights
+    /// take `latent*49*C0 + 16*C0*C1 + 16*C1` bytes and its scratch
+    /// `196*C1 + max(49*C0, 784)` (the larger of the two transposed
+    /// convolutions' input plus output).
+    #[config(default = "CONV_DECODER_CHANNELS")]
+    pub decoder_channels: [usize; 2],
 }
 
 impl VaeConfig {
@@ -83,7 +88,8 @@ impl VaeConfig {
                 let fc = linear(64 * h0 * h0, CONV_ENCODER_HIDDEN);
                 let fc_mu = linear(CONV_ENCODER_HIDDEN, latent);
                 let fc_logvar = linear(CONV_ENCODER_HIDDEN, latent);
-                let dense = linear(latent, CONV_DECODER_C0 * h0 * h0);
+                let [c0, c1] = self.decoder_channels;
+                let dense = linear(latent, c0 * h0 * h0);
                 let mut conv = |i, o| {
                     let mut layer = Conv2dConfig::new([i, o], [4, 4])
                         .with_stride([2, 2])
@@ -118,8 +124,8 @@ impl VaeConfig {
                     }),
                     decoder: Decoder::Conv(ConvDecoder {
                         fc: dense,
-                        deconv1: deconv(CONV_DECODER_C0, CONV_DECODER_C1),
-                        deconv2: deconv(CONV_DECODER_C1, 1),
+                        deconv1: deconv(c0, c1),
+                        deconv2: deconv(c1, 1),
                     }),
                 }
             }
@@ -429,5 +435,27 @@ mod tests {
         let conv = VaeConfig::new(Arch::Conv).init(&device, &mut Rng::new(1));
         let bytes = conv.decoder.int8_bytes();
         assert!(bytes <= 64 * 1024, "conv decoder needs {bytes} bytes");
+    }
+
+    /// `decoder_channels` sets the conv decoder's feature maps, and the
+    /// decoder's size follows the formula its doc gives.
+    #[test]
+    fn decoder_channels_shape_the_conv_decoder() {
+        let device = device();
+        let model = VaeConfig::new(Arch::Conv)
+            .with_latent(3)
+            .with_decoder_channels([5, 7])
+            .init(&device, &mut Rng::new(1));
+        let Decoder::Conv(m) = &model.decoder else {
+            panic!("a conv decoder")
+        };
+        assert_eq!(m.fc.weight.dims(), [3, 5 * 49]);
+        assert_eq!(m.deconv1.channels, [5, 7]);
+        assert_eq!(m.deconv2.channels, [7, 1]);
+        let weights = 3 * 49 * 5 + 16 * 5 * 7 + 16 * 7;
+        let biases = 4 * (5 * 49 + 7 + 1);
+        assert_eq!(model.decoder.int8_bytes(), weights + biases);
+        let z = Tensor::<2>::zeros([2, 3], &device);
+        assert_eq!(model.decode_logits(z).dims(), [2, PIXELS]);
     }
 }

@@ -21,7 +21,7 @@ use crate::backend::{Backend, run_in_pool};
 use crate::data::{self, DataSet, PIXELS, Split};
 use crate::evaluation::{Nelbo, test_nelbo};
 use crate::loss::bce_with_logits_fused;
-use crate::model::{Vae, VaeConfig, bce_with_logits_sum, kl_sum};
+use crate::model::{CONV_DECODER_CHANNELS, Vae, VaeConfig, bce_with_logits_sum, kl_sum};
 use crate::optim::FusedAdam;
 
 /// Everything that defines a run; saved as `config.json` in every checkpoint.
@@ -253,6 +253,11 @@ pub fn train(
     if config.batch_size == 0 || config.epochs == 0 || config.model.latent == 0 {
         return Err(TrainError::BadOption(
             "epochs, batch size and latent size must be at least 1".into(),
+        ));
+    }
+    if config.model.decoder_channels.contains(&0) {
+        return Err(TrainError::BadOption(
+            "the conv decoder's channels must be at least 1".into(),
         ));
     }
     if !(config.beta >= 0.0 && config.lr > 0.0) {
@@ -546,12 +551,18 @@ fn read_config(path: &Path) -> Result<TrainingConfig, TrainError> {
 
 /// A config from its JSON, settings added since the file was written
 /// taking the values that runs had before them (burn's `Config`
-/// deserializer has no field defaults): `lr_schedule` constant.
+/// deserializer has no field defaults): `lr_schedule` constant, the
+/// model's `decoder_channels` [`CONV_DECODER_CHANNELS`].
 fn config_from_json(mut value: serde_json::Value) -> Result<TrainingConfig, serde_json::Error> {
     if let Some(object) = value.as_object_mut() {
         object
             .entry("lr_schedule")
             .or_insert_with(|| serde_json::json!(LrSchedule::Constant));
+        if let Some(model) = object.get_mut("model").and_then(|m| m.as_object_mut()) {
+            model
+                .entry("decoder_channels")
+                .or_insert_with(|| serde_json::json!(CONV_DECODER_CHANNELS));
+        }
     }
     serde_json::from_value(value)
 }
@@ -695,16 +706,24 @@ mod tests {
         assert!(cosine.at(2e-3, 100, 100).abs() < 1e-18);
     }
 
-    /// A config.json written before `lr_schedule` existed still loads, as
-    /// a constant schedule (resume and export read old runs).
+    /// A config.json written before `lr_schedule` and `decoder_channels`
+    /// existed still loads, as a constant schedule and the decoder shape
+    /// runs had then (resume and export read old runs).
     #[test]
-    fn old_configs_default_to_a_constant_schedule() {
-        let config =
-            TrainingConfig::new(VaeConfig::new(crate::model::Arch::Mlp), Backend::default());
+    fn old_configs_load_with_the_settings_they_were_trained_with() {
+        let config = TrainingConfig::new(
+            VaeConfig::new(crate::model::Arch::Conv).with_decoder_channels([8, 8]),
+            Backend::default(),
+        )
+        .with_lr_schedule(LrSchedule::Cosine);
         let mut json = serde_json::to_value(&config).unwrap();
-        json.as_object_mut().unwrap().remove("lr_schedule");
+        let object = json.as_object_mut().unwrap();
+        object.remove("lr_schedule");
+        let model = object["model"].as_object_mut().unwrap();
+        model.remove("decoder_channels").unwrap();
         let loaded = config_from_json(json).unwrap();
         assert_eq!(loaded.lr_schedule, LrSchedule::Constant);
+        assert_eq!(loaded.model.decoder_channels, CONV_DECODER_CHANNELS);
     }
 
     #[test]

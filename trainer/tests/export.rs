@@ -3,7 +3,7 @@
 mod common;
 
 use tinyvae_shared::Model;
-use tinyvae_shared::blob::Op;
+use tinyvae_shared::blob::{Hwc, Op};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::export::{
     Agreement, ExportOptions, export, fidelity, float_images, int8_images,
@@ -99,6 +99,35 @@ fn conv_decoder_is_dense_then_transposed_convolutions() {
         weight_bytes <= 64 * 1024,
         "conv decoder int8 weights: {weight_bytes} bytes"
     );
+}
+
+/// A conv decoder with other channels (`--decoder-channels 6,10`) exports
+/// with those feature maps, and its scratch is the formula `tinyvae train
+/// --help` gives.
+#[test]
+fn conv_export_follows_decoder_channels() {
+    let device = Backend::default().device();
+    let model = VaeConfig::new(Arch::Conv)
+        .with_decoder_channels([6, 10])
+        .init(&device, &mut Rng::new(1));
+    let blob = export(&model, &shapes(50, 1), &shapes(20, 2), &options()).unwrap();
+    let parsed = Model::from_bytes(&blob).unwrap();
+    let ops: Vec<Op> = parsed.body().layers.iter().map(|l| l.op).collect();
+    let hwc = |side, channels| Hwc {
+        height: side,
+        width: side,
+        channels,
+    };
+    assert!(matches!(ops[0], Op::Dense { inputs: 20, outputs } if outputs == 6 * 49));
+    assert!(
+        matches!(ops[1], Op::ConvTranspose2d { input, output, .. } if input == hwc(7, 6) && output == hwc(14, 10))
+    );
+    assert!(
+        matches!(ops[2], Op::ConvTranspose2d { input, output, .. } if input == hwc(14, 10) && output == hwc(28, 1))
+    );
+    // 196*C1 + max(49*C0, 784): with C0 = 6 the last layer's input plus
+    // output is the larger.
+    assert_eq!(parsed.scratch_len(), 10 * 196 + 784);
 }
 
 /// `--class K` draws from class K's prototype: images generated on the host
