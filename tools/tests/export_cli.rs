@@ -26,7 +26,8 @@ fn squares(n: usize) -> Split {
     }
 }
 
-fn train(dir: &Path) -> std::path::PathBuf {
+/// Trains one epoch on 128 squares into `dir/run`, with `extra` flags.
+fn train(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     let data = dir.join("data");
     write_dir(
         &data,
@@ -57,6 +58,7 @@ fn train(dir: &Path) -> std::path::PathBuf {
                 "--threads",
                 "1",
             ],
+            extra,
         ]
         .concat(),
     );
@@ -88,7 +90,7 @@ fn export(dir: &Path, checkpoint: &Path, blob: &Path) -> std::process::Output {
 #[test]
 fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let run = train(dir.path());
+    let run = train(dir.path(), &[]);
 
     let blob = dir.path().join("model.tvae");
     let out = export(dir.path(), &run, &blob);
@@ -131,5 +133,66 @@ fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(problem), "{stderr}");
         assert!(!blob.exists() && !dir.path().join("never.fidelity.json").exists());
+    }
+}
+
+/// `--decoder-channels` reaches the exported blob; used with the wrong
+/// model or written wrong, it is bad input: exit 2, one line, no run.
+#[test]
+fn decoder_channels_shape_the_exported_conv_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train(
+        dir.path(),
+        &["--model", "conv", "--decoder-channels", "3,5"],
+    );
+    let blob = dir.path().join("conv.tvae");
+    let out = export(dir.path(), &run, &blob);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&blob).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let channels: Vec<usize> = model
+        .body()
+        .layers
+        .iter()
+        .map(|l| l.op.channels())
+        .collect();
+    assert_eq!(channels, [3 * 49, 5, 1]);
+
+    for (flags, problem) in [
+        (
+            &["--model", "mlp", "--decoder-channels", "3,5"][..],
+            "--model conv",
+        ),
+        (&["--model", "conv", "--decoder-channels", "3"][..], "C0,C1"),
+        (
+            &["--model", "conv", "--decoder-channels", "0,5"][..],
+            "C0,C1",
+        ),
+    ] {
+        let out_dir = dir.path().join("refused");
+        let data = dir.path().join("data");
+        let args = [
+            &[
+                "train",
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+            ][..],
+            flags,
+        ]
+        .concat();
+        let out = tinyvae(&args);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.lines().next().unwrap().contains(problem),
+            "{flags:?}: {stderr}"
+        );
+        assert!(!out_dir.exists(), "{flags:?}");
     }
 }
