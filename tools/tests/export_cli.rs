@@ -87,19 +87,33 @@ fn export(dir: &Path, checkpoint: &Path, blob: &Path) -> std::process::Output {
     ])
 }
 
-#[test]
-fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = train(dir.path(), &[]);
-
-    let blob = dir.path().join("model.tvae");
-    let out = export(dir.path(), &run, &blob);
+/// Exports `checkpoint` to `blob`, which must succeed: the blob's bytes and
+/// the process's output.
+fn export_ok(dir: &Path, checkpoint: &Path, blob: &Path) -> (Vec<u8>, std::process::Output) {
+    let out = export(dir, checkpoint, blob);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bytes = std::fs::read(&blob).unwrap();
+    (std::fs::read(blob).unwrap(), out)
+}
+
+/// Asserts that `out` is bad input: exit 2, its first line naming
+/// `problem`. Returns its stderr.
+fn assert_bad_input(out: std::process::Output, problem: &str) -> String {
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.lines().next().unwrap().contains(problem), "{stderr}");
+    stderr
+}
+
+#[test]
+fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train(dir.path(), &[]);
+
+    let (bytes, out) = export_ok(dir.path(), &run, &dir.path().join("model.tvae"));
     let model = Model::from_bytes(&bytes).unwrap();
     assert_eq!(model.latent_dim(), 4);
     assert_eq!(model.classes(), 4);
@@ -122,16 +136,8 @@ fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
     std::fs::write(&config, text.replace("\"mlp\"", "\"conv\"")).unwrap();
     for (checkpoint, problem) in [(&missing, "no-such-run"), (&run, "checkpoint")] {
         let blob = dir.path().join("never.tvae");
-        let out = export(dir.path(), checkpoint, &blob);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stderr = String::from_utf8(out.stderr).unwrap();
+        let stderr = assert_bad_input(export(dir.path(), checkpoint, &blob), problem);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(problem), "{stderr}");
         assert!(!blob.exists() && !dir.path().join("never.fidelity.json").exists());
     }
 }
@@ -145,14 +151,7 @@ fn decoder_channels_shape_the_exported_conv_decoder() {
         dir.path(),
         &["--model", "conv", "--decoder-channels", "3,5"],
     );
-    let blob = dir.path().join("conv.tvae");
-    let out = export(dir.path(), &run, &blob);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(&blob).unwrap();
+    let (bytes, _) = export_ok(dir.path(), &run, &dir.path().join("conv.tvae"));
     let model = Model::from_bytes(&bytes).unwrap();
     let channels: Vec<usize> = model
         .body()
@@ -186,13 +185,7 @@ fn decoder_channels_shape_the_exported_conv_decoder() {
             flags,
         ]
         .concat();
-        let out = tinyvae(&args);
-        assert_eq!(out.status.code(), Some(2), "{flags:?}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(
-            stderr.lines().next().unwrap().contains(problem),
-            "{flags:?}: {stderr}"
-        );
+        assert_bad_input(tinyvae(&args), problem);
         assert!(!out_dir.exists(), "{flags:?}");
     }
 }
