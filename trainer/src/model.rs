@@ -31,7 +31,7 @@ pub enum Arch {
 /// the dense layer) and of its 14x14 map. Chosen so that the int8 decoder
 /// runs on a Cortex-M0 with 16 KB of RAM: its largest layer input plus
 /// output, 7x7x32 + 14x14x40 = 9,408 bytes, is all the scratch it needs,
-/// and its weights take ~60 KB. Boards with more memory can take a larger
+/// and its int8 weights take 52.5 KB (58.9 KB with the int32 biases). Boards with more memory can take a larger
 /// decoder ([`VaeConfig::decoder_channels`]).
 pub const CONV_DECODER_CHANNELS: [usize; 2] = [32, 40];
 /// Width of the conv encoder's dense layer.
