@@ -26,11 +26,23 @@ fn squares(n: usize) -> Split {
     }
 }
 
+/// Runs `tinyvae train` on the data in `dir/data` into `out`, with `flags`.
+fn train_command(dir: &Path, out: &Path, flags: &[&str]) -> std::process::Output {
+    let data = dir.join("data");
+    let args = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    tinyvae(&[&args[..], flags].concat())
+}
+
 /// Trains one epoch on 128 squares into `dir/run`, with `extra` flags.
 fn train(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
-    let data = dir.join("data");
     write_dir(
-        &data,
+        &dir.join("data"),
         &DataSet {
             train: squares(128),
             test: squares(32),
@@ -38,30 +50,17 @@ fn train(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     )
     .unwrap();
     let run = dir.join("run");
-    let args = [
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
+    let quick = [
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--latent",
+        "4",
+        "--threads",
+        "1",
     ];
-    let out = tinyvae(
-        &[
-            &args[..],
-            &[
-                "--epochs",
-                "1",
-                "--batch-size",
-                "32",
-                "--latent",
-                "4",
-                "--threads",
-                "1",
-            ],
-            extra,
-        ]
-        .concat(),
-    );
+    let out = train_command(dir, &run, &[&quick[..], extra].concat());
     assert!(
         out.status.success(),
         "{}",
@@ -173,19 +172,7 @@ fn decoder_channels_shape_the_exported_conv_decoder() {
         ),
     ] {
         let out_dir = dir.path().join("refused");
-        let data = dir.path().join("data");
-        let args = [
-            &[
-                "train",
-                "--data",
-                data.to_str().unwrap(),
-                "--out",
-                out_dir.to_str().unwrap(),
-            ][..],
-            flags,
-        ]
-        .concat();
-        assert_bad_input(tinyvae(&args), problem);
+        assert_bad_input(train_command(dir.path(), &out_dir, flags), problem);
         assert!(!out_dir.exists(), "{flags:?}");
     }
 }

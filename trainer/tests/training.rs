@@ -43,6 +43,43 @@ fn options(out: &Path) -> RunOptions {
     }
 }
 
+/// Out-of-range settings are refused as `BadOption` naming the setting,
+/// before the output directory is created.
+#[test]
+fn out_of_range_options_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_set(&tmp.path().join("data"));
+    let conv = || config(Arch::Conv, 1);
+    let cases = [
+        (conv().with_batch_size(0), "batch size"),
+        (
+            TrainingConfig::new(
+                VaeConfig::new(Arch::Conv).with_latent(0),
+                Backend::default(),
+            ),
+            "latent size",
+        ),
+        (
+            TrainingConfig::new(
+                VaeConfig::new(Arch::Conv).with_decoder_channels([0, 4]),
+                Backend::default(),
+            ),
+            "channels",
+        ),
+        (conv().with_lr(0.0), "lr"),
+    ];
+    for (bad, setting) in cases {
+        let out = tmp.path().join("run");
+        match train(&bad, &data, &options(&out)) {
+            Err(TrainError::BadOption(message)) => {
+                assert!(message.contains(setting), "{setting}: {message}")
+            }
+            other => panic!("{setting}: expected BadOption, got {:?}", other.err()),
+        }
+        assert!(!out.exists(), "{setting}");
+    }
+}
+
 #[test]
 fn loss_decreases_and_pictures_are_written() {
     let tmp = tempfile::tempdir().unwrap();
