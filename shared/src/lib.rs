@@ -8,6 +8,7 @@
 //!   read them.
 //! - [`Model`]: a validated blob and its int8 decoder.
 //! - [`sampler`]: the fixed-point Gaussian and `z = mu + sigma * e`.
+//! - [`protocol`]: the host-board frames (`shared/PROTOCOL.md`).
 //! - `write` (feature `std`): encoding blobs and building tables on the host.
 //!
 //! No allocation, no floating point on the inference path (f32 scales in the
@@ -25,6 +26,7 @@ pub mod fixedpoint;
 mod layers;
 pub mod layout;
 mod model;
+pub mod protocol;
 pub mod sampler;
 #[cfg(feature = "std")]
 pub mod write;

@@ -235,12 +235,32 @@ impl<'a> Model<'a> {
         draw: Draw,
         count: u32,
         rng: &mut R,
+        each: impl FnMut(u32, &[i8]) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        R: RngCore + ?Sized,
+        E: From<Error>,
+    {
+        self.for_each_latent_in(draw, count, 0..count, rng, each)
+    }
+
+    /// [`Model::for_each_latent`] for the images `images` of the `count`
+    /// only: the latents before them are drawn (so each image is the one
+    /// the whole sequence would give) but not passed on, and drawing stops
+    /// after them. How a board sends again an image lost on the wire.
+    pub fn for_each_latent_in<R, E>(
+        &self,
+        draw: Draw,
+        count: u32,
+        images: core::ops::Range<u32>,
+        rng: &mut R,
         mut each: impl FnMut(u32, &[i8]) -> Result<(), E>,
     ) -> Result<(), E>
     where
         R: RngCore + ?Sized,
         E: From<Error>,
     {
+        let images = images.start..images.end.min(count);
         let dims = self.latent_dim();
         let mut z = [0_i8; MAX_LATENT as usize];
         let z = &mut z[..dims];
@@ -250,9 +270,11 @@ impl<'a> Model<'a> {
                     Draw::Class(class) => Latent::Class(class),
                     _ => Latent::Prior,
                 };
-                for i in 0..count {
+                for i in 0..images.end {
                     self.sample_latent(latent, rng, z)?;
-                    each(i, z)?;
+                    if i >= images.start {
+                        each(i, z)?;
+                    }
                 }
             }
             Draw::Interpolate => {
@@ -260,7 +282,7 @@ impl<'a> Model<'a> {
                 let (from, to) = (&mut from[..dims], &mut to[..dims]);
                 self.sample_latent(Latent::Prior, rng, from)?;
                 self.sample_latent(Latent::Prior, rng, to)?;
-                for i in 0..count {
+                for i in images {
                     sampler::interpolate(from, to, i, count, z);
                     each(i, z)?;
                 }

@@ -40,7 +40,7 @@ pub enum Latent<'a> {
 }
 
 /// What a generation request draws, image after image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Draw {
     /// Every latent from the prior N(0, I).
     Prior,

@@ -327,3 +327,36 @@ fn interpolation_walks_from_one_prior_draw_to_the_next() {
         assert!(rising || falling, "dimension {d}: {column:?}");
     }
 }
+
+/// A slice of a request's sequence gives exactly those images' latents of
+/// the whole sequence, for every draw: how a lost image is sent again.
+#[test]
+fn a_slice_of_the_sequence_equals_the_whole_sequence_there() {
+    use tinyvae_shared::Draw;
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let collect = |draw, count, images: std::ops::Range<u32>| {
+        let mut zs: Vec<(u32, Vec<i8>)> = Vec::new();
+        model
+            .for_each_latent_in(draw, count, images, &mut seeded_rng(9), |i, z| {
+                zs.push((i, z.to_vec()));
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+        zs
+    };
+    for draw in [Draw::Prior, Draw::Class(1), Draw::Interpolate] {
+        let whole = collect(draw, 9, 0..9);
+        assert_eq!(whole.len(), 9);
+        for (first, end) in [(0, 1), (3, 4), (2, 9), (8, 9)] {
+            let part = collect(draw, 9, first..end);
+            assert_eq!(
+                part,
+                whole[first as usize..end as usize],
+                "{draw:?} {first}..{end}"
+            );
+        }
+        // A range past the sequence stops at its end.
+        assert_eq!(collect(draw, 9, 7..20), whole[7..]);
+    }
+}

@@ -1,0 +1,528 @@
+//! The host-board protocol: what `tinyvae listen` (or `tinyvae qemu`) and
+//! the firmware say to each other over one byte stream, a UART on a real
+//! board. `shared/PROTOCOL.md` is the byte-level specification; this module
+//! is its one implementation, run by the firmware, the host tools and the
+//! tests alike.
+//!
+//! Both directions carry *frames*: a body, its CRC-32 (little-endian, the
+//! blob's CRC-32/ISO-HDLC) and a `0x00` delimiter, the body and CRC
+//! byte-stuffed so that no `0x00` occurs inside a frame. A byte corrupted,
+//! dropped or inserted on the wire breaks the CRC (or the stuffing) of the
+//! one frame it hits; the next `0x00` resynchronises the reader.
+//!
+//! - Host to board: [`Command`]s, postcard-encoded, stuffed with COBS (the
+//!   board decodes them in place in a 64-byte buffer).
+//! - Board to host: [`Reply`]s, a tag byte and postcard fields, stuffed with
+//!   rzCOBS (the framing defmt uses), whose encoder streams: the board sends
+//!   an image straight from its pixel buffer, with no frame buffer. defmt
+//!   log frames travel inside [`Reply::Log`] records, so logs and images
+//!   share the line without confusing each other.
+//!
+//! Generation is deterministic in the seed, so a frame lost on the wire is
+//! recovered by asking again: a [`Request`] names the seed and the slice
+//! `first..end` of the `count`-image sequence to send.
+
+use core::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sampler::Draw;
+
+/// CRC-32/ISO-HDLC, the blob's checksum, in a static: a streaming digest
+/// borrows it for the whole frame.
+static CRC: crc::Crc<u32> = crate::blob::CRC;
+
+/// Protocol version, sent in every [`Status`]. Bump it on any change to
+/// the bytes of a frame.
+pub const VERSION: u16 = 1;
+
+/// The frame delimiter.
+pub const DELIMITER: u8 = 0x00;
+
+/// The last byte of a reply frame before stuffing. rzCOBS may pad a
+/// decoded frame with up to six trailing zero bytes; the host strips the
+/// zeros back to this marker, so a body or CRC ending in zeros stays exact.
+pub const REPLY_END: u8 = 0x01;
+
+/// Longest command frame the board accepts, delimiter excluded (the
+/// largest [`Command`] encodes to 36 bytes).
+pub const MAX_COMMAND_FRAME: usize = 64;
+
+/// Most images one request may ask for.
+pub const MAX_COUNT: u32 = 100_000;
+
+/// What the host asks of the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// "Who are you, and which model do you hold?": answered by a
+    /// [`Reply::Status`].
+    Hello,
+    /// Generate images: answered by [`Reply::Begin`], one [`Reply::Image`]
+    /// per image and [`Reply::Done`], or by one [`Reply::Error`].
+    Generate(Request),
+}
+
+/// One generation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The sampler's seed; `None`: the board draws one from its hardware
+    /// random number generator (and reports it in [`Reply::Begin`]).
+    pub seed: Option<u64>,
+    /// What to draw.
+    pub draw: Draw,
+    /// Images in the whole sequence (an interpolation's number of steps).
+    pub count: u32,
+    /// First image of the sequence to send.
+    pub first: u32,
+    /// One past the last image to send.
+    pub end: u32,
+}
+
+impl Request {
+    /// The whole sequence of `count` images.
+    pub fn new(draw: Draw, count: u32, seed: Option<u64>) -> Self {
+        Self {
+            seed,
+            draw,
+            count,
+            first: 0,
+            end: count,
+        }
+    }
+
+    /// The same sequence (and seed), sending only `images`: how the host
+    /// asks again for images lost on the wire.
+    pub fn resend(self, seed: u64, images: Range<u32>) -> Self {
+        Self {
+            seed: Some(seed),
+            first: images.start,
+            end: images.end,
+            ..self
+        }
+    }
+
+    /// The indices of the images this request sends.
+    pub fn images(&self) -> Range<u32> {
+        self.first..self.end
+    }
+
+    /// Checks `first < end <= count <= MAX_COUNT`.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.count == 0 || self.count > MAX_COUNT {
+            Err("count must be 1 to 100000")
+        } else if self.first >= self.end || self.end > self.count {
+            Err("images first..end must be a non-empty part of 0..count")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Where a request's seed came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeedSource {
+    /// The host's request.
+    Host,
+    /// The board's hardware random number generator.
+    Hardware,
+}
+
+/// What the board tells the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// The board, its firmware and its model: sent at boot and in answer
+    /// to [`Command::Hello`].
+    Status(Status<'a>),
+    /// A request was accepted and is being generated with `seed`.
+    Begin(Begin),
+    /// One generated image.
+    Image(Image<'a>),
+    /// The request's images have all been sent.
+    Done {
+        /// How many were sent.
+        images: u32,
+    },
+    /// A command was refused; the board keeps serving.
+    Error(Refusal<'a>),
+    /// One defmt log frame (decode it with the firmware ELF's defmt table).
+    Log(&'a [u8]),
+}
+
+/// The board's self-description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status<'a> {
+    /// [`VERSION`] of the firmware's protocol.
+    pub protocol: u16,
+    /// The board, e.g. `BBC micro:bit v1 (nRF51822, Cortex-M0)`.
+    pub board: &'a str,
+    /// The firmware's version.
+    pub firmware: &'a str,
+    /// The model in the blob region, or why there is none.
+    pub model: Result<ModelInfo, &'a str>,
+}
+
+/// What the host needs to know of the board's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Blob bytes (header included).
+    pub blob_len: u32,
+    /// CRC-32 of the blob's payload (its header's checksum): which blob
+    /// this is.
+    pub blob_crc32: u32,
+    /// Latent dimensions.
+    pub latent: u16,
+    /// Image height, width and channels.
+    pub shape: [u16; 3],
+    /// Class prototypes in the blob.
+    pub classes: u16,
+}
+
+/// The start of a request's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Begin {
+    /// The seed the images are generated from: replay them with it.
+    pub seed: u64,
+    /// Where it came from.
+    pub source: SeedSource,
+    /// The request as the board runs it (with the seed filled in).
+    pub request: Request,
+}
+
+/// One image and the latent it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image<'a> {
+    /// Its index in the request's sequence.
+    pub index: u32,
+    /// The int8 latent, as two's complement bytes.
+    pub latent: &'a [u8],
+    /// The pixels, height x width x channels.
+    pub pixels: &'a [u8],
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal<'a> {
+    /// The kind of problem.
+    pub kind: Problem,
+    /// The board's words for it.
+    pub detail: &'a str,
+}
+
+/// The kinds of refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Problem {
+    /// The board's blob region holds no valid model.
+    NoModel,
+    /// A command frame arrived damaged (CRC, stuffing, length) or did not
+    /// decode as a command.
+    BadFrame,
+    /// A well-formed request the board cannot serve (count or range).
+    BadRequest,
+    /// The request named a class the blob has no prototype for.
+    UnknownClass,
+    /// The model needs more memory than the firmware reserved.
+    TooBig,
+    /// Decoding failed.
+    Generate,
+}
+
+/// The tag byte that starts each [`Reply`] body.
+mod tag {
+    pub const STATUS: u8 = 1;
+    pub const BEGIN: u8 = 2;
+    pub const IMAGE: u8 = 3;
+    pub const DONE: u8 = 4;
+    pub const ERROR: u8 = 5;
+    pub const LOG: u8 = 6;
+}
+
+/// Why a received frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, displaydoc::Display)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FrameError {
+    /// frame longer than the {0} bytes the reader holds
+    TooLong(u32),
+    /// bad byte stuffing
+    Stuffing,
+    /// frame of {0} bytes is too short for its checksum
+    TooShort(u32),
+    /// checksum mismatch
+    Checksum,
+    /// unknown reply tag {0}
+    UnknownTag(u8),
+    /// the body does not decode as a message
+    Malformed,
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FrameError {}
+
+/// Streams one frame's body out through rzCOBS, appending the CRC: the
+/// board's writer, with no buffer for the frame.
+pub struct FrameWriter<W: embedded_io::Write> {
+    encoder: rzcobs::Encoder<Sink<W>>,
+    digest: crc::Digest<'static, u32>,
+}
+
+/// The rzCOBS encoder's output: the transport.
+struct Sink<W: embedded_io::Write> {
+    writer: W,
+}
+
+impl<W: embedded_io::Write> rzcobs::Write for Sink<W> {
+    type Error = W::Error;
+
+    fn write(&mut self, byte: u8) -> Result<(), W::Error> {
+        self.writer.write_all(&[byte])
+    }
+}
+
+impl<W: embedded_io::Write> FrameWriter<W> {
+    /// Starts a frame on `writer` (a `&mut` to a transport, or a handle).
+    pub fn new(writer: W) -> Self {
+        Self {
+            encoder: rzcobs::Encoder::new(Sink { writer }),
+            digest: CRC.digest(),
+        }
+    }
+
+    /// Appends body bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), W::Error> {
+        self.digest.update(bytes);
+        bytes.iter().try_for_each(|&b| self.encoder.write(b))
+    }
+
+    /// Ends the frame: CRC, end marker, end of stuffing, delimiter, and
+    /// flushes the writer.
+    pub fn finish(mut self) -> Result<(), W::Error> {
+        let crc = self.digest.finalize().to_le_bytes();
+        crc.iter()
+            .chain(&[REPLY_END])
+            .try_for_each(|&b| self.encoder.write(b))?;
+        self.encoder.end()?;
+        let writer = &mut self.encoder.writer().writer;
+        writer.write_all(&[DELIMITER])?;
+        writer.flush()
+    }
+}
+
+/// postcard's output into a [`FrameWriter`].
+struct Flavor<'f, W: embedded_io::Write> {
+    frame: &'f mut FrameWriter<W>,
+    /// The writer's error, which postcard's own error type cannot carry.
+    error: &'f mut Option<W::Error>,
+}
+
+impl<W: embedded_io::Write> postcard::ser_flavors::Flavor for Flavor<'_, W> {
+    type Output = ();
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.frame.write(bytes).map_err(|error| {
+            *self.error = Some(error);
+            postcard::Error::SerializeBufferFull
+        })
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `value`'s postcard bytes into `frame`.
+fn put<W: embedded_io::Write, T: Serialize>(
+    frame: &mut FrameWriter<W>,
+    value: &T,
+) -> Result<(), W::Error> {
+    let mut error = None;
+    let flavor = Flavor {
+        frame,
+        error: &mut error,
+    };
+    match postcard::serialize_with_flavor(value, flavor) {
+        Ok(()) => Ok(()),
+        Err(_) => match error {
+            Some(error) => Err(error),
+            // Our types always serialize; only the writer can fail.
+            None => Ok(()),
+        },
+    }
+}
+
+impl Reply<'_> {
+    /// Sends the reply as one frame.
+    pub fn send<W: embedded_io::Write>(&self, writer: &mut W) -> Result<(), W::Error> {
+        let mut frame = FrameWriter::new(writer);
+        match self {
+            Reply::Status(status) => {
+                frame.write(&[tag::STATUS])?;
+                put(&mut frame, status)?;
+            }
+            Reply::Begin(begin) => {
+                frame.write(&[tag::BEGIN])?;
+                put(&mut frame, begin)?;
+            }
+            Reply::Image(image) => {
+                frame.write(&[tag::IMAGE])?;
+                put(&mut frame, image)?;
+            }
+            Reply::Done { images } => {
+                frame.write(&[tag::DONE])?;
+                put(&mut frame, images)?;
+            }
+            Reply::Error(refusal) => {
+                frame.write(&[tag::ERROR])?;
+                put(&mut frame, refusal)?;
+            }
+            Reply::Log(bytes) => {
+                frame.write(&[tag::LOG])?;
+                frame.write(bytes)?;
+            }
+        }
+        frame.finish()
+    }
+
+    /// Starts a [`Reply::Log`] frame whose bytes arrive piecewise (a defmt
+    /// logger's `write` calls): write them, then `finish` it.
+    pub fn log_frame<W: embedded_io::Write>(writer: W) -> Result<FrameWriter<W>, W::Error> {
+        let mut frame = FrameWriter::new(writer);
+        frame.write(&[tag::LOG])?;
+        Ok(frame)
+    }
+
+    /// Parses a reply body (a frame after [`unstuff_reply`]).
+    pub fn parse(body: &[u8]) -> Result<Reply<'_>, FrameError> {
+        let (&tag, rest) = body.split_first().ok_or(FrameError::Malformed)?;
+        fn all<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, FrameError> {
+            match postcard::take_from_bytes(bytes) {
+                Ok((value, [])) => Ok(value),
+                _ => Err(FrameError::Malformed),
+            }
+        }
+        Ok(match tag {
+            tag::STATUS => Reply::Status(all(rest)?),
+            tag::BEGIN => Reply::Begin(all(rest)?),
+            tag::IMAGE => Reply::Image(all(rest)?),
+            tag::DONE => Reply::Done { images: all(rest)? },
+            tag::ERROR => Reply::Error(all(rest)?),
+            tag::LOG => Reply::Log(rest),
+            other => return Err(FrameError::UnknownTag(other)),
+        })
+    }
+}
+
+/// Splits the CRC off `frame` (body and CRC, unstuffed) and checks it.
+fn checked(frame: &[u8]) -> Result<&[u8], FrameError> {
+    if frame.len() < 5 {
+        return Err(FrameError::TooShort(frame.len() as u32));
+    }
+    let (body, crc) = frame.split_at(frame.len() - 4);
+    if CRC.checksum(body).to_le_bytes() != crc {
+        return Err(FrameError::Checksum);
+    }
+    Ok(body)
+}
+
+/// The board's reader of command frames: feed it bytes as they arrive.
+pub struct CommandReader {
+    buffer: heapless::Vec<u8, MAX_COMMAND_FRAME>,
+    overflow: bool,
+}
+
+impl Default for CommandReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CommandReader {
+    /// An empty reader.
+    pub const fn new() -> Self {
+        Self {
+            buffer: heapless::Vec::new(),
+            overflow: false,
+        }
+    }
+
+    /// Takes one received byte; at a delimiter that ends a non-empty
+    /// frame, the command it carries or why it was dropped.
+    pub fn push(&mut self, byte: u8) -> Option<Result<Command, FrameError>> {
+        if byte != DELIMITER {
+            if self.buffer.push(byte).is_err() {
+                self.overflow = true;
+            }
+            return None;
+        }
+        if self.buffer.is_empty() && !self.overflow {
+            return None;
+        }
+        let result = if self.overflow {
+            Err(FrameError::TooLong(MAX_COMMAND_FRAME as u32))
+        } else {
+            parse_command(&mut self.buffer)
+        };
+        self.buffer.clear();
+        self.overflow = false;
+        Some(result)
+    }
+}
+
+/// Unstuffs (in place), checks and decodes one command frame.
+fn parse_command(frame: &mut [u8]) -> Result<Command, FrameError> {
+    let len = cobs::decode_in_place(frame).map_err(|_| FrameError::Stuffing)?;
+    let body = checked(&frame[..len])?;
+    match postcard::take_from_bytes(body) {
+        Ok((command, [])) => Ok(command),
+        _ => Err(FrameError::Malformed),
+    }
+}
+
+/// Decodes a whole command frame (delimiter excluded): what the board's
+/// [`CommandReader`] does at a delimiter, for frames held in memory (the
+/// QEMU lab boards' request block).
+pub fn decode_command(frame: &[u8]) -> Result<Command, FrameError> {
+    let mut buffer = heapless::Vec::<u8, MAX_COMMAND_FRAME>::new();
+    buffer
+        .extend_from_slice(frame)
+        .map_err(|_| FrameError::TooLong(MAX_COMMAND_FRAME as u32))?;
+    parse_command(&mut buffer)
+}
+
+/// The host's side: encoding commands, unstuffing replies.
+#[cfg(feature = "std")]
+mod host {
+    use super::*;
+
+    impl Command {
+        /// The command as one frame, delimiter included: what the host sends.
+        pub fn to_frame(&self) -> Vec<u8> {
+            let mut body = postcard::to_allocvec(self).expect("commands always serialize");
+            body.extend_from_slice(&CRC.checksum(&body).to_le_bytes());
+            let mut frame = cobs::encode_vec(&body);
+            frame.push(DELIMITER);
+            frame
+        }
+    }
+
+    /// Unstuffs a reply frame (the bytes between two delimiters), strips
+    /// rzCOBS's zero padding back to [`REPLY_END`] and checks the CRC: the
+    /// body [`Reply::parse`] reads.
+    pub fn unstuff_reply(frame: &[u8]) -> Result<Vec<u8>, FrameError> {
+        let mut unstuffed = rzcobs::decode(frame).map_err(|_| FrameError::Stuffing)?;
+        while unstuffed.last() == Some(&0) {
+            unstuffed.pop();
+        }
+        if unstuffed.pop() != Some(REPLY_END) {
+            return Err(FrameError::Stuffing);
+        }
+        let len = checked(&unstuffed)?.len();
+        unstuffed.truncate(len);
+        Ok(unstuffed)
+    }
+}
+
+#[cfg(feature = "std")]
+pub use host::unstuff_reply;
