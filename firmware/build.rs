@@ -7,6 +7,7 @@ fn main() {
     let boards = [
         ("qemu", "memory/mps2-an386.x"),
         ("microbit", "memory/microbit.x"),
+        ("microbit-v2", "memory/microbit-v2.x"),
         ("stm32f429i-disc1", "memory/stm32f429i-disc1.x"),
     ];
     let enabled: Vec<_> = boards
@@ -18,7 +19,7 @@ fn main() {
         .collect();
     let [(_, memory)] = enabled[..] else {
         panic!(
-            "enable exactly one board feature (qemu, microbit, stm32f429i-disc1), e.g. \
+            "enable exactly one board feature (qemu, microbit, microbit-v2, stm32f429i-disc1), e.g. \
              --no-default-features --features microbit"
         );
     };

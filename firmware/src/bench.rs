@@ -16,7 +16,7 @@ use tinyvae_shared::{Kernels, Latent, Model, blob::MAX_LATENT};
 use crate::board::Clock;
 use crate::failure::Failure;
 use crate::report;
-use crate::request::Request;
+use tinyvae_shared::protocol::Request;
 
 /// The int8 kernels measured, the portable baseline first.
 const KERNELS: &[Kernels] = &[
@@ -36,6 +36,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 pub fn run(
     model: &Model<'_>,
     request: &Request,
+    seed: u64,
     scratch: &mut [i8],
     pixels: &mut [u8],
     reference: &mut [u8],
@@ -50,11 +51,11 @@ pub fn run(
         tinyvae_shared::Draw::Class(k) => Latent::Class(k),
         _ => Latent::Prior,
     };
-    let mut rng = tinyvae_shared::seeded_rng(request.seed);
+    let mut rng = tinyvae_shared::seeded_rng(seed);
     let mut z = [0_i8; MAX_LATENT as usize];
     let z = &mut z[..model.latent_dim()];
     let phases = model.body().layers.len() + 2;
-    for i in 0..request.count {
+    for i in request.images() {
         let start = clock.now();
         model
             .sample_latent(latent, &mut rng, z)
@@ -118,5 +119,5 @@ pub fn run(
             defmt::info!("bench float-diff {=u32} {=u32} {=u32}", i, max, sum);
         }
     }
-    Ok(request.count)
+    Ok(request.end - request.first)
 }

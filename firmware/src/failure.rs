@@ -1,11 +1,12 @@
-//! Why a run stops, as one clear defmt line.
+//! Why a command is refused: one clear defmt line for the log, and the
+//! protocol's [`Refusal`] for the host. The board keeps serving after one.
 
 use defmt::{Format, Formatter, write};
 use tinyvae_shared::Error;
+use tinyvae_shared::protocol::{FrameError, Problem, Refusal};
 
-use crate::request::RequestProblem;
-
-/// Everything that ends a run early.
+/// Everything that ends a command early.
+#[derive(Clone, Copy)]
 pub enum Failure {
     /// No valid blob in the board's blob region.
     Blob {
@@ -21,8 +22,13 @@ pub enum Failure {
         image: u32,
         image_capacity: u32,
     },
-    /// No valid request block.
-    Request(RequestProblem),
+    /// A command frame arrived damaged or did not decode.
+    Frame(FrameError),
+    /// A request the board cannot serve (its words).
+    Request(&'static str),
+    /// The board has no hardware random number generator (the QEMU lab).
+    #[cfg_attr(not(feature = "semihost"), allow(dead_code))]
+    NoSeed(&'static str),
     /// Sampling or decoding failed (e.g. a class the blob has no prototype for).
     Generate(Error),
 }
@@ -33,9 +39,23 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<RequestProblem> for Failure {
-    fn from(problem: RequestProblem) -> Self {
-        Self::Request(problem)
+impl Failure {
+    /// What the host is told.
+    pub fn refusal(&self) -> Refusal<'static> {
+        let (kind, detail) = match self {
+            Self::Blob { error, .. } => (Problem::NoModel, describe(error)),
+            Self::TooBig { .. } => (
+                Problem::TooBig,
+                "the model needs more scratch or image memory than this firmware reserves",
+            ),
+            Self::Frame(error) => (Problem::BadFrame, frame_problem(error)),
+            Self::Request(words) | Self::NoSeed(words) => (Problem::BadRequest, *words),
+            Self::Generate(error @ Error::NoSuchClass { .. }) => {
+                (Problem::UnknownClass, describe(error))
+            }
+            Self::Generate(error) => (Problem::Generate, describe(error)),
+        };
+        Refusal { kind, detail }
     }
 }
 
@@ -60,7 +80,9 @@ impl Format for Failure {
                  the firmware has {=u32} B and {=u32} B",
                 scratch, image, scratch_capacity, image_capacity
             ),
-            Self::Request(problem) => write!(f, "{}", problem),
+            Self::Frame(error) => write!(f, "bad command frame: {=str}", frame_problem(error)),
+            Self::Request(words) => write!(f, "bad request: {=str}", words),
+            Self::NoSeed(words) => write!(f, "no seed: {=str}", words),
             Self::Generate(error) => {
                 write!(f, "generation failed: {=str} ({})", describe(error), error)
             }
@@ -70,16 +92,29 @@ impl Format for Failure {
 
 /// The parser's error in words (defmt's derived `Format` only names the
 /// variant; the `Display` text lives on the host).
-fn describe(error: &Error) -> &'static str {
+pub fn describe(error: &Error) -> &'static str {
     match error {
         Error::BadMagic => "bad magic, nothing or no tinyvae blob loaded there",
         Error::Checksum { .. } => "payload checksum mismatch, the blob is corrupt",
         Error::Truncated { .. } => "blob is truncated",
-        Error::UnsupportedVersion { .. } => "unsupported blob format version",
+        Error::UnsupportedVersion { .. } => {
+            "unsupported blob format version: export the model again with this release"
+        }
         Error::ReservedFlags(_) => "reserved header flags are set",
         Error::Malformed | Error::TrailingPayload(_) => "payload is not a valid model body",
         Error::NoLayers | Error::Layer { .. } | Error::Inconsistent(_) => "inconsistent model",
         Error::NoSuchClass { .. } => "the blob has no prototype for that class",
         _ => "invalid model",
+    }
+}
+
+/// A damaged command frame in words.
+fn frame_problem(error: &FrameError) -> &'static str {
+    match error {
+        FrameError::TooLong(_) => "command frame too long",
+        FrameError::Stuffing => "bad COBS stuffing in a command frame",
+        FrameError::TooShort(_) => "command frame too short for its checksum",
+        FrameError::Checksum => "command frame checksum mismatch",
+        FrameError::UnknownTag(_) | FrameError::Malformed => "not a command",
     }
 }

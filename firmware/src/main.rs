@@ -1,19 +1,23 @@
 //! tinyvae on a Cortex-M: validates the model blob flashed (or loaded) into
-//! its own memory region, reads the request, draws latents with the `shared`
-//! sampler, decodes them with the `shared` int8 decoder and sends every
-//! image to the host as a defmt frame. The host replays the same seed with
-//! the same code and must get the same bytes.
+//! its own memory region, then serves the host's commands over one byte
+//! stream (a UART on a real board): for each generation request it seeds
+//! the `shared` sampler (from the board's hardware random number generator
+//! unless the host sends a seed to replay), decodes every latent with the
+//! `shared` int8 decoder and sends the image. The host replays the seed
+//! with the same code and must get the same bytes.
 //!
-//! The frames are the protocol (`tools/src/firmware.rs` parses them):
-//! `request {=u32} images, seed {=u64}, ...`, then per image
-//! `z {=u32} {=[?]}` and `image {=u32} {=[u8]}`, then `done: {=u32} images`.
+//! The protocol is `tinyvae_shared::protocol` (shared/PROTOCOL.md); defmt
+//! log frames travel inside its `Log` records (`logger.rs`), so one line
+//! carries both. The main loop below is the same on every board; a board
+//! (`board/`) supplies the transport, the command source, the seed source
+//! and the blob region.
 //!
 //! No heap: fixed buffers in statics, sized per board.
 #![no_std]
 #![no_main]
 
 #[cfg(all(feature = "bench", not(feature = "semihost")))]
-compile_error!("the bench feature needs a QEMU board (qemu or microbit)");
+compile_error!("the bench feature needs a QEMU lab board (qemu or microbit)");
 
 #[cfg(feature = "bench")]
 mod bench;
@@ -21,16 +25,21 @@ mod board;
 mod failure;
 #[cfg(all(feature = "bench", feature = "qemu"))]
 mod float;
+mod link;
+mod logger;
 mod report;
-mod request;
 
-// The critical-section implementation (single core) defmt needs.
 use board::Board;
+// The critical-section implementation (single core) defmt and `link` need.
 use cortex_m as _;
 use cortex_m_rt::entry;
 use failure::Failure;
-use request::{Request, Source};
 use static_cell::ConstStaticCell;
+#[cfg(not(feature = "bench"))]
+use tinyvae_shared::protocol::Image;
+use tinyvae_shared::protocol::{
+    Begin, Command, FrameError, ModelInfo, Reply, Request, SeedSource, Status, VERSION,
+};
 use tinyvae_shared::{Draw, Model};
 
 /// Decoder scratch (`Model::scratch_len`: the largest input + output of a layer).
@@ -49,86 +58,44 @@ fn main() -> ! {
         env!("CARGO_PKG_VERSION"),
         board::NAME
     );
-    let result = run(&mut board);
-    report::memory();
-    let code = match result {
-        Ok(count) => {
-            defmt::info!("done: {=u32} images", count);
-            0
-        }
-        Err(failure) => {
-            defmt::error!("{}", failure);
-            1
-        }
+    let model = load(board::blob_region());
+    if let Ok(model) = &model {
+        let shape = model.image_shape();
+        defmt::info!(
+            "model: latent {=usize}, image {=u16}x{=u16}x{=u16}, {=usize} layers, blob {=u32} bytes at {=u32:#010x}",
+            model.latent_dim(),
+            shape.height,
+            shape.width,
+            shape.channels,
+            model.body().layers.len(),
+            model.header().blob_len() as u32,
+            board::blob_region().as_ptr() as u32
+        );
+    }
+    link::send(&Reply::Status(status(&model)));
+    let mut buffers = Buffers {
+        scratch: SCRATCH.take(),
+        pixels: PIXELS.take(),
+        #[cfg(feature = "bench")]
+        reference: REFERENCE.take(),
     };
-    board.finish(code)
+    loop {
+        let command = board.next_command();
+        let outcome = serve(&mut board, &model, &mut buffers, command);
+        if let Err(failure) = &outcome {
+            defmt::error!("{}", failure);
+            link::send(&Reply::Error(failure.refusal()));
+        }
+        board.served(outcome.is_ok());
+    }
 }
 
-/// Validates the blob, reads the request and generates the images.
-fn run(board: &mut Board) -> Result<u32, Failure> {
-    let region = board::blob_region();
-    let model = load(region)?;
-    let shape = model.image_shape();
-    defmt::info!(
-        "model: latent {=usize}, image {=u16}x{=u16}x{=u16}, {=usize} layers, blob {=u32} bytes at {=u32:#010x}",
-        model.latent_dim(),
-        shape.height,
-        shape.width,
-        shape.channels,
-        model.body().layers.len(),
-        model.header().payload_len + tinyvae_shared::blob::HEADER_LEN as u32,
-        region.as_ptr() as u32
-    );
-
-    let scratch = SCRATCH.take();
-    let pixels = PIXELS.take();
-    let (scratch_len, image_len) = (model.scratch_len(), model.image_len());
-    if scratch_len > scratch.len() || image_len > pixels.len() {
-        return Err(Failure::TooBig {
-            scratch: scratch_len as u32,
-            scratch_capacity: scratch.len() as u32,
-            image: image_len as u32,
-            image_capacity: pixels.len() as u32,
-        });
-    }
-    let (scratch, pixels) = (&mut scratch[..scratch_len], &mut pixels[..image_len]);
-
-    let request: Request = board.request()?;
-    let source = match request.source {
-        Source::Host => "host",
-        Source::Trng => "TRNG",
-    };
-    match request.draw {
-        Draw::Prior => defmt::info!(
-            "request {=u32} images, seed {=u64} ({=str}), prior",
-            request.count,
-            request.seed,
-            source
-        ),
-        Draw::Class(class) => defmt::info!(
-            "request {=u32} images, seed {=u64} ({=str}), class {=u16}",
-            request.count,
-            request.seed,
-            source,
-            class
-        ),
-        Draw::Interpolate => defmt::info!(
-            "request {=u32} images, seed {=u64} ({=str}), interpolation",
-            request.count,
-            request.seed,
-            source
-        ),
-    }
+/// The decoder's buffers.
+struct Buffers {
+    scratch: &'static mut [i8; board::SCRATCH],
+    pixels: &'static mut [u8; board::PIXELS],
     #[cfg(feature = "bench")]
-    return bench::run(
-        &model,
-        &request,
-        scratch,
-        pixels,
-        &mut REFERENCE.take()[..image_len],
-    );
-    #[cfg(not(feature = "bench"))]
-    generate(board, &model, &request, scratch, pixels)
+    reference: &'static mut [u8; board::PIXELS],
 }
 
 /// Parses and validates the blob. Not inlined: parsing moves the model
@@ -142,22 +109,149 @@ fn load(region: &'static [u8]) -> Result<Model<'static>, Failure> {
     })
 }
 
-/// The normal run: every image's latent and bytes as defmt frames.
-#[cfg(not(feature = "bench"))]
+/// The board's [`Status`]: who it is and what its blob holds.
+fn status(model: &Result<Model<'static>, Failure>) -> Status<'static> {
+    Status {
+        protocol: VERSION,
+        board: board::NAME,
+        firmware: env!("CARGO_PKG_VERSION"),
+        model: match model {
+            Ok(model) => {
+                let shape = model.image_shape();
+                Ok(ModelInfo {
+                    blob_len: model.header().blob_len() as u32,
+                    blob_crc32: model.header().crc32,
+                    latent: model.latent_dim() as u16,
+                    shape: [shape.height, shape.width, shape.channels],
+                    classes: model.classes(),
+                })
+            }
+            Err(failure) => Err(failure.refusal().detail),
+        },
+    }
+}
+
+/// Answers one command.
+fn serve(
+    board: &mut Board,
+    model: &Result<Model<'static>, Failure>,
+    buffers: &mut Buffers,
+    command: Result<Command, FrameError>,
+) -> Result<(), Failure> {
+    match command.map_err(Failure::Frame)? {
+        Command::Hello => {
+            link::send(&Reply::Status(status(model)));
+            Ok(())
+        }
+        Command::Generate(request) => {
+            let model = model.as_ref().map_err(Failure::clone)?;
+            generate(board, model, request, buffers)
+        }
+    }
+}
+
+/// Checks a request against the model and the buffers, seeds it and
+/// generates its images.
 fn generate(
     board: &mut Board,
     model: &Model<'_>,
+    request: Request,
+    buffers: &mut Buffers,
+) -> Result<(), Failure> {
+    request.check().map_err(Failure::Request)?;
+    if let Draw::Class(class) = request.draw
+        && class >= model.classes()
+    {
+        return Err(Failure::Generate(tinyvae_shared::Error::NoSuchClass {
+            class,
+            classes: model.classes(),
+        }));
+    }
+    let (scratch_len, image_len) = (model.scratch_len(), model.image_len());
+    if scratch_len > buffers.scratch.len() || image_len > buffers.pixels.len() {
+        return Err(Failure::TooBig {
+            scratch: scratch_len as u32,
+            scratch_capacity: buffers.scratch.len() as u32,
+            image: image_len as u32,
+            image_capacity: buffers.pixels.len() as u32,
+        });
+    }
+    let (seed, source) = match request.seed {
+        Some(seed) => (seed, SeedSource::Host),
+        None => (board.seed()?, SeedSource::Hardware),
+    };
+    let request = Request {
+        seed: Some(seed),
+        ..request
+    };
+    defmt::info!(
+        "request: images {=u32}..{=u32} of {=u32}, seed {=u64} ({=str}), {=str}",
+        request.first,
+        request.end,
+        request.count,
+        seed,
+        match source {
+            SeedSource::Host => "host",
+            SeedSource::Hardware => "hardware RNG",
+        },
+        match request.draw {
+            Draw::Prior => "prior",
+            Draw::Class(_) => "class",
+            Draw::Interpolate => "interpolation",
+        }
+    );
+    link::send(&Reply::Begin(Begin {
+        seed,
+        source,
+        request,
+    }));
+    let (scratch, pixels) = (
+        &mut buffers.scratch[..scratch_len],
+        &mut buffers.pixels[..image_len],
+    );
+    #[cfg(feature = "bench")]
+    let sent = bench::run(
+        model,
+        &request,
+        seed,
+        scratch,
+        pixels,
+        &mut buffers.reference[..image_len],
+    )?;
+    #[cfg(not(feature = "bench"))]
+    let sent = images(model, &request, seed, scratch, pixels)?;
+    report::memory();
+    link::send(&Reply::Done { images: sent });
+    Ok(())
+}
+
+/// The normal run: every image of the request, with its latent, as one
+/// [`Reply::Image`] each.
+#[cfg(not(feature = "bench"))]
+fn images(
+    model: &Model<'_>,
     request: &Request,
+    seed: u64,
     scratch: &mut [i8],
     pixels: &mut [u8],
 ) -> Result<u32, Failure> {
-    let mut rng = tinyvae_shared::seeded_rng(request.seed);
-    model.for_each_latent(request.draw, request.count, &mut rng, |i, z| {
-        model.decode(z, scratch, pixels)?;
-        defmt::info!("z {=u32} {=[?]}", i, z);
-        defmt::info!("image {=u32} {=[u8]}", i, pixels);
-        board.image_done(i);
-        Ok::<(), Failure>(())
-    })?;
-    Ok(request.count)
+    let mut rng = tinyvae_shared::seeded_rng(seed);
+    let mut sent = 0;
+    model.for_each_latent_in(
+        request.draw,
+        request.count,
+        request.images(),
+        &mut rng,
+        |index, z| {
+            model.decode(z, scratch, pixels)?;
+            link::send(&Reply::Image(Image {
+                index,
+                latent: bytemuck::cast_slice(z),
+                pixels,
+            }));
+            sent += 1;
+            Ok::<(), Failure>(())
+        },
+    )?;
+    Ok(sent)
 }

@@ -80,7 +80,7 @@ pub struct Request {
 
 impl Request {
     /// The whole sequence of `count` images.
-    pub fn new(draw: Draw, count: u32, seed: Option<u64>) -> Self {
+    pub const fn new(draw: Draw, count: u32, seed: Option<u64>) -> Self {
         Self {
             seed,
             draw,

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use tinyvae_shared::Draw;
-use tinyvae_tools::firmware::{self, Machine, Request};
+use tinyvae_shared::protocol::Request;
+use tinyvae_tools::firmware::{self, Machine};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -13,11 +14,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         Machine::Mps2An386
     };
-    let request = Request {
-        seed: args[2].parse()?,
-        count: args[3].parse()?,
-        draw: Draw::Prior,
-    };
+    let request = Request::new(Draw::Prior, args[3].parse()?, Some(args[2].parse()?));
     let elf = firmware::build(machine)?;
     let run = firmware::run(
         &elf,

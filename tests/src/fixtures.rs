@@ -12,6 +12,11 @@
 
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
+use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::data::Split;
+use tinyvae_trainer::export::{ExportOptions, export};
+use tinyvae_trainer::model::{Arch, VaeConfig};
+use tinyvae_trainer::training::Rng;
 
 /// Dimensions of z in both fixtures.
 pub const LATENT: u16 = 20;
@@ -221,4 +226,29 @@ pub fn conv_model() -> OwnedModel {
         ),
     ];
     model("conv", &mut rng, layers, logits)
+}
+
+/// A blob written by the trainer's exporter (`tinyvae export`'s code path:
+/// calibration, per-channel quantization, prototypes, the dense layout) for
+/// a freshly initialised `arch` model, calibrated on synthetic images with
+/// ten labels. Training would change the weights, not the code the chip
+/// runs; the conv model is the one `tinyvae train --model conv` builds.
+pub fn exported(arch: Arch) -> Vec<u8> {
+    let device = Backend::default().device();
+    let model = VaeConfig::new(arch).init(&device, &mut Rng::new(5));
+    let split = |n: usize, seed: u64| {
+        let mut rng = Splitmix(seed);
+        Split {
+            pixels: (0..n * 784).map(|_| rng.below(256) as u8).collect(),
+            labels: (0..n).map(|k| (k % 10) as u8).collect(),
+        }
+    };
+    let options = ExportOptions {
+        calibration_samples: 200,
+        fidelity_samples: 20,
+        seed: 9,
+        dataset: "synthetic".into(),
+        epochs: 0,
+    };
+    export(&model, &split(200, 1), &split(50, 2), &options).expect("export")
 }

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
+use tinyvae_shared::protocol::Request;
 use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures::{self, Splitmix};
-use tinyvae_tools::firmware::{self, Machine, Request};
+use tinyvae_tools::firmware::{self, Machine};
 use tinyvae_tools::generate::host_images;
 
 #[test]
@@ -24,11 +25,7 @@ fn bench_is_deterministic_and_kernels_agree() {
     ] {
         let path = tmp.join(format!("{name}.blob"));
         std::fs::write(&path, &blob).unwrap();
-        let request = Request {
-            seed: 7,
-            count: 2,
-            draw: Draw::Prior,
-        };
+        let request = Request::new(Draw::Prior, 2, Some(7));
         let run =
             || firmware::bench(&elf, machine, &path, &request, Duration::from_secs(120)).unwrap();
         let (first, second) = (run(), run());
@@ -42,7 +39,7 @@ fn bench_is_deterministic_and_kernels_agree() {
             first.mismatches
         );
         let model = Model::from_bytes(&blob).unwrap();
-        let host = host_images(&model, request.seed, request.count, request.draw).unwrap();
+        let host = host_images(&model, request.seed.unwrap(), request.count, request.draw).unwrap();
         for kernel in ["portable", "dsp"] {
             let images: Vec<_> = first.images.iter().filter(|i| i.kernel == kernel).collect();
             assert_eq!(images.len(), 2, "{name} {kernel}");
@@ -246,11 +243,7 @@ fn check_random_blobs(name: &str, seed: u64, make: fn(&mut Splitmix) -> Vec<u8>)
         let model = Model::from_bytes(&blob).unwrap();
         let path = tmp.join(format!("random-{case}.blob"));
         std::fs::write(&path, &blob).unwrap();
-        let request = Request {
-            seed: case,
-            count: 3,
-            draw: Draw::Prior,
-        };
+        let request = Request::new(Draw::Prior, 3, Some(case));
         let bench =
             firmware::bench(&elf, machine, &path, &request, Duration::from_secs(120)).unwrap();
         let shapes: Vec<_> = model.body().layers.iter().map(|l| l.op).collect();
@@ -259,7 +252,7 @@ fn check_random_blobs(name: &str, seed: u64, make: fn(&mut Splitmix) -> Vec<u8>)
             "{shapes:?}: {:?}",
             bench.mismatches
         );
-        let host = host_images(&model, request.seed, request.count, request.draw).unwrap();
+        let host = host_images(&model, request.seed.unwrap(), request.count, request.draw).unwrap();
         for image in bench.images.iter().filter(|i| i.kernel != "float") {
             let at = image.image as usize * model.image_len();
             assert_eq!(

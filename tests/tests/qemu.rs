@@ -1,9 +1,9 @@
-//! End to end: the firmware, built for the Cortex-M4F (QEMU `mps2-an386`)
-//! and the Cortex-M0 (QEMU `microbit`), loads a blob it was not linked with
+//! End to end on the lab machine: the firmware, built for the Cortex-M4F
+//! (QEMU `mps2-an386`, semihosting), loads a blob it was not linked with
 //! (the fixtures, and blobs from the trainer's exporter), generates images
-//! from a seed, and they equal the host's byte for byte.
-//! A missing or corrupt blob makes it stop with a clear error and a
-//! non-zero exit code.
+//! from a seed, and they equal the host's byte for byte. A missing or
+//! corrupt blob makes it stop with a clear error and a non-zero exit code.
+//! The micro:bit board firmware has its own tests (`microbit.rs`).
 //!
 //! Needs `qemu-system-arm` (apt-get install qemu-system-arm) and the thumb
 //! targets from rust-toolchain.toml; builds firmware/ with cargo (release,
@@ -13,28 +13,21 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use tinyvae_shared::protocol::Request;
 use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
-use tinyvae_tools::firmware::{self, Machine, Request, Run};
+use tinyvae_tools::firmware::{self, Machine, Run};
 use tinyvae_tools::generate::{host_images, host_latents};
-use tinyvae_trainer::backend::Backend;
-use tinyvae_trainer::data::Split;
-use tinyvae_trainer::export::{ExportOptions, export};
-use tinyvae_trainer::model::{Arch, VaeConfig};
-use tinyvae_trainer::training::Rng;
+use tinyvae_trainer::model::Arch;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The firmware ELF for `machine`, built once per test binary.
-fn elf(machine: Machine) -> &'static Path {
+/// The lab firmware ELF, built once per test binary.
+fn elf() -> &'static Path {
     static M4: OnceLock<PathBuf> = OnceLock::new();
-    static M0: OnceLock<PathBuf> = OnceLock::new();
-    let cell = match machine {
-        Machine::Mps2An386 => &M4,
-        Machine::Microbit => &M0,
-    };
-    cell.get_or_init(|| {
-        firmware::build(machine).unwrap_or_else(|err| panic!("building the firmware: {err:#}"))
+    M4.get_or_init(|| {
+        firmware::build(Machine::Mps2An386)
+            .unwrap_or_else(|err| panic!("building the firmware: {err:#}"))
     })
 }
 
@@ -47,8 +40,8 @@ fn blob_file(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-fn run(machine: Machine, blob: Option<&Path>, request: Option<&Request>) -> Run {
-    firmware::run(elf(machine), machine, blob, request, TIMEOUT)
+fn run(blob: Option<&Path>, request: Option<&Request>) -> Run {
+    firmware::run(elf(), Machine::Mps2An386, blob, request, TIMEOUT)
         .unwrap_or_else(|err| panic!("running the firmware in QEMU: {err:#}"))
 }
 
@@ -57,7 +50,8 @@ fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Reque
     let model = Model::from_bytes(blob).expect("the fixture is valid");
     let path = blob_file(name, blob);
     for request in requests {
-        let run = run(machine, Some(&path), Some(request));
+        let run = firmware::run(elf(), machine, Some(&path), Some(request), TIMEOUT)
+            .unwrap_or_else(|err| panic!("running the firmware in QEMU: {err:#}"));
         assert_eq!(
             run.exit_code,
             0,
@@ -72,13 +66,14 @@ fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Reque
             "{}",
             run.log_text()
         );
-        let latents = host_latents(&model, request.seed, request.count, request.draw).unwrap();
+        let latents =
+            host_latents(&model, request.seed.unwrap(), request.count, request.draw).unwrap();
         assert_eq!(
             run.latents.concat(),
             latents,
             "{machine:?} {name} {request:?}: latents"
         );
-        let host = host_images(&model, request.seed, request.count, request.draw).unwrap();
+        let host = host_images(&model, request.seed.unwrap(), request.count, request.draw).unwrap();
         for (i, (chip, host)) in run
             .images
             .iter()
@@ -97,7 +92,7 @@ fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Reque
         assert!(log.contains("memory: flash"), "no memory report:\n{log}");
         if request.draw == Draw::Prior {
             assert!(
-                log.contains(&format!("seed {} (host), prior", request.seed)),
+                log.contains(&format!("seed {} (host), prior", request.seed.unwrap())),
                 "{log}"
             );
         }
@@ -111,22 +106,10 @@ fn chip_equals_host(machine: Machine, name: &str, blob: &[u8], requests: &[Reque
 fn requests() -> Vec<Request> {
     let mut requests: Vec<Request> = [1, 42, 0xDEAD_BEEF_0123_4567]
         .iter()
-        .map(|&seed| Request {
-            seed,
-            count: 2,
-            draw: Draw::Prior,
-        })
+        .map(|&seed| Request::new(Draw::Prior, 2, Some(seed)))
         .collect();
-    requests.push(Request {
-        seed: 7,
-        count: 2,
-        draw: Draw::Class(3),
-    });
-    requests.push(Request {
-        seed: 42,
-        count: 5,
-        draw: Draw::Interpolate,
-    });
+    requests.push(Request::new(Draw::Class(3), 2, Some(7)));
+    requests.push(Request::new(Draw::Interpolate, 5, Some(42)));
     requests
 }
 
@@ -151,51 +134,13 @@ fn conv_on_cortex_m4_equals_host() {
 }
 
 #[test]
-fn conv_on_cortex_m0_equals_host() {
-    chip_equals_host(
-        Machine::Microbit,
-        "conv-m0.blob",
-        &fixtures::conv_blob(),
-        &requests(),
-    );
-}
-
-/// A blob written by the trainer's exporter (`tinyvae export`'s code path:
-/// calibration, per-channel quantization, prototypes, the dense layout) for
-/// a freshly initialised `arch` model, calibrated on synthetic images with
-/// ten labels. Training would change the weights, not the code the chip
-/// runs; the conv model is the one `tinyvae train --model conv` builds.
-fn exported(arch: Arch) -> Vec<u8> {
-    let device = Backend::default().device();
-    let model = VaeConfig::new(arch).init(&device, &mut Rng::new(5));
-    let split = |n: usize, seed: u64| {
-        let mut rng = fixtures::Splitmix(seed);
-        Split {
-            pixels: (0..n * 784).map(|_| rng.below(256) as u8).collect(),
-            labels: (0..n).map(|k| (k % 10) as u8).collect(),
-        }
-    };
-    let options = ExportOptions {
-        calibration_samples: 200,
-        fidelity_samples: 20,
-        seed: 9,
-        dataset: "synthetic".into(),
-        epochs: 0,
-    };
-    export(&model, &split(200, 1), &split(50, 2), &options).expect("export")
-}
-
-#[test]
 fn exported_models_on_the_chips_equal_host() {
-    let (mlp, conv) = (exported(Arch::Mlp), exported(Arch::Conv));
+    let (mlp, conv) = (
+        fixtures::exported(Arch::Mlp),
+        fixtures::exported(Arch::Conv),
+    );
     chip_equals_host(Machine::Mps2An386, "exported-mlp.blob", &mlp, &requests());
     chip_equals_host(Machine::Mps2An386, "exported-conv.blob", &conv, &requests());
-    chip_equals_host(
-        Machine::Microbit,
-        "exported-conv-m0.blob",
-        &conv,
-        &requests(),
-    );
 }
 
 /// Asserts a failed run: non-zero exit, no images, an error naming `problem`.
@@ -212,11 +157,7 @@ fn assert_refused(run: &Run, problem: &str) {
     );
 }
 
-const ONE: Request = Request {
-    seed: 1,
-    count: 1,
-    draw: Draw::Prior,
-};
+const ONE: Request = Request::new(Draw::Prior, 1, Some(1));
 
 #[test]
 fn corrupt_blob_is_refused() {
@@ -224,29 +165,29 @@ fn corrupt_blob_is_refused() {
     let middle = blob.len() / 2;
     blob[middle] ^= 0x40;
     let path = blob_file("corrupt.blob", &blob);
-    for machine in [Machine::Mps2An386, Machine::Microbit] {
-        let run = run(machine, Some(&path), Some(&ONE));
-        assert_refused(&run, "checksum mismatch, the blob is corrupt");
-        assert!(
-            run.error()
-                .unwrap()
-                .starts_with("no valid model blob at 0x")
-        );
-    }
+    let run = run(Some(&path), Some(&ONE));
+    assert_refused(&run, "checksum mismatch, the blob is corrupt");
+    assert!(
+        run.error()
+            .unwrap()
+            .starts_with("no valid model blob at 0x")
+    );
+    assert_eq!(
+        run.refusal.as_deref(),
+        Some("payload checksum mismatch, the blob is corrupt")
+    );
 }
 
 #[test]
 fn missing_blob_is_refused() {
-    for machine in [Machine::Mps2An386, Machine::Microbit] {
-        let run = run(machine, None, Some(&ONE));
-        assert_refused(&run, "bad magic, nothing or no tinyvae blob loaded there");
-    }
+    let run = run(None, Some(&ONE));
+    assert_refused(&run, "bad magic, nothing or no tinyvae blob loaded there");
 }
 
 #[test]
 fn missing_request_is_refused() {
     let path = blob_file("for-missing-request.blob", &fixtures::conv_blob());
-    let run = run(Machine::Mps2An386, Some(&path), None);
+    let run = run(Some(&path), None);
     assert_refused(&run, "no request block at 0x21000000");
 }
 
@@ -257,6 +198,6 @@ fn unknown_class_is_refused() {
         draw: Draw::Class(fixtures::CLASSES),
         ..ONE
     };
-    let run = run(Machine::Mps2An386, Some(&path), Some(&request));
+    let run = run(Some(&path), Some(&request));
     assert_refused(&run, "no prototype for that class");
 }

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tinyvae_shared::Draw;
 
 use crate::blobfile::BlobFile;
-use tinyvae_tools::firmware::{self, Machine, Request};
+use tinyvae_shared::protocol::Request;
+use tinyvae_tools::firmware::{self, Machine};
 use tinyvae_tools::generate::host_images;
 
 /// Count instructions per image on the Cortex-M4F and M0 in QEMU.
@@ -71,11 +72,7 @@ pub fn run(args: Args) -> Result<()> {
             {
                 continue;
             }
-            let request = Request {
-                seed: args.seed,
-                count: args.count,
-                draw: Draw::Prior,
-            };
+            let request = Request::new(Draw::Prior, args.count, Some(args.seed));
             let result =
                 firmware::bench(&elf, machine, path, &request, Duration::from_secs(300))
                     .with_context(|| format!("benchmarking {} on {machine:?}", path.display()))?;

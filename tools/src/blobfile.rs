@@ -26,6 +26,11 @@ impl BlobFile {
         })
     }
 
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

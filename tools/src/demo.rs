@@ -21,7 +21,9 @@ use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
 use tinyvae_trainer::training::{RunOptions, Trained, TrainingConfig, train};
 
-use crate::firmware::{self, Machine, Request};
+use tinyvae_shared::protocol::Request;
+
+use crate::firmware::{self, Machine};
 use crate::generate::host_images;
 use crate::images::write_grid;
 use crate::train::{classify, load_data};
@@ -355,11 +357,7 @@ impl Chip {
             &["bench"],
             &firmware::firmware_dir().join("target/bench"),
         )?;
-        let request = Request {
-            seed,
-            count: 1,
-            draw: Draw::Prior,
-        };
+        let request = Request::new(Draw::Prior, 1, Some(seed));
         let bench = firmware::bench(
             &elf,
             machine,
@@ -398,7 +396,7 @@ impl Chip {
 
     /// The chip's images for one request, checked for completeness.
     fn generate(&self, seed: u64, count: u32, draw: Draw) -> Result<Vec<u8>> {
-        let request = Request { seed, count, draw };
+        let request = Request::new(draw, count, Some(seed));
         let run = firmware::run(
             &self.elf,
             Machine::Mps2An386,

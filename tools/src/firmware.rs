@@ -1,12 +1,15 @@
-//! Building the firmware, running it in QEMU and decoding what it sends.
+//! Building the firmware, running it in QEMU and talking to it.
 //!
-//! Self-contained (std, anyhow, defmt-decoder): `tinyvae qemu` uses it and
-//! the end-to-end tests in `tests/` compile the same file, so both speak the
-//! firmware's protocol the same way. The protocol is the firmware's defmt
-//! frames (firmware/src/main.rs): `z {i} [..]` and `image {i} [..]` carry
-//! the bytes; every other frame is a log line. The request block's layout is
-//! firmware/src/request.rs.
-
+//! Self-contained (std, anyhow, defmt-decoder, serialport): `tinyvae qemu`
+//! and `bench` use it and the end-to-end tests in `tests/` compile the same
+//! file, so both speak the firmware's protocol the same way. Two ways to
+//! run:
+//! - the lab machines ([`run`]: `mps2-an386`, and the `bench` builds): the
+//!   command frame and the blob loaded by QEMU's generic loader, the reply
+//!   frames read from semihosting's stdout when QEMU exits;
+//! - the micro:bit board firmware unchanged ([`emulate_microbit`]): the blob
+//!   flashed as Intel HEX, the protocol over the emulated UART on a pty,
+//!   exactly as `tinyvae listen` talks to a real board.
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +18,10 @@ use std::time::{Duration, Instant};
 use std::{fs, thread};
 
 use anyhow::{Context, Result, bail};
-use tinyvae_shared::Draw;
+use tinyvae_shared::protocol::{self, Request};
+
+use crate::hex::{Chunk, intel_hex};
+use crate::link::{self, Decoder, Event, LogLine};
 
 /// The firmware's workspace (a sibling of this crate's directory).
 pub fn firmware_dir() -> PathBuf {
@@ -95,39 +101,6 @@ impl Machine {
             Machine::Mps2An386 => &["-cpu", "cortex-m4", "-machine", "mps2-an386"],
             Machine::Microbit => &["-machine", "microbit"],
         }
-    }
-}
-
-/// The request block's class field for [`Draw::Prior`].
-pub const PRIOR: u32 = u32::MAX;
-/// The request block's class field for [`Draw::Interpolate`].
-pub const INTERPOLATE: u32 = u32::MAX - 1;
-
-/// What to generate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Request {
-    /// Seed of the sampler's PCG32.
-    pub seed: u64,
-    /// Images to generate.
-    pub count: u32,
-    /// What to draw.
-    pub draw: Draw,
-}
-
-impl Request {
-    /// The 20-byte request block (firmware/src/request.rs).
-    pub fn to_bytes(self) -> [u8; 20] {
-        let mut block = [0; 20];
-        block[..4].copy_from_slice(b"TVRQ");
-        block[4..8].copy_from_slice(&self.count.to_le_bytes());
-        block[8..16].copy_from_slice(&self.seed.to_le_bytes());
-        let class = match self.draw {
-            Draw::Prior => PRIOR,
-            Draw::Class(k) => u32::from(k),
-            Draw::Interpolate => INTERPOLATE,
-        };
-        block[16..].copy_from_slice(&class.to_le_bytes());
-        block
     }
 }
 
@@ -221,26 +194,21 @@ pub fn elf_sizes(elf: &[u8], ram: std::ops::Range<u64>) -> Result<Sizes> {
     Ok(Sizes { flash, static_ram })
 }
 
-/// One level-tagged log line from the firmware.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// `INFO`, `ERROR`, ... (empty for `println!` frames).
-    pub level: String,
-    /// The formatted message.
-    pub message: String,
-}
-
-/// What one QEMU run gave back.
+/// What one lab run gave back.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
     /// QEMU's exit code (the firmware's semihosting exit code).
     pub exit_code: i32,
-    /// Every frame but the image and latent frames, in order.
+    /// The firmware's log lines, in order.
     pub log: Vec<LogLine>,
     /// The images' bytes, in order of their index.
     pub images: Vec<Vec<u8>>,
     /// The latents the firmware drew, in order.
     pub latents: Vec<Vec<i8>>,
+    /// The seed the firmware reported.
+    pub seed: Option<u64>,
+    /// The firmware's refusal, if it refused.
+    pub refusal: Option<String>,
     /// What QEMU itself printed on stderr.
     pub stderr: String,
 }
@@ -248,10 +216,7 @@ pub struct Run {
 impl Run {
     /// All log lines, `LEVEL message` per line.
     pub fn log_text(&self) -> String {
-        self.log
-            .iter()
-            .map(|line| format!("{:<5} {}\n", line.level, line.message))
-            .collect()
+        log_text(&self.log)
     }
 
     /// The first log line at `ERROR` level.
@@ -261,6 +226,13 @@ impl Run {
             .find(|line| line.level == "ERROR")
             .map(|line| line.message.as_str())
     }
+}
+
+/// Log lines, `LEVEL message` per line.
+pub fn log_text(log: &[LogLine]) -> String {
+    log.iter()
+        .map(|line| format!("{:<5} {}\n", line.level, line.message))
+        .collect()
 }
 
 /// Kills QEMU when dropped (an early return, a panic, a timeout).
@@ -273,9 +245,31 @@ impl Drop for Qemu {
     }
 }
 
-/// Runs `elf` in QEMU with `blob` and `request` loaded (either may be left
-/// out, to see the firmware refuse), decodes its defmt output and returns
-/// it. QEMU is killed after `timeout`.
+impl Qemu {
+    /// Starts `command`, with a clear error when QEMU is not installed.
+    fn spawn(command: &mut Command) -> Result<Self> {
+        command.spawn().map(Qemu).map_err(|err| {
+            if err.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!(
+                    "qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install qemu-system-arm)"
+                )
+            } else {
+                anyhow::Error::new(err).context("starting qemu-system-arm")
+            }
+        })
+    }
+}
+
+/// The firmware ELF's bytes and defmt table.
+fn read_elf(elf: &Path) -> Result<defmt_decoder::Table> {
+    let bytes = fs::read(elf).with_context(|| format!("reading the firmware {}", elf.display()))?;
+    link::defmt_table(&bytes, &elf.display().to_string())
+}
+
+/// Runs a lab build (`mps2-an386`, or a `bench` build) in QEMU with `blob`
+/// and the command frame for `request` loaded (either may be left out, to
+/// see the firmware refuse), decodes its replies and returns them. QEMU is
+/// killed after `timeout`.
 pub fn run(
     elf: &Path,
     machine: Machine,
@@ -296,12 +290,7 @@ pub fn run_with(
     timeout: Duration,
     qemu_args: &[&str],
 ) -> Result<Run> {
-    let elf_bytes =
-        fs::read(elf).with_context(|| format!("reading the firmware {}", elf.display()))?;
-    let table = defmt_decoder::Table::parse(&elf_bytes)
-        .with_context(|| format!("reading defmt symbols from {}", elf.display()))?
-        .with_context(|| format!("{} has no defmt table", elf.display()))?;
-
+    let table = read_elf(elf)?;
     let scratch = ScratchDir::new()?;
     let mut command = Command::new("qemu-system-arm");
     command.args(machine.qemu_machine()).args([
@@ -316,7 +305,7 @@ pub fn run_with(
     command.args(qemu_args);
     if let Some(request) = request {
         let path = scratch.0.join("request.bin");
-        fs::write(&path, request.to_bytes())
+        fs::write(&path, protocol::Command::Generate(*request).to_frame())
             .with_context(|| format!("writing {}", path.display()))?;
         command
             .arg("-device")
@@ -333,15 +322,7 @@ pub fn run_with(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut qemu = Qemu(command.spawn().map_err(|err| {
-        if err.kind() == std::io::ErrorKind::NotFound {
-            anyhow::anyhow!(
-                "qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install qemu-system-arm)"
-            )
-        } else {
-            anyhow::Error::new(err).context("starting qemu-system-arm")
-        }
-    })?);
+    let mut qemu = Qemu::spawn(&mut command)?;
     let stdout = drain(qemu.0.stdout.take());
     let stderr = drain(qemu.0.stderr.take());
     let deadline = Instant::now() + timeout;
@@ -355,10 +336,25 @@ pub fn run_with(
         thread::sleep(Duration::from_millis(2));
     };
     let stdout = stdout.join().unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-    let mut run = decode(&table, &stdout)?;
-    run.exit_code = status.code().unwrap_or(-1);
-    run.stderr = stderr;
+    let mut run = Run {
+        exit_code: status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
+        ..Run::default()
+    };
+    for event in Decoder::new(Some(table)).feed(&stdout) {
+        match event {
+            Event::Image(image) => {
+                expect_index(image.index as usize, run.images.len())?;
+                run.images.push(image.pixels);
+                run.latents.push(image.latent);
+            }
+            Event::Log(line) => run.log.push(line),
+            Event::Begin(begin) => run.seed = Some(begin.seed),
+            Event::Refused(_, detail) => run.refusal = Some(detail),
+            Event::Damaged(error) => bail!("a damaged frame from the lab firmware ({error})"),
+            Event::Status(_) | Event::Done(_) => {}
+        }
+    }
     Ok(run)
 }
 
@@ -376,47 +372,93 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>
     })
 }
 
-/// Decodes a complete defmt byte stream into log lines, images and latents.
-fn decode(table: &defmt_decoder::Table, bytes: &[u8]) -> Result<Run> {
-    let mut run = Run::default();
-    let mut stream = table.new_stream_decoder();
-    stream.received(bytes);
-    loop {
-        match stream.decode() {
-            Ok(frame) => {
-                let message = frame.display_message().to_string();
-                if let Some(rest) = message.strip_prefix("image ") {
-                    let (index, bytes) = indexed_list::<u8>(rest)
-                        .with_context(|| format!("bad image frame {message:.80}"))?;
-                    expect_index(index, run.images.len())?;
-                    run.images.push(bytes);
-                } else if let Some(rest) = message.strip_prefix("z ") {
-                    let (index, z) = indexed_list::<i8>(rest)
-                        .with_context(|| format!("bad latent frame {message:.80}"))?;
-                    expect_index(index, run.latents.len())?;
-                    run.latents.push(z);
-                } else {
-                    let level = frame.level().map(|l| l.as_str().to_uppercase());
-                    run.log.push(LogLine {
-                        level: level.unwrap_or_default(),
-                        message,
-                    });
-                }
-            }
-            Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
-            Err(defmt_decoder::DecodeError::Malformed) => {
-                bail!("malformed defmt frame from the firmware (is the ELF the one that ran?)")
-            }
-        }
-    }
-    Ok(run)
-}
-
 fn expect_index(index: usize, expected: usize) -> Result<()> {
     if index != expected {
-        bail!("frame {index} arrived where frame {expected} was expected");
+        bail!("image {index} arrived where image {expected} was expected");
     }
     Ok(())
+}
+
+/// The micro:bit board firmware running in QEMU `-machine microbit`,
+/// unchanged: its blob flashed from an Intel HEX file, its UART on a pty
+/// that [`link::Board`] talks to, as to a real board. QEMU is killed when
+/// this is dropped.
+pub struct Emulator {
+    /// The session with the emulated board.
+    pub board: link::Board<Box<dyn serialport::SerialPort>>,
+    /// The pty QEMU put the UART on.
+    pub port: String,
+    _qemu: Qemu,
+    _scratch: ScratchDir,
+}
+
+/// Boots `elf` (the `microbit` board build) in QEMU with `blob` flashed at
+/// the board's blob address (none: an empty blob region) and connects to
+/// its UART. `timeout` bounds the boot and every silence of the board.
+pub fn emulate_microbit(elf: &Path, blob: Option<&[u8]>, timeout: Duration) -> Result<Emulator> {
+    let table = read_elf(elf)?;
+    let scratch = ScratchDir::new()?;
+    let mut command = Command::new("qemu-system-arm");
+    command.args(Machine::Microbit.qemu_machine()).args([
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "pty",
+    ]);
+    if let Some(blob) = blob {
+        let path = scratch.0.join("blob.hex");
+        let hex = intel_hex(&[Chunk {
+            address: Machine::Microbit.blob_address(),
+            bytes: blob.to_vec(),
+        }])?;
+        fs::write(&path, hex).with_context(|| format!("writing {}", path.display()))?;
+        command
+            .arg("-device")
+            .arg(format!("loader,file={}", path.display()));
+    }
+    command
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut qemu = Qemu::spawn(&mut command)?;
+    let port = pty_of(&mut qemu, timeout)?;
+    let serial = serialport::new(&port, 115_200)
+        .timeout(Duration::from_millis(50))
+        .open()
+        .with_context(|| format!("opening QEMU's pty {port}"))?;
+    let board = link::Board::connect(serial, Decoder::new(Some(table)), timeout, &port)?;
+    Ok(Emulator {
+        board,
+        port,
+        _qemu: qemu,
+        _scratch: scratch,
+    })
+}
+
+/// Reads QEMU's `char device redirected to /dev/pts/N` line.
+fn pty_of(qemu: &mut Qemu, timeout: Duration) -> Result<String> {
+    let stdout = qemu.0.stdout.take().context("QEMU's stdout")?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(at) = line.find("/dev/") {
+                let path = line[at..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let _ = sender.send(path);
+            }
+        }
+    });
+    receiver
+        .recv_timeout(timeout)
+        .context("QEMU did not say which pty the micro:bit's UART is on")
 }
 
 /// Parses `"{index} [a, b, c]"`.

@@ -4,12 +4,17 @@
 //!
 //! - [`blobfile`]: reading a blob file, errors naming the file;
 //! - [`fail`]: bad input vs. failure, and the exit codes;
-//! - [`firmware`]: building the firmware, running it in QEMU, decoding defmt;
+//! - [`firmware`]: building the firmware, running it in QEMU (the lab
+//!   machines, and the micro:bit board firmware on an emulated UART);
 //! - [`generate`]: the host's reference generation (the chip's bytes);
-//! - [`images`]: raw and PNG-grid output.
+//! - [`hex`]: a firmware ELF's load segments, to and from Intel HEX;
+//! - [`images`]: raw and PNG-grid output;
+//! - [`link`]: the host's side of the board protocol, over any serial port.
 
 pub mod blobfile;
 pub mod fail;
 pub mod firmware;
 pub mod generate;
+pub mod hex;
 pub mod images;
+pub mod link;

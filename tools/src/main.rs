@@ -9,8 +9,10 @@ mod bench;
 mod bench_train;
 mod demo;
 mod export;
+mod hexfile;
 mod inspect;
 mod latents;
+mod listen;
 mod qemu;
 mod request;
 mod sample;
@@ -19,7 +21,7 @@ mod train;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tinyvae_tools::{blobfile, fail, firmware, generate, images};
+use tinyvae_tools::{blobfile, fail, firmware, generate, hex, images, link};
 
 /// Train a VAE, export its int8 decoder, and generate images with it on the
 /// host or on a Cortex-M in QEMU.
@@ -48,6 +50,10 @@ enum Command {
     BenchTrain(bench_train::Args),
     /// Run the firmware in QEMU, collect its images, check them against the host.
     Qemu(qemu::Args),
+    /// Write a blob (and optionally the firmware) as Intel HEX for flashing a board.
+    Hex(hexfile::Args),
+    /// Generate images on a board over its serial port and check them against the host.
+    Listen(listen::Args),
     /// Count executed instructions per image on the Cortex-M4F/M0 in QEMU, per layer and kernel.
     Bench(bench::Args),
 }
@@ -60,6 +66,8 @@ fn main() -> ExitCode {
         Command::BenchTrain(args) => bench_train::run(args),
         Command::Qemu(args) => qemu::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Listen(args) => listen::run(args),
+        Command::Hex(args) => hexfile::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
         Command::Sample(args) => sample::run(args),

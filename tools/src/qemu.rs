@@ -1,6 +1,9 @@
 //! `tinyvae qemu`: run the firmware in QEMU on a blob, collect the images it
 //! generates and, with `--check`, compare them byte for byte with the host
-//! running the same `shared` code on the same seed.
+//! running the same `shared` code on the same seed. On `mps2-an386` it runs
+//! the lab build (semihosting); on `microbit` the very board firmware a user
+//! flashes, the blob loaded as Intel HEX, over the emulated UART with
+//! `tinyvae listen`'s code.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,9 +12,12 @@ use anyhow::{Result, bail};
 use clap::ValueEnum;
 
 use crate::fail::bad_input;
-use crate::firmware::{self, Machine, Request};
+use tinyvae_shared::protocol::Request;
+
+use crate::firmware::{self, Machine};
 use crate::generate::host_images;
 use crate::images::write_images;
+use crate::listen::collect;
 use crate::request::RequestArgs;
 
 /// Run the firmware in QEMU and collect (and check) its images.
@@ -19,7 +25,8 @@ use crate::request::RequestArgs;
 pub struct Args {
     #[command(flatten)]
     request: RequestArgs,
-    /// Directory for `qemu.raw` (count x H x W x C bytes) and `qemu.png`.
+    /// Directory for `qemu.raw` (count x H x W x C bytes) and `qemu.png`
+    /// (and, on the micro:bit, `qemu.jsonl`: each image's seed and latent).
     #[arg(long)]
     out: PathBuf,
     /// Compare the chip's images with the host's, byte for byte.
@@ -28,10 +35,11 @@ pub struct Args {
     /// QEMU machine (and so CPU) to run on.
     #[arg(long, value_enum, default_value_t = MachineArg::Mps2An386)]
     machine: MachineArg,
-    /// Run this firmware ELF instead of building firmware/ (cargo build --release).
+    /// Run this firmware ELF instead of building firmware/ (cargo build
+    /// --release): for `microbit`, the board build.
     #[arg(long)]
     elf: Option<PathBuf>,
-    /// Give up on QEMU after this many seconds.
+    /// Give up on QEMU after this many seconds (on the micro:bit: of silence).
     #[arg(long, default_value_t = 120)]
     timeout: u64,
 }
@@ -68,12 +76,25 @@ pub fn run(args: Args) -> Result<()> {
         Some(elf) => elf.clone(),
         None => firmware::build(machine)?,
     };
-    let request = Request {
-        seed: args.request.seed,
-        count: args.request.count,
-        draw: args.request.draw(),
-    };
+    let request = Request::new(
+        args.request.draw(),
+        args.request.count,
+        Some(args.request.seed),
+    );
     let timeout = Duration::from_secs(args.timeout);
+    if machine == Machine::Microbit {
+        let mut emulator = firmware::emulate_microbit(&elf, Some(blob.bytes()), timeout)?;
+        eprintln!("{} on {}", emulator.board.status.board, emulator.port);
+        emulator.board.on_log = Box::new(|line| eprintln!("{:<5} {}", line.level, line.message));
+        return collect(
+            &mut emulator.board,
+            request,
+            Some(&blob),
+            args.check,
+            &args.out,
+            "qemu",
+        );
+    }
     let run = firmware::run(
         &elf,
         machine,

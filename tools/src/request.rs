@@ -35,11 +35,7 @@ pub struct RequestArgs {
 impl RequestArgs {
     /// What the flags ask to draw.
     pub fn draw(&self) -> Draw {
-        match (self.class, self.interpolate) {
-            (Some(class), _) => Draw::Class(class),
-            (None, true) => Draw::Interpolate,
-            (None, false) => Draw::Prior,
-        }
+        draw_of(self.class, self.interpolate)
     }
 
     /// Reads and validates the blob, and checks that the requested class
@@ -48,5 +44,14 @@ impl RequestArgs {
         let file = BlobFile::read(&self.blob)?;
         check_class(&file.model()?, self.draw(), &self.blob)?;
         Ok(file)
+    }
+}
+
+/// What `--class` and `--interpolate` ask to draw.
+pub fn draw_of(class: Option<u16>, interpolate: bool) -> Draw {
+    match (class, interpolate) {
+        (Some(class), _) => Draw::Class(class),
+        (None, true) => Draw::Interpolate,
+        (None, false) => Draw::Prior,
     }
 }

@@ -1,51 +1,91 @@
-//! STM32F429I-DISC1: the seed comes from the RNG peripheral and is logged
-//! (so the host can replay it), the blob sits in flash sectors 8-11
-//! (`probe-rs download --binary-format bin --base-address 0x08080000`),
-//! images and logs go out over defmt-RTT. The green LED (PG13) blinks once
-//! per image, through embedded-hal 1.0's `OutputPin` and `DelayNs`.
+//! STM32F429I-DISC1 (STM32F429ZI, Cortex-M4F): the protocol over USART1
+//! (PA9 TX, PA10 RX), which the board's ST-LINK/V2-B offers as its USB
+//! virtual COM port (115200 baud, 8N1); seeds from the RNG peripheral
+//! (clocked from the 48 MHz PLL output). The blob sits in flash sectors
+//! 8-11. Built in CI; not run anywhere yet (no board here, and QEMU 7.2
+//! emulates no STM32F4 board with a working RNG).
+//!
+//! stm32f4xx-hal does the work: its serial driver speaks embedded-io 0.6
+//! (writing) and embedded-hal-nb (reading), adapted below to the
+//! embedded-io 0.7 traits the firmware's transport uses; its `Rng` is
+//! rand_core's `RngCore`.
 
-use defmt_rtt as _;
-use embedded_hal::delay::DelayNs;
-use embedded_hal::digital::OutputPin;
-use panic_probe as _;
+use embedded_hal_nb::serial::Read as _;
+use embedded_io_06::Write as _;
 use rand_core::RngCore;
 use stm32f4xx_hal::{
-    gpio::{Output, PG13},
     pac,
     prelude::*,
     rcc::Config,
     rng::{Rng, RngExt},
-    timer::SysDelay,
+    serial::{self, Serial},
 };
+use tinyvae_shared::protocol::{Command, CommandReader, FrameError};
 
-use crate::request::{Request, RequestProblem, Source};
+use crate::failure::Failure;
+use crate::link;
 
-pub const NAME: &str = "STM32F429I-DISC1 (Cortex-M4F)";
-pub const SCRATCH: usize = 96 * 1024;
-pub const PIXELS: usize = 16 * 1024;
-/// Flash sectors 8-11 (RM0090 table 6), linked with nothing.
-const BLOB_ADDRESS: usize = 0x0808_0000;
-const BLOB_END: usize = 0x0810_0000;
-/// Images per boot (a reset draws a new seed).
-const COUNT: u32 = 8;
-
-/// The memory the blob may occupy.
-pub fn blob_region() -> &'static [u8] {
-    // SAFETY: flash that exists on the STM32F429ZI, that the program does
-    // not link (memory/stm32f429i-disc1.x) and never writes.
-    unsafe { core::slice::from_raw_parts(BLOB_ADDRESS as *const u8, BLOB_END - BLOB_ADDRESS) }
+/// USART1, with one byte of look-ahead so that "is a byte waiting?" can be
+/// asked of a driver whose reads consume.
+pub struct Transport {
+    serial: Serial<pac::USART1>,
+    waiting: Option<u8>,
 }
 
-/// The board's peripherals.
+impl embedded_io::ErrorType for Transport {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::Write for Transport {
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+        self.serial
+            .write_all(bytes)
+            .map_err(|_| embedded_io::ErrorKind::Other)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        embedded_io_06::Write::flush(&mut self.serial).map_err(|_| embedded_io::ErrorKind::Other)
+    }
+}
+
+impl embedded_io::ReadReady for Transport {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        if self.waiting.is_none() {
+            match self.serial.read() {
+                Ok(byte) => self.waiting = Some(byte),
+                Err(nb::Error::WouldBlock) => {}
+                // Overrun or framing error: the byte is lost; the frame's
+                // CRC tells the host.
+                Err(nb::Error::Other(_)) => {}
+            }
+        }
+        Ok(self.waiting.is_some())
+    }
+}
+
+impl embedded_io::Read for Transport {
+    fn read(&mut self, bytes: &mut [u8]) -> Result<usize, Self::Error> {
+        while !embedded_io::ReadReady::read_ready(self)? {}
+        match (bytes.first_mut(), self.waiting.take()) {
+            (Some(slot), Some(byte)) => {
+                *slot = byte;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+/// The board's peripherals that the main loop uses.
 pub struct Board {
     rng: Rng,
-    led: PG13<Output>,
-    delay: SysDelay,
+    commands: CommandReader,
 }
 
 impl Board {
     pub fn init() -> Self {
-        let (Some(dp), Some(cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take()) else {
+        let Some(dp) = pac::Peripherals::take() else {
             unreachable!("init runs once")
         };
         // 8 MHz crystal; the RNG needs the 48 MHz PLL output.
@@ -53,41 +93,41 @@ impl Board {
             .RCC
             .freeze(Config::hse(8.MHz()).sysclk(168.MHz()).require_pll48clk());
         let rng = dp.RNG.constrain(&mut rcc);
-        let led = dp.GPIOG.split(&mut rcc).pg13.into_push_pull_output();
-        let delay = cp.SYST.delay(&rcc.clocks);
-        Self { rng, led, delay }
-    }
-
-    /// Draws a fresh 64-bit seed from the TRNG; `main` logs it.
-    pub fn request(&mut self) -> Result<Request, RequestProblem> {
-        // rand_core 0.9, as `shared` uses; a clock or seed error of the
-        // peripheral panics (panic-probe logs it over defmt).
-        let seed = self.rng.next_u64();
-        Ok(Request {
-            seed,
-            count: COUNT,
-            draw: tinyvae_shared::Draw::Prior,
-            source: Source::Trng,
-        })
-    }
-
-    pub fn image_done(&mut self, _index: u32) {
-        blink(&mut self.led, &mut self.delay);
-    }
-
-    /// Stops: a breakpoint ends `probe-rs run`, then the core sleeps.
-    pub fn finish(self, code: i32) -> ! {
-        defmt::info!("exit code {=i32}", code);
-        cortex_m::asm::bkpt();
-        loop {
-            cortex_m::asm::wfi();
+        let gpioa = dp.GPIOA.split(&mut rcc);
+        let Ok(serial) = Serial::new(
+            dp.USART1,
+            (gpioa.pa9, gpioa.pa10),
+            serial::Config::default().baudrate(115_200.bps()),
+            &mut rcc,
+        ) else {
+            unreachable!("115200 baud is reachable from 84 MHz")
+        };
+        link::install(Transport {
+            serial,
+            waiting: None,
+        });
+        Self {
+            rng,
+            commands: CommandReader::new(),
         }
     }
-}
 
-/// One visible blink, with any embedded-hal 1.0 pin and delay.
-fn blink(led: &mut impl OutputPin, delay: &mut impl DelayNs) {
-    let _ = led.set_high();
-    delay.delay_ms(100);
-    let _ = led.set_low();
+    /// Waits for the host's next command frame.
+    pub fn next_command(&mut self) -> Result<Command, FrameError> {
+        loop {
+            if let Some(byte) = link::try_read()
+                && let Some(command) = self.commands.push(byte)
+            {
+                return command;
+            }
+        }
+    }
+
+    /// A fresh seed from the RNG peripheral.
+    pub fn seed(&mut self) -> Result<u64, Failure> {
+        Ok(self.rng.next_u64())
+    }
+
+    /// A real board serves for as long as it is powered.
+    pub fn served(&mut self, _ok: bool) {}
 }

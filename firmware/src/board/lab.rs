@@ -1,39 +1,17 @@
-//! The QEMU machines: `mps2-an386` (feature `qemu`, Cortex-M4F) and
-//! `microbit` (feature `microbit`, Cortex-M0). The host loads the request
-//! block and the blob with QEMU's generic loader
-//! (`-device loader,file=...,addr=...`) into memory the firmware does not
-//! link; defmt goes out over semihosting and the exit code is QEMU's.
+//! The QEMU lab machines: `mps2-an386` (feature `qemu`, Cortex-M4F) and,
+//! for instruction counts (`bench`), `microbit` (Cortex-M0). The host loads
+//! one command frame (the protocol's, delimiter included) and the blob with
+//! QEMU's generic loader (`-device loader,file=...,addr=...`) into memory
+//! the firmware does not link; the replies go out over semihosting and the
+//! exit code is QEMU's. A real board's build has no semihosting (see
+//! `microbit.rs`): a semihosting call with no debugger attached faults.
 
 use cortex_m_rt::{ExceptionFrame, exception};
-use defmt_semihosting as _;
+use tinyvae_shared::protocol::{Command, CommandReader, FrameError, MAX_COMMAND_FRAME};
 
-use crate::request::{self, Request, RequestProblem};
+use crate::failure::Failure;
 
-#[cfg(feature = "qemu")]
-mod layout {
-    pub const NAME: &str = "qemu mps2-an386 (Cortex-M4F)";
-    /// PSRAM (hw/arm/mps2.c), linked with nothing.
-    pub const REQUEST_ADDRESS: usize = 0x2100_0000;
-    pub const BLOB_ADDRESS: usize = 0x2100_1000;
-    pub const BLOB_END: usize = 0x2200_0000;
-    pub const SCRATCH: usize = 256 * 1024;
-    pub const PIXELS: usize = 64 * 1024;
-}
-
-#[cfg(feature = "microbit")]
-mod layout {
-    pub const NAME: &str = "qemu microbit (nRF51, Cortex-M0)";
-    /// Flash above the code (memory/microbit.x).
-    pub const REQUEST_ADDRESS: usize = 0x0002_0000;
-    pub const BLOB_ADDRESS: usize = 0x0002_0400;
-    pub const BLOB_END: usize = 0x0004_0000;
-    /// 16 KiB of RAM: the conv decoder's largest layer input plus output
-    /// (7x7x32 + 14x14x40 = 9,408 B; `tests/tests/shapes.rs` checks it).
-    pub const SCRATCH: usize = 9728;
-    pub const PIXELS: usize = 1024;
-}
-
-use layout::{BLOB_ADDRESS, BLOB_END, REQUEST_ADDRESS};
+use super::layout::REQUEST_ADDRESS;
 
 /// A free-running 32-bit counter of virtual time, for `bench`. Under
 /// `qemu-system-arm -icount shift=0` one executed instruction is one
@@ -122,36 +100,98 @@ impl Clock {
         clock::now()
     }
 }
-pub use layout::{NAME, PIXELS, SCRATCH};
-
-/// The memory the blob may occupy.
-pub fn blob_region() -> &'static [u8] {
-    // SAFETY: the region is memory that exists on this machine (see
-    // memory/*.x), that nothing in the program links or writes, and that
-    // stays unchanged while the program runs.
-    unsafe { core::slice::from_raw_parts(BLOB_ADDRESS as *const u8, BLOB_END - BLOB_ADDRESS) }
+/// Semihosting's standard output, buffered: one semihosting call per
+/// buffer, not per byte.
+pub struct Transport {
+    stdout: Option<semihosting::io::Stdout>,
+    buffer: heapless::Vec<u8, 256>,
 }
 
-/// A QEMU machine.
-pub struct Board;
+impl embedded_io::ErrorType for Transport {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for Transport {
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+        let room = self.buffer.capacity() - self.buffer.len();
+        let taken = &bytes[..bytes.len().min(room)];
+        let _ = self.buffer.extend_from_slice(taken);
+        if self.buffer.is_full() {
+            embedded_io::Write::flush(self)?;
+        }
+        Ok(taken.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        use semihosting::io::Write as _;
+        if let Some(stdout) = &mut self.stdout {
+            let _ = stdout.write_all(&self.buffer);
+        }
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+/// A QEMU lab machine: one command per run.
+pub struct Board {
+    /// Commands served so far (the first is the loaded one; there is no
+    /// second).
+    served: u32,
+    /// Whether the last command succeeded.
+    ok: bool,
+}
 
 impl Board {
     pub fn init() -> Self {
-        Self
+        crate::link::install(Transport {
+            stdout: semihosting::io::stdout().ok(),
+            buffer: heapless::Vec::new(),
+        });
+        Self {
+            served: 0,
+            ok: false,
+        }
     }
 
-    /// Reads the host's request block.
-    pub fn request(&mut self) -> Result<Request, RequestProblem> {
+    /// The command frame the host loaded; after it has been served, ends
+    /// the run (QEMU exits with 0 if it succeeded, 1 if not).
+    pub fn next_command(&mut self) -> Result<Command, FrameError> {
+        if self.served > 0 {
+            self.finish(if self.ok { 0 } else { 1 });
+        }
         // SAFETY: as for the blob region: existing, unlinked, unchanging memory.
-        let block = unsafe { &*(REQUEST_ADDRESS as *const [u8; request::LEN]) };
-        request::parse(block, REQUEST_ADDRESS as u32)
+        let block = unsafe { &*(REQUEST_ADDRESS as *const [u8; MAX_COMMAND_FRAME + 1]) };
+        let mut reader = CommandReader::new();
+        match block.iter().find_map(|&byte| reader.push(byte)) {
+            Some(command) => command,
+            None => {
+                defmt::error!(
+                    "no request block at {=u32:#010x}: load a command frame there with \
+                     -device loader,file=REQUEST,addr={=u32:#010x}",
+                    REQUEST_ADDRESS as u32,
+                    REQUEST_ADDRESS as u32
+                );
+                self.finish(1)
+            }
+        }
     }
 
-    #[cfg_attr(feature = "bench", allow(dead_code))]
-    pub fn image_done(&mut self, _index: u32) {}
+    /// The lab machines draw no seeds: the host sends one.
+    pub fn seed(&mut self) -> Result<u64, Failure> {
+        Err(Failure::NoSeed(
+            "this QEMU lab machine has no random number generator: send a seed",
+        ))
+    }
+
+    /// Records how the command went.
+    pub fn served(&mut self, ok: bool) {
+        self.served += 1;
+        self.ok = ok;
+    }
 
     /// Ends the run; QEMU exits with `code`.
-    pub fn finish(self, code: i32) -> ! {
+    fn finish(&mut self, code: i32) -> ! {
+        crate::link::flush();
         semihosting::process::exit(code)
     }
 }
@@ -159,11 +199,13 @@ impl Board {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     defmt::error!("panic: {}", defmt::Display2Format(info));
+    crate::link::flush();
     semihosting::process::exit(101)
 }
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     defmt::error!("hard fault at pc {=u32:#010x}", frame.pc());
+    crate::link::flush();
     semihosting::process::exit(102)
 }

@@ -1,0 +1,292 @@
+//! The host's protocol session (`tinyvae_tools::link::Board`, what `listen`
+//! and `qemu --machine microbit` run) against a fake board on a fake serial
+//! line that corrupts, drops and truncates bytes: no damaged frame ever
+//! becomes an image, lost images are asked for again and arrive intact,
+//! and a line too damaged to recover from ends with a clear error.
+//!
+//! The fake board answers with the protocol's own encoder (`shared`) and
+//! the same sampler and decoder as the chip, so its bytes are the chip's.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use tinyvae_shared::protocol::{
+    Begin, Command, CommandReader, Image, ModelInfo, Reply, Request, SeedSource, Status, VERSION,
+};
+use tinyvae_shared::{Draw, Model, seeded_rng};
+use tinyvae_tools::generate::host_images;
+use tinyvae_tools::link::{Board, Decoder};
+
+/// What the line does to one frame the board sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Flips the bits of the byte at this offset in the frame.
+    Flip(usize),
+    /// Loses the byte at this offset.
+    Drop(usize),
+    /// Loses everything from this offset to the end of the frame, its
+    /// delimiter included: the frame runs into the next one.
+    Truncate(usize),
+    /// Loses this frame and everything after it in the same answer: the
+    /// host hears nothing more until it asks again.
+    Silence,
+}
+
+/// A board over a lossy line.
+struct FakeBoard {
+    blob: Vec<u8>,
+    commands: CommandReader,
+    line: VecDeque<u8>,
+    /// Frames sent so far, over all answers.
+    frames: usize,
+    /// Faults by frame number.
+    faults: Vec<(usize, Fault)>,
+    /// Set by `Silence` until the next command.
+    silent: bool,
+    /// The "hardware" seeds, one per request without a seed.
+    hardware_seed: u64,
+}
+
+impl FakeBoard {
+    fn new(blob: Vec<u8>, faults: Vec<(usize, Fault)>) -> Self {
+        Self {
+            blob,
+            commands: CommandReader::new(),
+            line: VecDeque::new(),
+            frames: 0,
+            faults,
+            silent: false,
+            hardware_seed: 1000,
+        }
+    }
+
+    /// Sends one frame through the faulty line.
+    fn send(&mut self, reply: &Reply<'_>) {
+        let mut frame = Vec::new();
+        reply.send(&mut frame).unwrap();
+        let number = self.frames;
+        self.frames += 1;
+        for &(_, fault) in self.faults.iter().filter(|(n, _)| *n == number) {
+            match fault {
+                Fault::Flip(i) => frame[i] ^= 0xff,
+                Fault::Drop(i) => {
+                    frame.remove(i);
+                }
+                Fault::Truncate(i) => frame.truncate(i),
+                Fault::Silence => self.silent = true,
+            }
+        }
+        if !self.silent {
+            self.line.extend(frame);
+        }
+    }
+
+    fn answer(&mut self, command: Command) {
+        self.silent = false;
+        let blob = self.blob.clone();
+        let model = Model::from_bytes(&blob).unwrap();
+        match command {
+            Command::Hello => {
+                let shape = model.image_shape();
+                self.send(&Reply::Status(Status {
+                    protocol: VERSION,
+                    board: "fake",
+                    firmware: "0",
+                    model: Ok(ModelInfo {
+                        blob_len: blob.len() as u32,
+                        blob_crc32: model.header().crc32,
+                        latent: model.latent_dim() as u16,
+                        shape: [shape.height, shape.width, shape.channels],
+                        classes: model.classes(),
+                    }),
+                }));
+            }
+            Command::Generate(request) => {
+                let (seed, source) = match request.seed {
+                    Some(seed) => (seed, SeedSource::Host),
+                    None => {
+                        self.hardware_seed += 1;
+                        (self.hardware_seed, SeedSource::Hardware)
+                    }
+                };
+                self.send(&Reply::Begin(Begin {
+                    seed,
+                    source,
+                    request,
+                }));
+                let mut scratch = vec![0; model.scratch_len()];
+                let mut pixels = vec![0; model.image_len()];
+                let mut images = Vec::new();
+                model
+                    .for_each_latent_in(
+                        request.draw,
+                        request.count,
+                        request.images(),
+                        &mut seeded_rng(seed),
+                        |index, z| {
+                            model.decode(z, &mut scratch, &mut pixels)?;
+                            images.push((
+                                index,
+                                z.iter().map(|&v| v as u8).collect::<Vec<_>>(),
+                                pixels.clone(),
+                            ));
+                            Ok::<(), tinyvae_shared::Error>(())
+                        },
+                    )
+                    .unwrap();
+                for (index, latent, pixels) in &images {
+                    self.send(&Reply::Image(Image {
+                        index: *index,
+                        latent,
+                        pixels,
+                    }));
+                }
+                self.send(&Reply::Done {
+                    images: images.len() as u32,
+                });
+            }
+        }
+    }
+}
+
+impl Write for FakeBoard {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        for &byte in bytes {
+            if let Some(command) = self.commands.push(byte) {
+                self.answer(command.expect("the host sends valid frames"));
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for FakeBoard {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if self.line.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // A few bytes at a time, as a UART delivers them.
+        let n = buffer.len().min(self.line.len()).min(7);
+        for slot in &mut buffer[..n] {
+            *slot = self.line.pop_front().unwrap();
+        }
+        Ok(n)
+    }
+}
+
+fn blob() -> Vec<u8> {
+    common::small_model().to_blob().unwrap()
+}
+
+fn connect(faults: Vec<(usize, Fault)>) -> Board<FakeBoard> {
+    let board = FakeBoard::new(blob(), faults);
+    Board::connect(
+        board,
+        Decoder::new(None),
+        Duration::from_millis(300),
+        "fake",
+    )
+    .unwrap()
+}
+
+/// Frame numbers of one request's answer, after the Status (frame 0):
+/// Begin is frame 1, image `i` frame `2 + i`.
+const fn image_frame(i: usize) -> usize {
+    2 + i
+}
+
+#[test]
+fn damaged_frames_never_become_images_and_lost_images_are_asked_for_again() {
+    let faults = vec![
+        (image_frame(1), Fault::Flip(5)),
+        (image_frame(3), Fault::Drop(2)),
+        // Image 4 loses its tail and delimiter, so it runs into image 5:
+        // both lost.
+        (image_frame(4), Fault::Truncate(6)),
+        (image_frame(6), Fault::Flip(0)),
+        // The line goes quiet from image 8 on (Done included).
+        (image_frame(8), Fault::Silence),
+    ];
+    let mut board = connect(faults);
+    let request = Request::new(Draw::Prior, 10, None);
+    let collected = board.generate(request, |_| {}).expect("recovers");
+    let model_blob = blob();
+    let model = Model::from_bytes(&model_blob).unwrap();
+    let host = host_images(&model, collected.seed, 10, Draw::Prior).unwrap();
+    assert_eq!(collected.source, SeedSource::Hardware);
+    assert_eq!(collected.images.len(), 10);
+    for (i, image) in collected.images.iter().enumerate() {
+        assert_eq!(image.index as usize, i);
+        assert_eq!(image.pixels, host[i * 4..(i + 1) * 4], "image {i}");
+    }
+    // Four frames arrived damaged (the truncated one merged with the next
+    // counts once); images 1, 3, 4, 5, 6, 8 and 9 were asked for again.
+    assert_eq!(collected.damaged, 4);
+    assert_eq!(collected.resent, 7);
+}
+
+#[test]
+fn a_lost_seed_means_asking_again_from_the_start() {
+    // The Begin frame (with the hardware seed) arrives damaged: the images
+    // after it cannot be replayed and are not kept.
+    let mut board = connect(vec![(1, Fault::Flip(3))]);
+    let request = Request::new(Draw::Class(1), 3, None);
+    let collected = board.generate(request, |_| {}).unwrap();
+    let model_blob = blob();
+    let model = Model::from_bytes(&model_blob).unwrap();
+    // The second answer's seed: the fake board's second hardware seed.
+    assert_eq!(collected.seed, 1002);
+    let host = host_images(&model, collected.seed, 3, Draw::Class(1)).unwrap();
+    let chip: Vec<u8> = collected
+        .images
+        .iter()
+        .flat_map(|i| i.pixels.clone())
+        .collect();
+    assert_eq!(chip, host);
+}
+
+#[test]
+fn a_line_that_damages_every_image_ends_with_a_clear_error() {
+    // Every frame from the first image on, in every answer, flipped.
+    let faults = (image_frame(0)..200).map(|n| (n, Fault::Flip(1))).collect();
+    let mut board = connect(faults);
+    let error = board
+        .generate(Request::new(Draw::Prior, 2, Some(4)), |_| {})
+        .expect_err("cannot recover");
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("images still missing after asking 5 times"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_board_on_the_line_is_bad_input() {
+    struct Mute;
+    impl Read for Mute {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::TimedOut.into())
+        }
+    }
+    impl Write for Mute {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let error = Board::connect(Mute, Decoder::new(None), Duration::from_millis(200), "mute")
+        .err()
+        .expect("nobody answers");
+    assert_eq!(tinyvae_tools::fail::exit_code(&error), 2);
+    assert!(format!("{error:#}").contains("no tinyvae board answered on mute"));
+}
