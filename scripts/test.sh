@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every tinyvae test: formatting, clippy (host, both thumb targets,
-# every firmware board), the no_std builds, the board firmware's build, the
-# fuzz target's build, and the whole workspace's tests (unit, property,
-# statistical, training, export, and end to end through QEMU on the
-# Cortex-M4 and Cortex-M0 machines).
+# every firmware board), the no_std builds, the release builds of the boards
+# that cannot run here, the fuzz target's build, and the whole workspace's
+# tests (unit, property, statistical, training, export, the protocol, and
+# end to end through QEMU: the micro:bit board firmware over its emulated
+# UART, and the Cortex-M4 lab machine).
 #
 # Prerequisites (.ci/run installs them): the thumb targets from
 # rust-toolchain.toml, qemu-system-arm, and dataset-fashion-mnist.
@@ -24,17 +25,19 @@ for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
     cargo build -p tinyvae-shared --target "$target" --release
 done
 
-step "firmware: fmt and clippy for every board, the STM32 board's release build"
+step "firmware: fmt and clippy for every board, release builds of the boards QEMU cannot run"
 (
     cd firmware
     cargo fmt -- --check
     cargo clippy --all-targets -- -D warnings
     cargo clippy --all-targets --no-default-features --features microbit --target thumbv6m-none-eabi -- -D warnings
+    cargo clippy --all-targets --no-default-features --features microbit-v2 -- -D warnings
     cargo clippy --all-targets --no-default-features --features stm32f429i-disc1 -- -D warnings
     # The instruction-count build (`tinyvae bench`), on both QEMU boards.
     cargo clippy --all-targets --features bench -- -D warnings
     cargo clippy --all-targets --no-default-features --features microbit,bench --target thumbv6m-none-eabi -- -D warnings
-    # Its own target dir, so the QEMU build the tests use stays fresh.
+    # Their own target dirs, so the QEMU build the tests use stays fresh.
+    CARGO_TARGET_DIR=target/microbit-v2 cargo build --release --no-default-features --features microbit-v2
     CARGO_TARGET_DIR=target/stm32f429i-disc1 cargo build --release --no-default-features --features stm32f429i-disc1
 )
 

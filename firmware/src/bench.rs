@@ -8,9 +8,15 @@
 //! - `bench {kernel} {image} {fnv1a of the pixels} {stack peak B} [sampler, layer 0, ..., table]` (ticks)
 //! - `bench float-diff {image} {max |float - int8|} {sum |float - int8|}`
 //! - `bench mismatch {kernel} {image}` when a kernel's bytes differ from the portable kernel's.
+//! - `bench protocol {image} {ticks}`: sending the image's `Image` reply
+//!   frame through `link::send` (postcard, CRC-32, rzCOBS, the transport's
+//!   critical section), what the board firmware adds per image to the
+//!   decoding. The UART's own per-byte register write and status poll are
+//!   not in it (about five instructions a byte on the nRF51).
 //!
 //! The sampler runs once per image; its ticks are reported with every kernel.
 
+use tinyvae_shared::protocol::{Image, Reply};
 use tinyvae_shared::{Kernels, Latent, Model, blob::MAX_LATENT};
 
 use crate::board::Clock;
@@ -79,6 +85,16 @@ pub fn run(
                 reference.copy_from_slice(pixels);
             } else if pixels != reference {
                 defmt::info!("bench mismatch {=str} {=u32}", kernels.name(), i);
+            }
+            if k == 0 {
+                let start = clock.now();
+                crate::link::send(&Reply::Image(Image {
+                    index: i,
+                    latent: bytemuck::cast_slice(z),
+                    pixels,
+                }));
+                let ticks = clock.now().wrapping_sub(start);
+                defmt::info!("bench protocol {=u32} {=u32}", i, ticks);
             }
             defmt::info!(
                 "bench {=str} {=u32} {=u32} {=u32} {=[?]}",

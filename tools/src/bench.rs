@@ -124,6 +124,12 @@ pub fn run(args: Args) -> Result<()> {
                     "phases": per_phase,
                     "stack_peak": stack,
                 });
+                if kernel == "portable" && !result.protocol.is_empty() {
+                    let sum: u64 = result.protocol.iter().map(|p| p.1).sum();
+                    let protocol = sum / result.protocol.len() as u64;
+                    row["protocol"] = json!(protocol);
+                    row["protocol_share"] = json!(protocol as f64 / total as f64);
+                }
                 if kernel == "float" {
                     let max = result.float_diff.iter().map(|d| d.1).max().unwrap_or(0);
                     let sum: u64 = result.float_diff.iter().map(|d| d.2).sum();
@@ -164,6 +170,16 @@ fn print_table(rows: &[Value], sizes: &[Value]) {
             r["per_mac"].as_f64().unwrap_or(0.0),
             r["stack_peak"],
             phases.join(" ")
+        );
+    }
+    for r in rows.iter().filter(|r| r.get("protocol").is_some()) {
+        let name = r["blob"].as_str().unwrap_or("");
+        println!(
+            "{} on {}: the image's reply frame costs {} instructions, {:.2}% of the portable decode",
+            name.rsplit('/').next().unwrap_or(name),
+            r["machine"].as_str().unwrap_or(""),
+            r["protocol"],
+            100.0 * r["protocol_share"].as_f64().unwrap_or(0.0)
         );
     }
     for s in sizes {

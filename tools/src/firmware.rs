@@ -54,7 +54,7 @@ impl Machine {
         }
     }
 
-    /// Where the request block goes (firmware/src/board/qemu.rs).
+    /// Where the lab builds' command frame goes (firmware/src/board/mod.rs).
     pub fn request_address(self) -> u32 {
         match self {
             Machine::Mps2An386 => 0x2100_0000,
@@ -62,7 +62,7 @@ impl Machine {
         }
     }
 
-    /// Where the blob goes (firmware/src/board/qemu.rs).
+    /// Where the blob goes (firmware/src/board/mod.rs).
     pub fn blob_address(self) -> u32 {
         match self {
             Machine::Mps2An386 => 0x2100_1000,
@@ -79,7 +79,7 @@ impl Machine {
     }
 
     /// The firmware's decoder scratch and image buffer, in bytes (`SCRATCH`
-    /// and `PIXELS` in firmware/src/board/qemu.rs): the largest
+    /// and `PIXELS` in firmware/src/board/mod.rs): the largest
     /// `Model::scratch_len` and `Model::image_len` this build runs.
     pub fn buffers(self) -> (usize, usize) {
         match self {
@@ -523,6 +523,8 @@ pub struct Bench {
     pub float_diff: Vec<(u32, u32, u64)>,
     /// `kernel image` of every image whose bytes differed from the portable kernels'.
     pub mismatches: Vec<String>,
+    /// `(image, instructions)` of sending each image's reply frame.
+    pub protocol: Vec<(u32, u64)>,
 }
 
 /// Runs a firmware built with the `bench` feature under `-icount shift=0`
@@ -567,6 +569,12 @@ pub fn bench(
         match words[0] {
             "clock" => ps_per_tick = Some(number(1)?),
             "mismatch" => bench.mismatches.push(words[1..].join(" ")),
+            "protocol" => {
+                let ps = ps_per_tick.context("bench frame before the clock frame")?;
+                bench
+                    .protocol
+                    .push((number(1)? as u32, number(2)? * ps / 1000));
+            }
             "float-diff" => {
                 bench
                     .float_diff

@@ -1,0 +1,312 @@
+//! The real-board commands end to end: `tinyvae hex` writes the file a
+//! user flashes; plain `qemu-system-arm -machine microbit` (no semihosting)
+//! boots the board firmware with that file; `tinyvae listen` talks to it
+//! over its UART's pty, as to a micro:bit's USB serial port. And every way
+//! it can go wrong gives one line and exit 2.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{small_model, tinyvae, write_blob};
+use tinyvae_shared::blob::{Activation, Op, Quant};
+use tinyvae_shared::write::OwnedLayer;
+use tinyvae_tools::firmware::{self, Machine};
+use tinyvae_tools::hex::parse_intel_hex;
+
+/// The micro:bit's blob address (firmware/src/board/mod.rs).
+const BLOB_ADDRESS: u32 = 0x0002_0400;
+
+/// QEMU running the micro:bit board firmware, killed on drop.
+struct Microbit {
+    qemu: Child,
+    port: String,
+}
+
+impl Drop for Microbit {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+    }
+}
+
+/// Boots the board ELF in QEMU with `hex` flashed (if any), its UART on a pty.
+fn boot(hex: Option<&Path>) -> Microbit {
+    let elf = firmware::build(Machine::Microbit).expect("build the micro:bit firmware");
+    let mut command = Command::new("qemu-system-arm");
+    command.args([
+        "-machine",
+        "microbit",
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "pty",
+    ]);
+    if let Some(hex) = hex {
+        command
+            .arg("-device")
+            .arg(format!("loader,file={}", hex.display()));
+    }
+    let mut qemu = command
+        .arg("-kernel")
+        .arg(&elf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start qemu-system-arm");
+    let mut line = String::new();
+    BufReader::new(qemu.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split_whitespace()
+        .find(|w| w.starts_with("/dev/"))
+        .unwrap_or_else(|| panic!("no pty in {line:?}"))
+        .to_owned();
+    Microbit { qemu, port }
+}
+
+fn hex_of(blob: &Path, out: &Path) {
+    let run = tinyvae(&[
+        "hex",
+        "--board",
+        "microbit",
+        "--blob",
+        blob.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// Asserts exit 2 and one line on stderr that contains `words`.
+fn assert_bad_input(run: &std::process::Output, words: &str) {
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: ") && last.contains(words),
+        "{stderr}"
+    );
+}
+
+fn listen(port: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    tinyvae(
+        &[
+            &[
+                "listen",
+                "--port",
+                port,
+                "--out",
+                out.to_str().unwrap(),
+                "--timeout",
+                "20",
+            ],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
+fn json_lines(path: PathBuf) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn hex_places_the_blob_at_the_board_address_and_with_the_firmware() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = write_blob(dir.path());
+    let hex = dir.path().join("model.hex");
+    hex_of(&blob, &hex);
+    let chunks = parse_intel_hex(&std::fs::read_to_string(&hex).unwrap()).unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].address, BLOB_ADDRESS);
+    assert_eq!(chunks[0].bytes, std::fs::read(&blob).unwrap());
+
+    let elf = firmware::build(Machine::Microbit).unwrap();
+    let both = dir.path().join("both.hex");
+    let run = tinyvae(&[
+        "hex",
+        "--board",
+        "microbit",
+        "--blob",
+        blob.to_str().unwrap(),
+        "--with-firmware",
+        "--elf",
+        elf.to_str().unwrap(),
+        "--out",
+        both.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let chunks = parse_intel_hex(&std::fs::read_to_string(&both).unwrap()).unwrap();
+    assert_eq!(
+        chunks[0].address, 0,
+        "the vector table at the start of flash"
+    );
+    let last = chunks.last().unwrap();
+    assert_eq!(last.address, BLOB_ADDRESS);
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c.end() <= u64::from(BLOB_ADDRESS))
+    );
+}
+
+#[test]
+fn a_blob_too_big_for_the_board_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 -> 400 -> 400 -> 4: 160,000 bytes of weights, over the micro:bit's
+    // 130,048-byte blob region.
+    let mut model = small_model();
+    let q = Quant::from_range(0.0, 2.0).unwrap();
+    let (z, logits) = (model.layers[0].input, model.layers[1].output);
+    let dense = |inputs: u16, outputs: u16, act, input, output| {
+        let w = vec![0.01; usize::from(inputs) * usize::from(outputs)];
+        let b = vec![0.0; usize::from(outputs)];
+        OwnedLayer::quantize(Op::Dense { inputs, outputs }, act, input, output, &w, &b).unwrap()
+    };
+    model.layers = vec![
+        dense(2, 400, Activation::Relu, z, q),
+        dense(400, 400, Activation::Relu, q, q),
+        dense(400, 4, Activation::Linear, q, logits),
+    ];
+    let path = dir.path().join("big.tvae");
+    std::fs::write(&path, model.to_blob().unwrap()).unwrap();
+    let out = dir.path().join("big.hex");
+    let run = tinyvae(&[
+        "hex",
+        "--board",
+        "microbit",
+        "--blob",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_bad_input(&run, "do not fit the 130048 bytes");
+    assert!(!out.exists());
+}
+
+/// `listen` against plain QEMU booted with `tinyvae hex`'s file: two
+/// requests in one boot, seeds from the board's RNG, every image replayed
+/// on the host; `--seed` replays `tinyvae sample`'s images.
+#[test]
+fn listen_to_the_emulated_microbit() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = write_blob(dir.path());
+    let hex = dir.path().join("model.hex");
+    hex_of(&blob, &hex);
+    let board = boot(Some(&hex));
+    let blob_arg = blob.to_str().unwrap();
+
+    let mut seeds = Vec::new();
+    for run_dir in ["first", "second"] {
+        let out = dir.path().join(run_dir);
+        let run = listen(
+            &board.port,
+            &out,
+            &["--blob", blob_arg, "--count", "3", "--check"],
+        );
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stderr}");
+        assert!(stderr.contains("identical to the host's"), "{stderr}");
+        let lines = json_lines(out.join("images.jsonl"));
+        assert_eq!(lines.len(), 3);
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(line["index"], i);
+            assert_eq!(line["seed_source"], "hardware");
+            assert_eq!(line["verified"], true);
+            assert_eq!(line["seed"], lines[0]["seed"]);
+        }
+        assert_eq!(std::fs::read(out.join("images.raw")).unwrap().len(), 3 * 4);
+        assert!(out.join("images.png").exists());
+        seeds.push(lines[0]["seed"].as_u64().unwrap());
+    }
+    assert_ne!(seeds[0], seeds[1], "two requests, one seed");
+
+    let chip = dir.path().join("seven");
+    let run = listen(
+        &board.port,
+        &chip,
+        &["--seed", "7", "--count", "4", "--class", "1"],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let host = dir.path().join("host");
+    let sample = tinyvae(&[
+        "sample",
+        "--blob",
+        blob_arg,
+        "--seed",
+        "7",
+        "--count",
+        "4",
+        "--class",
+        "1",
+        "--out",
+        host.to_str().unwrap(),
+    ]);
+    assert!(sample.status.success());
+    assert_eq!(
+        std::fs::read(chip.join("images.raw")).unwrap(),
+        std::fs::read(host.join("samples.raw")).unwrap()
+    );
+    let lines = json_lines(chip.join("images.jsonl"));
+    assert_eq!(lines[2]["drawn"]["class"], 1);
+    assert_eq!(lines[2]["verified"], serde_json::Value::Null);
+
+    // Refused before anything is written: a class the blob lacks, with and
+    // without the blob on the host, and another blob than the board's.
+    let out = dir.path().join("refused");
+    let run = listen(&board.port, &out, &["--blob", blob_arg, "--class", "5"]);
+    assert_bad_input(&run, "no prototype");
+    let run = listen(&board.port, &out, &["--class", "5"]);
+    assert_bad_input(&run, "class 5: the board's blob has 2 class prototypes");
+    let mut other = small_model();
+    other.epochs = 3;
+    let other_path = dir.path().join("other.tvae");
+    std::fs::write(&other_path, other.to_blob().unwrap()).unwrap();
+    let run = listen(
+        &board.port,
+        &out,
+        &["--blob", other_path.to_str().unwrap(), "--check"],
+    );
+    assert_bad_input(&run, "the board holds another blob");
+    assert!(!out.exists());
+}
+
+#[test]
+fn listen_to_a_board_without_a_blob_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let board = boot(None);
+    let out = dir.path().join("out");
+    let run = listen(&board.port, &out, &[]);
+    assert_bad_input(&run, "has no valid model blob: bad magic");
+    assert!(!out.exists());
+}
+
+#[test]
+fn listen_on_a_port_that_does_not_exist_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = listen("/dev/tinyvae-no-such-port", &out, &[]);
+    assert_bad_input(&run, "cannot open serial port /dev/tinyvae-no-such-port");
+    assert!(!out.exists());
+}
