@@ -332,11 +332,13 @@ impl<W: embedded_io::Write> postcard::ser_flavors::Flavor for Flavor<'_, W> {
     }
 }
 
-/// Writes `value`'s postcard bytes into `frame`.
+/// Writes `tag` and `value`'s postcard bytes into `frame`.
 fn put<W: embedded_io::Write, T: Serialize>(
     frame: &mut FrameWriter<W>,
+    tag: u8,
     value: &T,
 ) -> Result<(), W::Error> {
+    frame.write(&[tag])?;
     let mut error = None;
     let flavor = Flavor {
         frame,
@@ -357,26 +359,11 @@ impl Reply<'_> {
     pub fn send<W: embedded_io::Write>(&self, writer: &mut W) -> Result<(), W::Error> {
         let mut frame = FrameWriter::new(writer);
         match self {
-            Reply::Status(status) => {
-                frame.write(&[tag::STATUS])?;
-                put(&mut frame, status)?;
-            }
-            Reply::Begin(begin) => {
-                frame.write(&[tag::BEGIN])?;
-                put(&mut frame, begin)?;
-            }
-            Reply::Image(image) => {
-                frame.write(&[tag::IMAGE])?;
-                put(&mut frame, image)?;
-            }
-            Reply::Done { images } => {
-                frame.write(&[tag::DONE])?;
-                put(&mut frame, images)?;
-            }
-            Reply::Error(refusal) => {
-                frame.write(&[tag::ERROR])?;
-                put(&mut frame, refusal)?;
-            }
+            Reply::Status(status) => put(&mut frame, tag::STATUS, status)?,
+            Reply::Begin(begin) => put(&mut frame, tag::BEGIN, begin)?,
+            Reply::Image(image) => put(&mut frame, tag::IMAGE, image)?,
+            Reply::Done { images } => put(&mut frame, tag::DONE, images)?,
+            Reply::Error(refusal) => put(&mut frame, tag::ERROR, refusal)?,
             Reply::Log(bytes) => {
                 frame.write(&[tag::LOG])?;
                 frame.write(bytes)?;

@@ -245,9 +245,30 @@ impl Drop for Qemu {
     }
 }
 
+/// `qemu-system-arm` for `machine`, headless, its first UART on `serial`
+/// (`none`, `pty`).
+fn qemu_command(machine: Machine, serial: &str) -> Command {
+    let mut command = Command::new("qemu-system-arm");
+    command.args(machine.qemu_machine()).args([
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        serial,
+    ]);
+    command
+}
+
 impl Qemu {
-    /// Starts `command`, with a clear error when QEMU is not installed.
-    fn spawn(command: &mut Command) -> Result<Self> {
+    /// Boots `elf` with `command` (stdout piped, stderr as given), with a
+    /// clear error when QEMU is not installed.
+    fn start(command: &mut Command, elf: &Path, stderr: Stdio) -> Result<Self> {
+        command
+            .arg("-kernel")
+            .arg(elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
         command.spawn().map(Qemu).map_err(|err| {
             if err.kind() == std::io::ErrorKind::NotFound {
                 anyhow::anyhow!(
@@ -292,16 +313,8 @@ pub fn run_with(
 ) -> Result<Run> {
     let table = read_elf(elf)?;
     let scratch = ScratchDir::new()?;
-    let mut command = Command::new("qemu-system-arm");
-    command.args(machine.qemu_machine()).args([
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "none",
-        "-semihosting-config",
-        "enable=on,target=native",
-    ]);
+    let mut command = qemu_command(machine, "none");
+    command.args(["-semihosting-config", "enable=on,target=native"]);
     command.args(qemu_args);
     if let Some(request) = request {
         let path = scratch.0.join("request.bin");
@@ -316,13 +329,7 @@ pub fn run_with(
             .arg("-device")
             .arg(loader(blob, machine.blob_address()));
     }
-    command
-        .arg("-kernel")
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut qemu = Qemu::spawn(&mut command)?;
+    let mut qemu = Qemu::start(&mut command, elf, Stdio::piped())?;
     let stdout = drain(qemu.0.stdout.take());
     let stderr = drain(qemu.0.stderr.take());
     let deadline = Instant::now() + timeout;
@@ -398,14 +405,7 @@ pub struct Emulator {
 pub fn emulate_microbit(elf: &Path, blob: Option<&[u8]>, timeout: Duration) -> Result<Emulator> {
     let table = read_elf(elf)?;
     let scratch = ScratchDir::new()?;
-    let mut command = Command::new("qemu-system-arm");
-    command.args(Machine::Microbit.qemu_machine()).args([
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "pty",
-    ]);
+    let mut command = qemu_command(Machine::Microbit, "pty");
     if let Some(blob) = blob {
         let path = scratch.0.join("blob.hex");
         let hex = intel_hex(&[Chunk {
@@ -417,13 +417,7 @@ pub fn emulate_microbit(elf: &Path, blob: Option<&[u8]>, timeout: Duration) -> R
             .arg("-device")
             .arg(format!("loader,file={}", path.display()));
     }
-    command
-        .arg("-kernel")
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut qemu = Qemu::spawn(&mut command)?;
+    let mut qemu = Qemu::start(&mut command, elf, Stdio::null())?;
     let port = pty_of(&mut qemu, timeout)?;
     let serial = serialport::new(&port, 115_200)
         .timeout(Duration::from_millis(50))

@@ -136,18 +136,11 @@ fn hex_places_the_blob_at_the_board_address_and_with_the_firmware() {
 
     let elf = firmware::build(Machine::Microbit).unwrap();
     let both = dir.path().join("both.hex");
-    let run = tinyvae(&[
-        "hex",
-        "--board",
-        "microbit",
-        "--blob",
-        blob.to_str().unwrap(),
-        "--with-firmware",
-        "--elf",
-        elf.to_str().unwrap(),
-        "--out",
-        both.to_str().unwrap(),
-    ]);
+    let run = hex(
+        &blob,
+        &both,
+        &["--with-firmware", "--elf", elf.to_str().unwrap()],
+    );
     assert!(
         run.status.success(),
         "{}",
@@ -188,15 +181,7 @@ fn a_blob_too_big_for_the_board_is_refused() {
     let path = dir.path().join("big.tvae");
     std::fs::write(&path, model.to_blob().unwrap()).unwrap();
     let out = dir.path().join("big.hex");
-    let run = tinyvae(&[
-        "hex",
-        "--board",
-        "microbit",
-        "--blob",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run = hex(&path, &out, &[]);
     assert_bad_input(&run, "do not fit the 130048 bytes");
     assert!(!out.exists());
 }
@@ -276,7 +261,7 @@ fn listen_to_the_emulated_microbit() {
     // without the blob on the host, and another blob than the board's.
     let out = dir.path().join("refused");
     let run = listen(&board.port, &out, &["--blob", blob_arg, "--class", "5"]);
-    assert_bad_input(&run, "no prototype");
+    assert_bad_input(&run, "class 5 requested, the blob has 2 class prototypes");
     let run = listen(&board.port, &out, &["--class", "5"]);
     assert_bad_input(&run, "class 5: the board's blob has 2 class prototypes");
     let mut other = small_model();

@@ -11,62 +11,31 @@
 
 use microbit_v1::hal::clocks::Clocks;
 use microbit_v1::hal::pac;
-use microbit_v1::hal::rng::Rng;
+pub use microbit_v1::hal::rng::Rng;
 use microbit_v1::hal::uart::{Baudrate, Parity, Uart};
-use rand_core::RngCore;
-use tinyvae_shared::protocol::{Command, CommandReader, FrameError};
 
-use crate::failure::Failure;
 use crate::link;
 
 /// The byte stream to the host.
 pub type Transport = Uart<pac::UART0>;
 
-/// The board's peripherals that the main loop uses.
-pub struct Board {
-    rng: Rng,
-    commands: CommandReader,
-}
-
-impl Board {
-    pub fn init() -> Self {
-        let Some(board) = microbit_v1::Board::take() else {
-            unreachable!("init runs once")
-        };
-        // The 16 MHz crystal: the UART's baud rate needs its accuracy.
-        Clocks::new(board.CLOCK).enable_ext_hfosc();
-        let uart = Uart::new(
-            board.UART0,
-            board.uart.into(),
-            Parity::EXCLUDED,
-            Baudrate::BAUD115200,
-        );
-        prime_transmitter();
-        link::install(uart);
-        Self {
-            rng: Rng::new(board.RNG),
-            commands: CommandReader::new(),
-        }
-    }
-
-    /// Waits for the host's next command frame.
-    pub fn next_command(&mut self) -> Result<Command, FrameError> {
-        loop {
-            if let Some(byte) = link::try_read()
-                && let Some(command) = self.commands.push(byte)
-            {
-                return command;
-            }
-        }
-    }
-
-    /// A fresh seed from the RNG peripheral.
-    pub fn seed(&mut self) -> Result<u64, Failure> {
-        Ok(self.rng.next_u64())
-    }
-
-    /// A real board serves for as long as it is powered.
-    pub fn served(&mut self, _ok: bool) {}
+/// Starts the clocks, installs the UART as the transport, and returns the
+/// RNG peripheral.
+pub fn start() -> Rng {
+    let Some(board) = microbit_v1::Board::take() else {
+        unreachable!("init runs once")
+    };
+    // The 16 MHz crystal: the UART's baud rate needs its accuracy.
+    Clocks::new(board.CLOCK).enable_ext_hfosc();
+    let uart = Uart::new(
+        board.UART0,
+        board.uart.into(),
+        Parity::EXCLUDED,
+        Baudrate::BAUD115200,
+    );
+    prime_transmitter();
+    link::install(uart);
+    Rng::new(board.RNG)
 }
 
 /// The HAL starts the transmitter by writing a dummy byte to TXD before it

@@ -10,13 +10,10 @@
 
 use microbit_v2::hal::clocks::Clocks;
 use microbit_v2::hal::pac::UARTE0;
-use microbit_v2::hal::rng::Rng;
+pub use microbit_v2::hal::rng::Rng;
 use microbit_v2::hal::uarte::{self, Baudrate, Parity, Uarte, UarteRx, UarteTx};
-use rand_core::RngCore;
 use static_cell::ConstStaticCell;
-use tinyvae_shared::protocol::{Command, CommandReader, FrameError};
 
-use crate::failure::Failure;
 use crate::link;
 
 /// EasyDMA transfers from RAM: the transmit buffer (one DMA transfer per
@@ -56,51 +53,23 @@ impl embedded_io::ReadReady for Transport {
     }
 }
 
-/// The board's peripherals that the main loop uses.
-pub struct Board {
-    rng: Rng,
-    commands: CommandReader,
-}
-
-impl Board {
-    pub fn init() -> Self {
-        let Some(board) = microbit_v2::Board::take() else {
-            unreachable!("init runs once")
-        };
-        // The 32 MHz crystal: the UART's baud rate needs its accuracy.
-        Clocks::new(board.CLOCK).enable_ext_hfosc();
-        let uarte = Uarte::new(
-            board.UARTE0,
-            board.uart.into(),
-            Parity::EXCLUDED,
-            Baudrate::BAUD115200,
-        );
-        let Ok((tx, rx)) = uarte.split(TX.take(), RX.take()) else {
-            unreachable!("the buffers are in RAM, where EasyDMA reads")
-        };
-        link::install(Transport { tx, rx });
-        Self {
-            rng: Rng::new(board.RNG),
-            commands: CommandReader::new(),
-        }
-    }
-
-    /// Waits for the host's next command frame.
-    pub fn next_command(&mut self) -> Result<Command, FrameError> {
-        loop {
-            if let Some(byte) = link::try_read()
-                && let Some(command) = self.commands.push(byte)
-            {
-                return command;
-            }
-        }
-    }
-
-    /// A fresh seed from the RNG peripheral.
-    pub fn seed(&mut self) -> Result<u64, Failure> {
-        Ok(self.rng.next_u64())
-    }
-
-    /// A real board serves for as long as it is powered.
-    pub fn served(&mut self, _ok: bool) {}
+/// Starts the clocks, installs the UART as the transport, and returns the
+/// RNG peripheral.
+pub fn start() -> Rng {
+    let Some(board) = microbit_v2::Board::take() else {
+        unreachable!("init runs once")
+    };
+    // The 32 MHz crystal: the UART's baud rate needs its accuracy.
+    Clocks::new(board.CLOCK).enable_ext_hfosc();
+    let uarte = Uarte::new(
+        board.UARTE0,
+        board.uart.into(),
+        Parity::EXCLUDED,
+        Baudrate::BAUD115200,
+    );
+    let Ok((tx, rx)) = uarte.split(TX.take(), RX.take()) else {
+        unreachable!("the buffers are in RAM, where EasyDMA reads")
+    };
+    link::install(Transport { tx, rx });
+    Rng::new(board.RNG)
 }

@@ -1,8 +1,10 @@
 //! Boards, one per feature, each a small file over the board-agnostic main
-//! loop in `main.rs`. Each provides a `Transport` (an embedded-io byte
+//! loop in `main.rs`. A board provides a `Transport` (an embedded-io byte
 //! stream to the host) and a `Board` with `init` (which installs the
-//! transport), `next_command`, `seed` and `served`; this module holds each
-//! machine's memory facts: `NAME`, the blob region and the buffer sizes.
+//! transport), `next_command`, `seed` and `served`. The real boards share
+//! the `Board` below and supply only `start` (clocks, UART, RNG); this
+//! module also holds each machine's memory facts: `NAME`, the blob region
+//! and the buffer sizes.
 //!
 //! - `lab`: the QEMU lab machines (semihosting; `qemu`, and `bench` builds);
 //! - `microbit`: the BBC micro:bit v1 as a user flashes it (also what QEMU
@@ -97,6 +99,46 @@ mod layout {
     pub const BLOB_END: usize = 0x0810_0000;
     pub const SCRATCH: usize = 96 * 1024;
     pub const PIXELS: usize = 16 * 1024;
+}
+
+/// A real board: it serves the commands that arrive on its transport for
+/// as long as it is powered, and seeds requests from its RNG peripheral.
+#[cfg(not(feature = "semihost"))]
+pub struct Board {
+    rng: Rng,
+    commands: tinyvae_shared::protocol::CommandReader,
+}
+
+#[cfg(not(feature = "semihost"))]
+impl Board {
+    /// Starts the board's clocks, transport and RNG.
+    pub fn init() -> Self {
+        Self {
+            rng: start(),
+            commands: tinyvae_shared::protocol::CommandReader::new(),
+        }
+    }
+
+    /// Waits for the host's next command frame.
+    pub fn next_command(
+        &mut self,
+    ) -> Result<tinyvae_shared::protocol::Command, tinyvae_shared::protocol::FrameError> {
+        loop {
+            if let Some(byte) = crate::link::try_read()
+                && let Some(command) = self.commands.push(byte)
+            {
+                return command;
+            }
+        }
+    }
+
+    /// A fresh seed from the RNG peripheral.
+    pub fn seed(&mut self) -> Result<u64, crate::failure::Failure> {
+        Ok(rand_core::RngCore::next_u64(&mut self.rng))
+    }
+
+    /// A real board keeps serving, whatever the outcome.
+    pub fn served(&mut self, _ok: bool) {}
 }
 
 /// A real board's panic: say so on the line, then stop (a reset could

@@ -12,17 +12,15 @@
 
 use embedded_hal_nb::serial::Read as _;
 use embedded_io_06::Write as _;
-use rand_core::RngCore;
+pub use stm32f4xx_hal::rng::Rng;
 use stm32f4xx_hal::{
     pac,
     prelude::*,
     rcc::Config,
-    rng::{Rng, RngExt},
+    rng::RngExt,
     serial::{self, Serial},
 };
-use tinyvae_shared::protocol::{Command, CommandReader, FrameError};
 
-use crate::failure::Failure;
 use crate::link;
 
 /// USART1, with one byte of look-ahead so that "is a byte waiting?" can be
@@ -77,57 +75,29 @@ impl embedded_io::Read for Transport {
     }
 }
 
-/// The board's peripherals that the main loop uses.
-pub struct Board {
-    rng: Rng,
-    commands: CommandReader,
-}
-
-impl Board {
-    pub fn init() -> Self {
-        let Some(dp) = pac::Peripherals::take() else {
-            unreachable!("init runs once")
-        };
-        // 8 MHz crystal; the RNG needs the 48 MHz PLL output.
-        let mut rcc = dp
-            .RCC
-            .freeze(Config::hse(8.MHz()).sysclk(168.MHz()).require_pll48clk());
-        let rng = dp.RNG.constrain(&mut rcc);
-        let gpioa = dp.GPIOA.split(&mut rcc);
-        let Ok(serial) = Serial::new(
-            dp.USART1,
-            (gpioa.pa9, gpioa.pa10),
-            serial::Config::default().baudrate(115_200.bps()),
-            &mut rcc,
-        ) else {
-            unreachable!("115200 baud is reachable from 84 MHz")
-        };
-        link::install(Transport {
-            serial,
-            waiting: None,
-        });
-        Self {
-            rng,
-            commands: CommandReader::new(),
-        }
-    }
-
-    /// Waits for the host's next command frame.
-    pub fn next_command(&mut self) -> Result<Command, FrameError> {
-        loop {
-            if let Some(byte) = link::try_read()
-                && let Some(command) = self.commands.push(byte)
-            {
-                return command;
-            }
-        }
-    }
-
-    /// A fresh seed from the RNG peripheral.
-    pub fn seed(&mut self) -> Result<u64, Failure> {
-        Ok(self.rng.next_u64())
-    }
-
-    /// A real board serves for as long as it is powered.
-    pub fn served(&mut self, _ok: bool) {}
+/// Starts the clocks, installs the UART as the transport, and returns the
+/// RNG peripheral.
+pub fn start() -> Rng {
+    let Some(dp) = pac::Peripherals::take() else {
+        unreachable!("init runs once")
+    };
+    // 8 MHz crystal; the RNG needs the 48 MHz PLL output.
+    let mut rcc = dp
+        .RCC
+        .freeze(Config::hse(8.MHz()).sysclk(168.MHz()).require_pll48clk());
+    let rng = dp.RNG.constrain(&mut rcc);
+    let gpioa = dp.GPIOA.split(&mut rcc);
+    let Ok(serial) = Serial::new(
+        dp.USART1,
+        (gpioa.pa9, gpioa.pa10),
+        serial::Config::default().baudrate(115_200.bps()),
+        &mut rcc,
+    ) else {
+        unreachable!("115200 baud is reachable from 84 MHz")
+    };
+    link::install(Transport {
+        serial,
+        waiting: None,
+    });
+    rng
 }
