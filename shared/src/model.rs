@@ -128,7 +128,12 @@ impl<'a> Model<'a> {
     ) -> Result<(), Error> {
         check_buffer(pixels.len(), self.image_len)?;
         let logits = self.run_layers(kernels, z, scratch, &mut hook)?;
-        let table = self.body.output_table;
+        // 256 entries (validated): indexed by a byte, with no bounds check.
+        let table: &[u8; 256] = self
+            .body
+            .output_table
+            .try_into()
+            .map_err(|_| Error::Inconsistent(ModelProblem::OutputTable))?;
         for (pixel, &logit) in pixels.iter_mut().zip(logits) {
             *pixel = table[usize::from((logit as u8) ^ 0x80)];
         }

@@ -264,16 +264,32 @@ pub struct FrameWriter<W: embedded_io::Write> {
     digest: crc::Digest<'static, u32>,
 }
 
-/// The rzCOBS encoder's output: the transport.
+/// The rzCOBS encoder's output: the transport, behind a small buffer so
+/// that the transport is called once per 32 bytes, not per byte.
 struct Sink<W: embedded_io::Write> {
     writer: W,
+    buffer: [u8; 32],
+    len: usize,
+}
+
+impl<W: embedded_io::Write> Sink<W> {
+    /// Passes the buffered bytes on.
+    fn drain(&mut self) -> Result<(), W::Error> {
+        let len = core::mem::take(&mut self.len);
+        self.writer.write_all(&self.buffer[..len])
+    }
 }
 
 impl<W: embedded_io::Write> rzcobs::Write for Sink<W> {
     type Error = W::Error;
 
     fn write(&mut self, byte: u8) -> Result<(), W::Error> {
-        self.writer.write_all(&[byte])
+        self.buffer[self.len] = byte;
+        self.len += 1;
+        if self.len == self.buffer.len() {
+            self.drain()?;
+        }
+        Ok(())
     }
 }
 
@@ -281,7 +297,11 @@ impl<W: embedded_io::Write> FrameWriter<W> {
     /// Starts a frame on `writer` (a `&mut` to a transport, or a handle).
     pub fn new(writer: W) -> Self {
         Self {
-            encoder: rzcobs::Encoder::new(Sink { writer }),
+            encoder: rzcobs::Encoder::new(Sink {
+                writer,
+                buffer: [0; 32],
+                len: 0,
+            }),
             digest: CRC.digest(),
         }
     }
@@ -300,9 +320,10 @@ impl<W: embedded_io::Write> FrameWriter<W> {
             .chain(&[REPLY_END])
             .try_for_each(|&b| self.encoder.write(b))?;
         self.encoder.end()?;
-        let writer = &mut self.encoder.writer().writer;
-        writer.write_all(&[DELIMITER])?;
-        writer.flush()
+        let sink = self.encoder.writer();
+        sink.drain()?;
+        sink.writer.write_all(&[DELIMITER])?;
+        sink.writer.flush()
     }
 }
 
