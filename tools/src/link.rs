@@ -188,7 +188,7 @@ pub struct Board<P> {
     pub on_log: Box<dyn FnMut(&LogLine)>,
 }
 
-/// How often a lost frame is asked for again before giving up.
+/// How many rounds in a row may bring no image before the host gives up.
 const RETRIES: u32 = 5;
 
 impl<P: Read + Write> Board<P> {
@@ -243,8 +243,9 @@ impl<P: Read + Write> Board<P> {
 
     /// Asks for `request`'s images and collects them; any image lost on the
     /// wire (a damaged frame, or silence for `timeout`) is asked for again
-    /// with the seed the board reported, up to five times. `progress` is
-    /// called with the number of images received so far.
+    /// with the seed the board reported, until five rounds in a row bring
+    /// nothing. `progress` is called with the number of images received so
+    /// far.
     pub fn generate(
         &mut self,
         request: Request,
@@ -259,19 +260,22 @@ impl<P: Read + Write> Board<P> {
                 .product::<usize>()
         });
         let mut got: Vec<Option<ChipImage>> = vec![None; request.count as usize];
-        let mut begin: Option<Begin> = None;
+        // With the host's own seed, the start of the answer is not needed.
+        let mut begin = request.seed.map(|seed| Begin {
+            seed,
+            source: SeedSource::Host,
+            request,
+        });
+        // `tries` counts the rounds in a row that brought no image.
         let (mut damaged, mut resent, mut tries) = (0, 0, 0);
         let mut asking = request;
         loop {
             self.send(Command::Generate(asking))?;
-            let round = self.round(
-                request.seed,
-                image_len,
-                &mut got,
-                &mut begin,
-                &mut damaged,
-                &mut progress,
-            )?;
+            let before = got.iter().flatten().count();
+            let round = self.round(image_len, &mut got, &mut begin, &mut damaged, &mut progress)?;
+            if got.iter().flatten().count() > before {
+                tries = 0;
+            }
             let missing: Vec<u32> = request
                 .images()
                 .filter(|&i| got[i as usize].is_none())
@@ -279,14 +283,6 @@ impl<P: Read + Write> Board<P> {
             let Some(&first) = missing.first() else {
                 break;
             };
-            if let (None, Some(seed)) = (begin, request.seed) {
-                // The host's own seed: the answer's start is not needed.
-                begin = Some(Begin {
-                    seed,
-                    source: SeedSource::Host,
-                    request,
-                });
-            }
             let Some(begin) = begin else {
                 // The seed never arrived: start over (a fresh seed, unless
                 // the host gave one).
@@ -302,7 +298,7 @@ impl<P: Read + Write> Board<P> {
             tries += 1;
             if tries > RETRIES {
                 bail!(
-                    "{} images still missing after asking {RETRIES} times ({damaged} damaged frames)",
+                    "{} images still missing after asking {RETRIES} times in vain ({damaged} damaged frames)",
                     missing.len()
                 );
             }
@@ -319,15 +315,7 @@ impl<P: Read + Write> Board<P> {
             resent += end - first;
             asking = request.resend(begin.seed, first..end);
         }
-        let begin = match (begin, request.seed) {
-            (Some(begin), _) => begin,
-            (None, Some(seed)) => Begin {
-                seed,
-                source: SeedSource::Host,
-                request,
-            },
-            (None, None) => bail!("no seed from the board"),
-        };
+        let begin = begin.context("no seed from the board")?;
         Ok(Collected {
             seed: begin.seed,
             source: begin.source,
@@ -371,7 +359,6 @@ impl<P: Read + Write> Board<P> {
     /// `timeout`. Returns how it ended, in words.
     fn round(
         &mut self,
-        seed: Option<u64>,
         image_len: usize,
         got: &mut [Option<ChipImage>],
         begin: &mut Option<Begin>,
@@ -398,10 +385,9 @@ impl<P: Read + Write> Board<P> {
                     Event::Image(image) => {
                         // An image whose seed is unknown (its Begin was
                         // lost, and the host sent none) cannot be kept.
-                        let seeded = begin.is_some() || seed.is_some();
                         let fits =
                             image.pixels.len() == image_len && (image.index as usize) < got.len();
-                        if !seeded {
+                        if begin.is_none() {
                             continue;
                         }
                         if !fits {

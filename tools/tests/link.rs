@@ -263,7 +263,7 @@ fn a_line_that_damages_every_image_ends_with_a_clear_error() {
         .expect_err("cannot recover");
     let text = format!("{error:#}");
     assert!(
-        text.contains("images still missing after asking 5 times"),
+        text.contains("images still missing after asking 5 times in vain"),
         "{text}"
     );
 }
