@@ -69,16 +69,15 @@ fn boot(hex: Option<&Path>) -> Microbit {
     Microbit { qemu, port }
 }
 
+/// `tinyvae hex --board microbit --blob BLOB --out OUT` and `extra`.
+fn run_hex(blob: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let (blob, out) = (blob.to_str().unwrap(), out.to_str().unwrap());
+    let args = ["hex", "--board", "microbit", "--blob", blob, "--out", out];
+    tinyvae(&[&args[..], extra].concat())
+}
+
 fn hex_of(blob: &Path, out: &Path) {
-    let run = tinyvae(&[
-        "hex",
-        "--board",
-        "microbit",
-        "--blob",
-        blob.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run = run_hex(blob, out, &[]);
     assert!(
         run.status.success(),
         "{}",
@@ -136,7 +135,7 @@ fn hex_places_the_blob_at_the_board_address_and_with_the_firmware() {
 
     let elf = firmware::build(Machine::Microbit).unwrap();
     let both = dir.path().join("both.hex");
-    let run = hex(
+    let run = run_hex(
         &blob,
         &both,
         &["--with-firmware", "--elf", elf.to_str().unwrap()],
@@ -181,7 +180,7 @@ fn a_blob_too_big_for_the_board_is_refused() {
     let path = dir.path().join("big.tvae");
     std::fs::write(&path, model.to_blob().unwrap()).unwrap();
     let out = dir.path().join("big.hex");
-    let run = hex(&path, &out, &[]);
+    let run = run_hex(&path, &out, &[]);
     assert_bad_input(&run, "do not fit the 130048 bytes");
     assert!(!out.exists());
 }
