@@ -293,9 +293,104 @@ struct ConvGeometry {
     padding: [u8; 2],
 }
 
+/// Most taps along one axis of one output pixel that [`conv_transpose_2d`]
+/// lists (`ceil(kernel / stride)`; 2 for the conv decoder's 4 x 4 kernels
+/// of stride 2). Layers with more take [`conv_transpose_2d_gather`].
+const MAX_AXIS_TAPS: usize = 8;
+
+/// The taps of output coordinate `o` along one axis (see [`axis_taps`]),
+/// as `(kernel index, input index)` pairs in `list`; returns how many.
+fn list_axis_taps(
+    list: &mut [(usize, usize); MAX_AXIS_TAPS],
+    o: u16,
+    kernel: u8,
+    stride: u8,
+    pad: u8,
+    n: u16,
+) -> usize {
+    let mut count = 0;
+    for (slot, tap) in list.iter_mut().zip(axis_taps(o, kernel, stride, pad, n)) {
+        *slot = tap;
+        count += 1;
+    }
+    count
+}
+
 /// Transposed convolution in gather form: each output pixel sums the taps
 /// that land on it, so no int32 scratch the size of the output is needed.
+/// The taps are listed once per output pixel (no division per tap, which
+/// the Cortex-M0 does in software), then two output channels per pass
+/// share each input value. The same bytes as [`conv_transpose_2d_gather`].
 fn conv_transpose_2d(
+    g: &ConvGeometry,
+    weights: &[i8],
+    requant: &Requantizer<'_>,
+    input_zero_point: i32,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    let axis = |k: u8, s: u8| usize::from(k).div_ceil(usize::from(s));
+    if axis(g.kernel[0], g.stride[0]).max(axis(g.kernel[1], g.stride[1])) > MAX_AXIS_TAPS {
+        return conv_transpose_2d_gather(g, weights, requant, input_zero_point, input, output);
+    }
+    let in_c = usize::from(g.input.channels);
+    let out_c = usize::from(g.output.channels);
+    let kw = usize::from(g.kernel[1]);
+    // From one output channel's weights to the next's.
+    let channel = usize::from(g.kernel[0]) * kw * in_c;
+    let width = usize::from(g.input.width);
+    let (mut row_taps, mut column_taps) = ([(0, 0); MAX_AXIS_TAPS], [(0, 0); MAX_AXIS_TAPS]);
+    let mut pixels = output.chunks_exact_mut(out_c);
+    for oy in 0..g.output.height {
+        let (k0, s0, p0) = (g.kernel[0], g.stride[0], g.padding[0]);
+        let count = list_axis_taps(&mut row_taps, oy, k0, s0, p0, g.input.height);
+        let rows = &row_taps[..count];
+        for ox in 0..g.output.width {
+            let Some(pixel) = pixels.next() else { return };
+            let (k1, s1, p1) = (g.kernel[1], g.stride[1], g.padding[1]);
+            let count = list_axis_taps(&mut column_taps, ox, k1, s1, p1, g.input.width);
+            let columns = &column_taps[..count];
+            let mut pairs = pixel.chunks_exact_mut(2);
+            for (co, outs) in (0..out_c).step_by(2).zip(&mut pairs) {
+                let mut acc = [requant.bias(co), requant.bias(co + 1)];
+                for &(ky, iy) in rows {
+                    for &(kx, ix) in columns {
+                        let x = &input[(iy * width + ix) * in_c..][..in_c];
+                        let w = &weights[co * channel + (ky * kw + kx) * in_c..];
+                        let (w0, w1) = (&w[..in_c], &w[channel..][..in_c]);
+                        for ((&x, &a), &b) in x.iter().zip(w0).zip(w1) {
+                            let v = i32::from(x) - input_zero_point;
+                            acc[0] = acc[0].wrapping_add(i32::from(a) * v);
+                            acc[1] = acc[1].wrapping_add(i32::from(b) * v);
+                        }
+                    }
+                }
+                outs[0] = requant.output(co, acc[0]);
+                outs[1] = requant.output(co + 1, acc[1]);
+            }
+            if let [out] = pairs.into_remainder() {
+                let co = out_c - 1;
+                let mut acc = requant.bias(co);
+                for &(ky, iy) in rows {
+                    for &(kx, ix) in columns {
+                        let x = &input[(iy * width + ix) * in_c..][..in_c];
+                        let w = &weights[co * channel + (ky * kw + kx) * in_c..][..in_c];
+                        for (&x, &w) in x.iter().zip(w) {
+                            acc =
+                                acc.wrapping_add(i32::from(w) * (i32::from(x) - input_zero_point));
+                        }
+                    }
+                }
+                *out = requant.output(co, acc);
+            }
+        }
+    }
+}
+
+/// Transposed convolution in gather form, tap by tap with [`tap`]: the
+/// general case (any kernel and stride) and the reference the faster
+/// kernels are tested against.
+fn conv_transpose_2d_gather(
     g: &ConvGeometry,
     weights: &[i8],
     requant: &Requantizer<'_>,
@@ -359,7 +454,6 @@ struct Tap {
 /// one axis, as [`tap`] gives them, with the input index below `n`, in
 /// increasing kernel index: the kernel indices congruent to `o + pad`
 /// modulo `stride` (one division per call, none per tap).
-#[cfg(tinyvae_dsp)]
 fn axis_taps(
     o: u16,
     kernel: u8,
@@ -718,6 +812,57 @@ mod tests {
                     .count() as u64
                 * (ic * oc) as u64;
             prop_assert_eq!(op.macs(), scatter_macs);
+        }
+    }
+
+    proptest! {
+        /// The tap-listing kernel gives the gather reference's bytes, for
+        /// odd and even channel counts, any padding, and kernels with more
+        /// taps per axis than it lists (which it hands to the reference).
+        #[test]
+        fn conv_transpose_equals_gather(
+            (in_h, in_w, in_c, out_c) in (1u16..5, 1u16..5, 1u16..10, 1u16..6),
+            (kh, kw, s) in (1u8..13, 1u8..6, 1u8..4),
+            pad_seed in any::<u8>(),
+            seed in any::<u64>(),
+            input_q in quant(),
+            output_q in quant(),
+            relu in any::<bool>(),
+        ) {
+            let (ph, pw) = (pad_seed % kh, (pad_seed / 16) % kw);
+            let full = |i: u16, k: u8, p: u8| (i32::from(i) - 1) * i32::from(s) + i32::from(k) - 2 * i32::from(p);
+            let (out_h, out_w) = (full(in_h, kh, ph), full(in_w, kw, pw));
+            prop_assume!(out_h > 0 && out_w > 0);
+            let (out_h, out_w) = (out_h as u16, out_w as u16);
+            let mut rng = TestRng(seed);
+            let (ic, oc) = (usize::from(in_c), usize::from(out_c));
+            let weights: Vec<i8> = (0..oc * usize::from(kh) * usize::from(kw) * ic).map(|_| rng.i8()).collect();
+            let x: Vec<i8> = (0..usize::from(in_h) * usize::from(in_w) * ic).map(|_| rng.i8()).collect();
+            let scales: Vec<f32> = (0..oc).map(|_| 0.001 + rng.unit() * 0.05).collect();
+            let bias: Vec<i32> = (0..oc).map(|_| rng.i8() as i32 * 50).collect();
+            let geometry = ConvGeometry {
+                input: Hwc { height: in_h, width: in_w, channels: in_c },
+                output: Hwc { height: out_h, width: out_w, channels: out_c },
+                kernel: [kh, kw],
+                stride: [s, s],
+                padding: [ph, pw],
+            };
+            let op = Op::ConvTranspose2d {
+                input: geometry.input,
+                output: geometry.output,
+                kernel: geometry.kernel,
+                stride: geometry.stride,
+                padding: geometry.padding,
+            };
+            let p = Params::new(op, weights.clone(), scales, bias, input_q, output_q, relu);
+            let layer = p.layer();
+            let requant = Requantizer::new(&layer);
+            let zp = i32::from(input_q.zero_point);
+            let len = usize::from(out_h) * usize::from(out_w) * oc;
+            let (mut fast, mut gather) = (vec![0i8; len], vec![0i8; len]);
+            conv_transpose_2d(&geometry, &weights, &requant, zp, &x, &mut fast);
+            conv_transpose_2d_gather(&geometry, &weights, &requant, zp, &x, &mut gather);
+            prop_assert_eq!(fast, gather);
         }
     }
 
