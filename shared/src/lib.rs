@@ -4,6 +4,7 @@
 //! - [`fixedpoint`]: TFLite-Micro-exact requantization arithmetic.
 //! - [`blob`]: the model blob (header + postcard body) and its types;
 //!   `shared/BLOB-FORMAT.md` is the byte-level specification.
+//! - [`boards`]: each machine's blob region and buffer sizes.
 //! - [`layout`]: how dense weights are stored, in the order the kernels
 //!   read them.
 //! - [`Model`]: a validated blob and its int8 decoder.
@@ -19,6 +20,7 @@
 #![deny(unsafe_code)]
 
 pub mod blob;
+pub mod boards;
 #[cfg(tinyvae_dsp)]
 mod dsp;
 mod error;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use std::{fs, thread};
 
 use anyhow::{Context, Result, bail};
+use tinyvae_shared::boards::{self, Layout};
 use tinyvae_shared::protocol::{self, Request};
 
 use crate::hex::{Chunk, intel_hex};
@@ -54,46 +55,35 @@ impl Machine {
         }
     }
 
-    /// Where the lab builds' command frame goes (firmware/src/board/mod.rs).
-    pub fn request_address(self) -> u32 {
+    /// The machine's memory facts, the ones the firmware is built with.
+    pub fn layout(self) -> &'static Layout {
         match self {
-            Machine::Mps2An386 => 0x2100_0000,
-            Machine::Microbit => 0x0002_0000,
+            Machine::Mps2An386 => &boards::MPS2_AN386,
+            Machine::Microbit => &boards::MICROBIT,
         }
     }
 
-    /// Where the blob goes (firmware/src/board/mod.rs).
+    /// Where the blob goes.
     pub fn blob_address(self) -> u32 {
-        match self {
-            Machine::Mps2An386 => 0x2100_1000,
-            Machine::Microbit => 0x0002_0400,
-        }
+        self.layout().blob_start
     }
 
     /// Room for the blob.
     pub fn blob_capacity(self) -> usize {
-        match self {
-            Machine::Mps2An386 => 0x2200_0000 - 0x2100_1000,
-            Machine::Microbit => 0x0004_0000 - 0x0002_0400,
-        }
+        self.layout().blob_capacity()
     }
 
-    /// The firmware's decoder scratch and image buffer, in bytes (`SCRATCH`
-    /// and `PIXELS` in firmware/src/board/mod.rs): the largest
-    /// `Model::scratch_len` and `Model::image_len` this build runs.
+    /// The firmware's decoder scratch and image buffer, in bytes: the
+    /// largest `Model::scratch_len` and `Model::image_len` this build runs.
     pub fn buffers(self) -> (usize, usize) {
-        match self {
-            Machine::Mps2An386 => (256 * 1024, 64 * 1024),
-            Machine::Microbit => (9728, 1024),
-        }
+        (self.layout().scratch, self.layout().pixels)
     }
 
-    /// The machine's RAM (memory/*.x): static RAM is what the ELF puts there.
+    /// The machine's RAM: static RAM is what the ELF puts there.
     pub fn ram(self) -> std::ops::Range<u64> {
-        match self {
-            Machine::Mps2An386 => 0x2000_0000..0x2040_0000,
-            Machine::Microbit => 0x2000_0000..0x2000_4000,
-        }
+        let layout = self.layout();
+        let start = u64::from(layout.ram_start);
+        start..start + u64::from(layout.ram_len)
     }
 
     fn qemu_machine(self) -> &'static [&'static str] {
@@ -317,12 +307,14 @@ pub fn run_with(
     command.args(["-semihosting-config", "enable=on,target=native"]);
     command.args(qemu_args);
     if let Some(request) = request {
+        let address = machine
+            .layout()
+            .command
+            .context("this machine reads its commands from its UART, not from memory")?;
         let path = scratch.0.join("request.bin");
         fs::write(&path, protocol::Command::Generate(*request).to_frame())
             .with_context(|| format!("writing {}", path.display()))?;
-        command
-            .arg("-device")
-            .arg(loader(&path, machine.request_address()));
+        command.arg("-device").arg(loader(&path, address));
     }
     if let Some(blob) = blob {
         command

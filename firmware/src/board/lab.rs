@@ -11,7 +11,11 @@ use tinyvae_shared::protocol::{Command, CommandReader, FrameError, MAX_COMMAND_F
 
 use crate::failure::Failure;
 
-use super::layout::REQUEST_ADDRESS;
+/// Where the host's loader puts the command frame.
+const REQUEST_ADDRESS: usize = match super::LAYOUT.command {
+    Some(address) => address as usize,
+    None => panic!("a lab machine reads its command from memory"),
+};
 
 /// A free-running 32-bit counter of virtual time, for `bench`. Under
 /// `qemu-system-arm -icount shift=0` one executed instruction is one

@@ -3,8 +3,8 @@
 //! stream to the host) and a `Board` with `init` (which installs the
 //! transport), `next_command`, `seed` and `served`. The real boards share
 //! the `Board` below and supply only `start` (clocks, UART, RNG); this
-//! module also holds each machine's memory facts: `NAME`, the blob region
-//! and the buffer sizes.
+//! module also gives each machine's memory facts (`NAME`, the blob region,
+//! the buffer sizes) from `tinyvae_shared::boards`.
 //!
 //! - `lab`: the QEMU lab machines (semihosting; `qemu`, and `bench` builds);
 //! - `microbit`: the BBC micro:bit v1 as a user flashes it (also what QEMU
@@ -36,69 +36,31 @@ mod stm32f429i_disc1;
 #[cfg(feature = "stm32f429i-disc1")]
 pub use stm32f429i_disc1::*;
 
-pub use layout::{NAME, PIXELS, SCRATCH};
+/// This machine's memory facts (`tinyvae_shared::boards`).
+#[cfg(feature = "qemu")]
+const LAYOUT: Layout = boards::MPS2_AN386;
+#[cfg(feature = "microbit")]
+const LAYOUT: Layout = boards::MICROBIT;
+#[cfg(feature = "microbit-v2")]
+const LAYOUT: Layout = boards::MICROBIT_V2;
+#[cfg(feature = "stm32f429i-disc1")]
+const LAYOUT: Layout = boards::STM32F429I_DISC1;
+
+use tinyvae_shared::boards::{self, Layout};
+
+/// The board's name.
+pub const NAME: &str = LAYOUT.name;
+/// Bytes of decoder scratch.
+pub const SCRATCH: usize = LAYOUT.scratch;
+/// Bytes of image buffer.
+pub const PIXELS: usize = LAYOUT.pixels;
 
 /// The memory the blob may occupy.
 pub fn blob_region() -> &'static [u8] {
-    use layout::{BLOB_ADDRESS, BLOB_END};
     // SAFETY: the region is memory that exists on this machine (see
     // memory/*.x), that nothing in the program links or writes, and that
     // stays unchanged while the program runs (flash, or QEMU's PSRAM).
-    unsafe { core::slice::from_raw_parts(BLOB_ADDRESS as *const u8, BLOB_END - BLOB_ADDRESS) }
-}
-
-/// QEMU `mps2-an386` (memory/mps2-an386.x).
-#[cfg(feature = "qemu")]
-mod layout {
-    pub const NAME: &str = "qemu mps2-an386 (Cortex-M4F)";
-    /// PSRAM (hw/arm/mps2.c), linked with nothing: the command frame...
-    #[cfg_attr(not(feature = "semihost"), allow(dead_code))]
-    pub const REQUEST_ADDRESS: usize = 0x2100_0000;
-    /// ... then the blob, to the end of PSRAM.
-    pub const BLOB_ADDRESS: usize = 0x2100_1000;
-    pub const BLOB_END: usize = 0x2200_0000;
-    pub const SCRATCH: usize = 256 * 1024;
-    pub const PIXELS: usize = 64 * 1024;
-}
-
-/// BBC micro:bit v1 (memory/microbit.x): flash above the code.
-#[cfg(feature = "microbit")]
-mod layout {
-    pub const NAME: &str = "BBC micro:bit v1 (nRF51822, Cortex-M0)";
-    /// The lab (`bench`) build's command frame, in the page below the blob.
-    #[cfg_attr(not(feature = "semihost"), allow(dead_code))]
-    pub const REQUEST_ADDRESS: usize = 0x0002_0000;
-    /// The blob, to the end of the 256 KiB flash.
-    pub const BLOB_ADDRESS: usize = 0x0002_0400;
-    pub const BLOB_END: usize = 0x0004_0000;
-    /// 16 KiB of RAM: the conv decoder's largest layer input plus output
-    /// (7x7x32 + 14x14x40 = 9,408 B; `tests/tests/shapes.rs` checks it).
-    pub const SCRATCH: usize = 9728;
-    pub const PIXELS: usize = 1024;
-}
-
-/// BBC micro:bit v2 (memory/microbit-v2.x): flash above the code.
-#[cfg(feature = "microbit-v2")]
-mod layout {
-    pub const NAME: &str = "BBC micro:bit v2 (nRF52833, Cortex-M4F)";
-    /// The blob: the upper 384 KiB of the 512 KiB flash.
-    pub const BLOB_ADDRESS: usize = 0x0002_0000;
-    pub const BLOB_END: usize = 0x0008_0000;
-    /// 128 KiB of RAM: room for the MLP decoder (400 + 784 B) and the conv
-    /// decoders up to `--decoder-channels 64,128` (28.2 KB).
-    pub const SCRATCH: usize = 48 * 1024;
-    pub const PIXELS: usize = 4 * 1024;
-}
-
-/// STM32F429I-DISC1 (memory/stm32f429i-disc1.x): flash sectors 8-11
-/// (RM0090 table 6), linked with nothing.
-#[cfg(feature = "stm32f429i-disc1")]
-mod layout {
-    pub const NAME: &str = "STM32F429I-DISC1 (Cortex-M4F)";
-    pub const BLOB_ADDRESS: usize = 0x0808_0000;
-    pub const BLOB_END: usize = 0x0810_0000;
-    pub const SCRATCH: usize = 96 * 1024;
-    pub const PIXELS: usize = 16 * 1024;
+    unsafe { core::slice::from_raw_parts(LAYOUT.blob_start as *const u8, LAYOUT.blob_capacity()) }
 }
 
 /// A real board: it serves the commands that arrive on its transport for
