@@ -16,8 +16,8 @@ use tinyvae_shared::write::OwnedLayer;
 use tinyvae_tools::firmware::{self, Machine};
 use tinyvae_tools::hex::parse_intel_hex;
 
-/// The micro:bit's blob address (firmware/src/board/mod.rs).
-const BLOB_ADDRESS: u32 = 0x0002_0400;
+/// The micro:bit's blob address.
+const BLOB_ADDRESS: u32 = tinyvae_shared::boards::MICROBIT.blob_start;
 
 /// QEMU running the micro:bit board firmware, killed on drop.
 struct Microbit {
