@@ -83,7 +83,8 @@ pub struct OwnedLayer {
 }
 
 impl OwnedLayer {
-    /// Quantizes a float layer by the contract in DESIGN.md: weights int8
+    /// Quantizes a float layer by the README's quantization contract (its
+    /// "Key contracts"): weights int8
     /// symmetric per output channel (`scale = max|w| / 127`), bias int32 at
     /// scale `input.scale * w_scale[c]` (a dense layer's input zero point
     /// folded in), requantization multiplier and shift from

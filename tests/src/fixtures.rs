@@ -2,7 +2,7 @@
 //! weights through `tinyvae_shared::write`, at scales where the activations
 //! and logits spread over their int8 ranges (not all saturated).
 //!
-//! The two architectures are DESIGN.md's decoders: [`mlp_blob`] (20 -> 400
+//! The two architectures are the trainer's decoders: [`mlp_blob`] (20 -> 400
 //! ReLU -> 784, 28x28) and [`conv_blob`] (20 -> dense 7x7x32 ReLU -> convT
 //! 32->40 k4 s2 p1 ReLU -> convT 40->1 k4 s2 p1 -> 28x28, the trainer's
 //! `--model conv` decoder, which `tests/tests/shapes.rs` checks). Each has 10 class

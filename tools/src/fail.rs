@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// Exit code for bad input, as the CLI contract in DESIGN.md fixes it.
+/// Exit code for bad input, as the README's "The `tinyvae` command" fixes it.
 pub const BAD_INPUT: u8 = 2;
 
 /// Marks an error as caused by the user's input rather than by tinyvae.

@@ -8,7 +8,7 @@
 //! 2. Activation ranges are calibrated on decoder inputs from both regimes
 //!    the chip will see: prior samples and posterior samples of training
 //!    images ([`calibrate`]).
-//! 3. `tinyvae_shared::write` quantizes each layer per DESIGN.md and encodes
+//! 3. `tinyvae_shared::write` quantizes each layer (the README's quantization contract) and encodes
 //!    the blob, with the sigmoid table, per-class prototypes and metadata.
 //! 4. [`fidelity`] compares the int8 decoder (the `shared` code the chip
 //!    runs) with the float decoder on prior samples and test posteriors, and
