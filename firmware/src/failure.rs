@@ -24,11 +24,9 @@ pub enum Failure {
     },
     /// A command frame arrived damaged or did not decode.
     Frame(FrameError),
-    /// A request the board cannot serve (its words).
+    /// A request the board cannot serve (its words): a count or range out
+    /// of bounds, or no seed on a machine without a random number generator.
     Request(&'static str),
-    /// The board has no hardware random number generator (the QEMU lab).
-    #[cfg_attr(not(feature = "semihost"), allow(dead_code))]
-    NoSeed(&'static str),
     /// Sampling or decoding failed (e.g. a class the blob has no prototype for).
     Generate(Error),
 }
@@ -49,7 +47,7 @@ impl Failure {
                 "the model needs more scratch or image memory than this firmware reserves",
             ),
             Self::Frame(error) => (Problem::BadFrame, frame_problem(error)),
-            Self::Request(words) | Self::NoSeed(words) => (Problem::BadRequest, *words),
+            Self::Request(words) => (Problem::BadRequest, *words),
             Self::Generate(error @ Error::NoSuchClass { .. }) => {
                 (Problem::UnknownClass, describe(error))
             }
@@ -82,7 +80,6 @@ impl Format for Failure {
             ),
             Self::Frame(error) => write!(f, "bad command frame: {=str}", frame_problem(error)),
             Self::Request(words) => write!(f, "bad request: {=str}", words),
-            Self::NoSeed(words) => write!(f, "no seed: {=str}", words),
             Self::Generate(error) => {
                 write!(f, "generation failed: {=str} ({})", describe(error), error)
             }
@@ -92,7 +89,7 @@ impl Format for Failure {
 
 /// The parser's error in words (defmt's derived `Format` only names the
 /// variant; the `Display` text lives on the host).
-pub fn describe(error: &Error) -> &'static str {
+fn describe(error: &Error) -> &'static str {
     match error {
         Error::BadMagic => "bad magic, nothing or no tinyvae blob loaded there",
         Error::Checksum { .. } => "payload checksum mismatch, the blob is corrupt",

@@ -258,7 +258,7 @@ pub enum FrameError {
 impl std::error::Error for FrameError {}
 
 /// Streams one frame's body out through rzCOBS, appending the CRC: the
-/// board's writer, with no buffer for the frame.
+/// board's writer, which needs no buffer the size of a frame.
 pub struct FrameWriter<W: embedded_io::Write> {
     encoder: rzcobs::Encoder<Sink<W>>,
     digest: crc::Digest<'static, u32>,
@@ -268,9 +268,12 @@ pub struct FrameWriter<W: embedded_io::Write> {
 /// that the transport is called once per 32 bytes, not per byte.
 struct Sink<W: embedded_io::Write> {
     writer: W,
-    buffer: [u8; 32],
+    buffer: [u8; SINK_BYTES],
     len: usize,
 }
+
+/// Bytes the [`Sink`] collects before it calls the transport.
+const SINK_BYTES: usize = 32;
 
 impl<W: embedded_io::Write> Sink<W> {
     /// Passes the buffered bytes on.
@@ -299,7 +302,7 @@ impl<W: embedded_io::Write> FrameWriter<W> {
         Self {
             encoder: rzcobs::Encoder::new(Sink {
                 writer,
-                buffer: [0; 32],
+                buffer: [0; SINK_BYTES],
                 len: 0,
             }),
             digest: CRC.digest(),
@@ -486,17 +489,6 @@ fn parse_command(frame: &mut [u8]) -> Result<Command, FrameError> {
         Ok((command, [])) => Ok(command),
         _ => Err(FrameError::Malformed),
     }
-}
-
-/// Decodes a whole command frame (delimiter excluded): what the board's
-/// [`CommandReader`] does at a delimiter, for frames held in memory (the
-/// QEMU lab boards' request block).
-pub fn decode_command(frame: &[u8]) -> Result<Command, FrameError> {
-    let mut buffer = heapless::Vec::<u8, MAX_COMMAND_FRAME>::new();
-    buffer
-        .extend_from_slice(frame)
-        .map_err(|_| FrameError::TooLong(MAX_COMMAND_FRAME as u32))?;
-    parse_command(&mut buffer)
 }
 
 /// The host's side: encoding commands, unstuffing replies.

@@ -5,7 +5,7 @@
 use tinyvae_shared::Draw;
 use tinyvae_shared::protocol::{
     Begin, Command, CommandReader, FrameError, Image, ModelInfo, Problem, Refusal, Reply, Request,
-    SeedSource, Status, decode_command, unstuff_reply,
+    SeedSource, Status, unstuff_reply,
 };
 
 /// The frame `reply` sends.
@@ -109,11 +109,21 @@ fn commands_round_trip_through_the_board_reader() {
         .map(|c| c.unwrap())
         .collect();
     assert_eq!(read, commands);
-    for command in commands {
-        let frame = command.to_frame();
-        assert!(frame.len() <= tinyvae_shared::protocol::MAX_COMMAND_FRAME);
-        assert_eq!(decode_command(&frame[..frame.len() - 1]), Ok(command));
-    }
+    // The largest command, every field at its widest, fits the board's
+    // buffer (which keeps the frame without its delimiter).
+    let widest = Command::Generate(Request {
+        seed: Some(u64::MAX),
+        draw: Draw::Class(u16::MAX),
+        count: u32::MAX,
+        first: u32::MAX,
+        end: u32::MAX,
+    });
+    assert_eq!(
+        widest.to_frame().len() - 1,
+        36,
+        "the size MAX_COMMAND_FRAME's doc gives"
+    );
+    assert_eq!(command_from_wire(&widest.to_frame()), [Ok(widest)]);
 }
 
 #[test]

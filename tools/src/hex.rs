@@ -213,16 +213,11 @@ pub fn parse_intel_hex(text: &str) -> Result<Vec<Chunk>> {
                      crosses a 64 KiB boundary",
                     value.len()
                 );
-                let address = upper | u32::from(offset);
-                match chunks.last_mut() {
-                    Some(last) if last.end() == u64::from(address) => {
-                        last.bytes.extend_from_slice(&value)
-                    }
-                    _ if value.is_empty() => {}
-                    _ => chunks.push(Chunk {
-                        address,
+                if !value.is_empty() {
+                    chunks.push(Chunk {
+                        address: upper | u32::from(offset),
                         bytes: value,
-                    }),
+                    });
                 }
             }
             ihex::Record::ExtendedLinearAddress(high) => upper = u32::from(high) << 16,

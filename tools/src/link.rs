@@ -188,6 +188,18 @@ pub struct Board<P> {
     pub on_log: Box<dyn FnMut(&LogLine)>,
 }
 
+/// What the rounds of one request have collected so far.
+struct Gathered {
+    /// The images by index, each received intact.
+    images: Vec<Option<ChipImage>>,
+    /// How many of `images` are there.
+    received: u32,
+    /// The start of the answer: the seed.
+    begin: Option<Begin>,
+    /// Frames that arrived damaged.
+    damaged: u32,
+}
+
 /// How many rounds in a row may bring no image before the host gives up.
 const RETRIES: u32 = 5;
 
@@ -195,15 +207,18 @@ impl<P: Read + Write> Board<P> {
     /// Greets the board on `port` (`Hello` every second) until it answers
     /// with its status. No answer within `timeout` is bad input: no board
     /// there, or not running this firmware.
-    pub fn connect(mut port: P, decoder: Decoder, timeout: Duration, name: &str) -> Result<Self> {
-        let mut decoder = decoder;
+    pub fn connect(
+        mut port: P,
+        mut decoder: Decoder,
+        timeout: Duration,
+        name: &str,
+    ) -> Result<Self> {
         let deadline = Instant::now() + timeout;
         let mut log = Vec::new();
         let mut buffer = [0; 4096];
         while Instant::now() < deadline {
-            port.write_all(&Command::Hello.to_frame())
+            write_command(&mut port, Command::Hello)
                 .with_context(|| format!("writing to {name}"))?;
-            port.flush().ok();
             let round = Instant::now() + Duration::from_secs(1);
             while Instant::now() < round.min(deadline) {
                 let n =
@@ -259,31 +274,37 @@ impl<P: Read + Write> Board<P> {
                 .map(|&d| usize::from(d))
                 .product::<usize>()
         });
-        let mut got: Vec<Option<ChipImage>> = vec![None; request.count as usize];
-        // With the host's own seed, the start of the answer is not needed.
-        let mut begin = request.seed.map(|seed| Begin {
-            seed,
-            source: SeedSource::Host,
-            request,
-        });
+        let mut gathered = Gathered {
+            images: vec![None; request.count as usize],
+            received: 0,
+            // With the host's own seed, the start of the answer is not needed.
+            begin: request.seed.map(|seed| Begin {
+                seed,
+                source: SeedSource::Host,
+                request,
+            }),
+            damaged: 0,
+        };
         // `tries` counts the rounds in a row that brought no image.
-        let (mut damaged, mut resent, mut tries) = (0, 0, 0);
+        let (mut resent, mut tries) = (0, 0);
         let mut asking = request;
         loop {
-            self.send(Command::Generate(asking))?;
-            let before = got.iter().flatten().count();
-            let round = self.round(image_len, &mut got, &mut begin, &mut damaged, &mut progress)?;
-            if got.iter().flatten().count() > before {
+            write_command(&mut self.port, Command::Generate(asking))
+                .context("writing to the board")?;
+            let before = gathered.received;
+            let round = self.round(image_len, &mut gathered, &mut progress)?;
+            if gathered.received > before {
                 tries = 0;
             }
+            let damaged = gathered.damaged;
             let missing: Vec<u32> = request
                 .images()
-                .filter(|&i| got[i as usize].is_none())
+                .filter(|&i| gathered.images[i as usize].is_none())
                 .collect();
             let Some(&first) = missing.first() else {
                 break;
             };
-            let Some(begin) = begin else {
+            let Some(begin) = gathered.begin else {
                 // The seed never arrived: start over (a fresh seed, unless
                 // the host gave one).
                 tries += 1;
@@ -315,13 +336,13 @@ impl<P: Read + Write> Board<P> {
             resent += end - first;
             asking = request.resend(begin.seed, first..end);
         }
-        let begin = begin.context("no seed from the board")?;
+        let begin = gathered.begin.context("no seed from the board")?;
         Ok(Collected {
             seed: begin.seed,
             source: begin.source,
             request: begin.request,
-            images: got.into_iter().flatten().collect(),
-            damaged,
+            images: gathered.images.into_iter().flatten().collect(),
+            damaged: gathered.damaged,
             resent,
         })
     }
@@ -347,22 +368,12 @@ impl<P: Read + Write> Board<P> {
         Ok(events)
     }
 
-    fn send(&mut self, command: Command) -> Result<()> {
-        self.port
-            .write_all(&command.to_frame())
-            .context("writing to the board")?;
-        self.port.flush().ok();
-        Ok(())
-    }
-
     /// Reads one answer: until `Done`, a refusal (an error), or silence for
     /// `timeout`. Returns how it ended, in words.
     fn round(
         &mut self,
         image_len: usize,
-        got: &mut [Option<ChipImage>],
-        begin: &mut Option<Begin>,
-        damaged: &mut u32,
+        gathered: &mut Gathered,
         progress: &mut impl FnMut(u32),
     ) -> Result<String> {
         let mut buffer = [0; 4096];
@@ -377,26 +388,24 @@ impl<P: Read + Write> Board<P> {
             }
             for event in self.decoder.feed(&buffer[..n]) {
                 match event {
-                    Event::Begin(b) => {
-                        if begin.is_none() {
-                            *begin = Some(b);
-                        }
+                    Event::Begin(begin) => {
+                        gathered.begin.get_or_insert(begin);
                     }
+                    // An image whose seed is unknown (its Begin was lost,
+                    // and the host sent none) cannot be kept.
+                    Event::Image(_) if gathered.begin.is_none() => {}
                     Event::Image(image) => {
-                        // An image whose seed is unknown (its Begin was
-                        // lost, and the host sent none) cannot be kept.
-                        let fits =
-                            image.pixels.len() == image_len && (image.index as usize) < got.len();
-                        if begin.is_none() {
+                        let slot = (image.pixels.len() == image_len)
+                            .then(|| gathered.images.get_mut(image.index as usize))
+                            .flatten();
+                        let Some(slot) = slot else {
+                            gathered.damaged += 1;
                             continue;
+                        };
+                        if slot.replace(image).is_none() {
+                            gathered.received += 1;
+                            progress(gathered.received);
                         }
-                        if !fits {
-                            *damaged += 1;
-                            continue;
-                        }
-                        let index = image.index as usize;
-                        got[index] = Some(image);
-                        progress(got.iter().filter(|i| i.is_some()).count() as u32);
                     }
                     Event::Done(_) => return Ok("done".into()),
                     Event::Refused(problem, detail) => {
@@ -414,7 +423,7 @@ impl<P: Read + Write> Board<P> {
                         self.log.push(line);
                     }
                     Event::Damaged(error) => {
-                        *damaged += 1;
+                        gathered.damaged += 1;
                         eprintln!("warning: dropped a damaged frame from the board ({error})");
                     }
                     Event::Status(status) => self.status = status,
@@ -422,6 +431,12 @@ impl<P: Read + Write> Board<P> {
             }
         }
     }
+}
+
+/// Sends one command frame.
+fn write_command(port: &mut impl Write, command: Command) -> std::io::Result<()> {
+    port.write_all(&command.to_frame())?;
+    port.flush()
 }
 
 /// Reads what has arrived; 0 when the read timed out.

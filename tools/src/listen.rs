@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tinyvae_shared::Draw;
 use tinyvae_shared::blob::Hwc;
 use tinyvae_shared::protocol::{Request, SeedSource};
+use tinyvae_shared::{Draw, Model};
 
 use crate::blobfile::BlobFile;
 use crate::fail::bad_input;
@@ -126,13 +126,6 @@ pub fn collect<P: Read + Write>(
                 model.header().crc32
             )));
         }
-    } else if let Draw::Class(class) = request.draw
-        && class >= info.classes
-    {
-        return Err(bad_input(anyhow::anyhow!(
-            "class {class}: the board's blob has {} class prototypes",
-            info.classes
-        )));
     }
     let total = request.count;
     let terminal = std::io::stderr().is_terminal();
@@ -160,12 +153,28 @@ pub fn collect<P: Read + Write>(
             String::new()
         }
     );
+    write_collected(&collected, shape, model.as_ref(), check, out, stem)
+}
+
+/// Writes `out/{stem}.raw`, `.png` and `.jsonl` for `collected`; with
+/// `check`, replays each image with `model` on the host and fails (exit 1)
+/// on any difference, after writing. `tinyvae qemu` writes the lab
+/// machine's images through it too.
+pub fn write_collected(
+    collected: &Collected,
+    shape: Hwc,
+    model: Option<&Model<'_>>,
+    check: bool,
+    out: &Path,
+    stem: &str,
+) -> Result<()> {
+    let request = collected.request;
     let pixels: Vec<u8> = collected
         .images
         .iter()
         .flat_map(|i| i.pixels.iter().copied())
         .collect();
-    let host = match (&model, check) {
+    let host = match (model, check) {
         (Some(model), true) => Some(host_images(
             model,
             collected.seed,
@@ -187,7 +196,7 @@ pub fn collect<P: Read + Write>(
         .collect();
     write_images(out, stem, &pixels, shape, collected.images.len())?;
     let jsonl = out.join(format!("{stem}.jsonl"));
-    std::fs::write(&jsonl, json_lines(&collected, &verified))
+    std::fs::write(&jsonl, json_lines(collected, &verified))
         .with_context(|| format!("writing {}", jsonl.display()))?;
     eprintln!(
         "wrote {} images to {}",

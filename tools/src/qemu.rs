@@ -12,12 +12,11 @@ use anyhow::{Result, bail};
 use clap::ValueEnum;
 
 use crate::fail::bad_input;
-use tinyvae_shared::protocol::Request;
+use tinyvae_shared::protocol::{Request, SeedSource};
 
 use crate::firmware::{self, Machine};
-use crate::generate::host_images;
-use crate::images::write_images;
-use crate::listen::collect;
+use crate::link::{ChipImage, Collected};
+use crate::listen::{collect, write_collected};
 use crate::request::RequestArgs;
 
 /// Run the firmware in QEMU and collect (and check) its images.
@@ -25,8 +24,8 @@ use crate::request::RequestArgs;
 pub struct Args {
     #[command(flatten)]
     request: RequestArgs,
-    /// Directory for `qemu.raw` (count x H x W x C bytes) and `qemu.png`
-    /// (and, on the micro:bit, `qemu.jsonl`: each image's seed and latent).
+    /// Directory for `qemu.raw` (count x H x W x C bytes), `qemu.png` and
+    /// `qemu.jsonl` (each image's seed, latent and check).
     #[arg(long)]
     out: PathBuf,
     /// Compare the chip's images with the host's, byte for byte.
@@ -119,46 +118,28 @@ pub fn run(args: Args) -> Result<()> {
             args.request.count
         );
     }
-    let chip: Vec<u8> = run.images.concat();
-    if chip.len() != model.image_len() * args.request.count as usize {
-        bail!(
-            "the firmware's images are not {} bytes each",
-            model.image_len()
-        );
-    }
-    write_images(
+    let collected = Collected {
+        seed: args.request.seed,
+        source: SeedSource::Host,
+        request,
+        images: (0..)
+            .zip(run.images.into_iter().zip(run.latents))
+            .map(|(index, (pixels, latent))| ChipImage {
+                index,
+                latent,
+                pixels,
+            })
+            .collect(),
+        damaged: 0,
+        resent: 0,
+    };
+    let shape = model.image_shape();
+    write_collected(
+        &collected,
+        shape,
+        Some(&model),
+        args.check,
         &args.out,
         "qemu",
-        &chip,
-        model.image_shape(),
-        run.images.len(),
-    )?;
-    eprintln!(
-        "wrote {} images to {}",
-        run.images.len(),
-        args.out.join("qemu.{raw,png}").display()
-    );
-    if args.check {
-        let host = host_images(
-            &model,
-            args.request.seed,
-            args.request.count,
-            args.request.draw(),
-        )?;
-        if let Some(at) = chip.iter().zip(&host).position(|(a, b)| a != b) {
-            let image = at / model.image_len();
-            bail!(
-                "check failed: image {image}, byte {}: the chip gave {}, the host {}",
-                at % model.image_len(),
-                chip[at],
-                host[at]
-            );
-        }
-        eprintln!(
-            "check: {} images ({} bytes) identical to the host's",
-            args.request.count,
-            chip.len()
-        );
-    }
-    Ok(())
+    )
 }

@@ -262,7 +262,10 @@ fn listen_to_the_emulated_microbit() {
     let run = listen(&board.port, &out, &["--blob", blob_arg, "--class", "5"]);
     assert_bad_input(&run, "class 5 requested, the blob has 2 class prototypes");
     let run = listen(&board.port, &out, &["--class", "5"]);
-    assert_bad_input(&run, "class 5: the board's blob has 2 class prototypes");
+    assert_bad_input(
+        &run,
+        "the board refused the request: the blob has no prototype for that class",
+    );
     let mut other = small_model();
     other.epochs = 3;
     let other_path = dir.path().join("other.tvae");
