@@ -29,6 +29,8 @@ const KERNELS: &[Kernels] = &[
     Kernels::Portable,
     #[cfg(feature = "qemu")]
     Kernels::Dsp,
+    #[cfg(feature = "microbit")]
+    Kernels::Armv6m,
 ];
 
 /// FNV-1a of the bytes: the host compares it with its own images'.

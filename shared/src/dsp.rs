@@ -68,6 +68,9 @@
 
 use core::arch::asm;
 
+use crate::layers::{ConvGeometry, Requantizer};
+use crate::subpixel::{self, ChannelBackend, LANES, MAX_PHASE_TAPS, PixelTap};
+
 /// Largest dense input the fast path takes: `128 * 128 * 511 < 2^23`, and
 /// the layout pads to an even count.
 pub(crate) const MAX_INPUTS: usize = 510;
@@ -189,64 +192,312 @@ pub(crate) const MAX_CONV_WORDS: usize = 4096;
 /// `2 * (channels / 4)` words per pixel; the `channels % 4` channels after
 /// the last full quad of each pixel are left out. Stops when `out` is full.
 pub(crate) fn unpack_quads(x: &[i8], channels: usize, zero_point: i32, out: &mut [u32]) {
-    // -255..=255: an exact int16.
-    let h = |v: i8| u32::from((i32::from(v) - zero_point) as i16 as u16);
+    // -255..=255: an exact int16 in each half.
+    let zero = u32::from(zero_point as i16 as u16) * 0x0001_0001;
     let quads = x
         .chunks_exact(channels)
         .flat_map(|pixel| pixel.chunks_exact(4));
     for (q, words) in quads.zip(out.chunks_exact_mut(2)) {
-        words[0] = h(q[0]) | (h(q[2]) << 16);
-        words[1] = h(q[1]) | (h(q[3]) << 16);
+        let (even, odd) = sxtb16_pair(u32::from_le_bytes(
+            [q[0], q[1], q[2], q[3]].map(|v| v as u8),
+        ));
+        words[0] = ssub16(even, zero);
+        words[1] = ssub16(odd, zero);
     }
 }
 
-/// `acc` plus the dot products of the unpacked activations `x` (one
-/// pixel's `x.len() / 2` channel quads) with two int8 weight rows:
-/// `w[..]` and `w[stride..]`, `2 * x.len()` weights each, wrapping.
-/// `stride` 0 runs one row twice.
-#[inline]
-pub(crate) fn dot2(w: &[i8], stride: usize, x: &[u32], acc: [i32; 2]) -> [i32; 2] {
-    let quads = x.len() / 2;
-    // The asm reads 4 * quads bytes at w and at w + stride.
-    assert!(stride + 4 * quads <= w.len());
-    let [mut acc0, mut acc1] = acc;
-    if quads == 0 {
-        return acc;
-    }
-    // SAFETY: the loop runs `quads` times (at least once); each pass reads
-    // 4 bytes at `w + 4i` and at `w + stride + 4i` and 8 at `x + 8i`, all
-    // inside the slices checked above. The weight LDRs may be unaligned,
-    // which thumbv7em allows; the LDRD only reads `x`, a u32 slice.
-    // SXTB16/SMLAD/SUBS change only the named registers and the flags.
+/// A word's four int8 sign-extended into int16 pairs, SXTB16 order:
+/// `(byte 0, byte 2)` and `(byte 1, byte 3)`.
+#[inline(always)]
+fn sxtb16_pair(word: u32) -> (u32, u32) {
+    let (even, odd);
+    // SAFETY: register-only instructions.
     unsafe {
         asm!(
-            "2:",
-            "ldrd {x0}, {x1}, [{xp}], #8",
-            "ldr {wb}, [{wa}, {stride}]",
-            "ldr {w}, [{wa}], #4",
-            "sxtb16 {t}, {w}",
-            "smlad {acc0}, {t}, {x0}, {acc0}",
-            "sxtb16 {t}, {w}, ror #8",
-            "smlad {acc0}, {t}, {x1}, {acc0}",
-            "sxtb16 {t}, {wb}",
-            "smlad {acc1}, {t}, {x0}, {acc1}",
-            "sxtb16 {t}, {wb}, ror #8",
-            "smlad {acc1}, {t}, {x1}, {acc1}",
-            "subs {n}, {n}, #1",
-            "bne 2b",
-            acc0 = inout(reg) acc0,
-            acc1 = inout(reg) acc1,
-            xp = inout(reg) x.as_ptr() => _,
-            wa = inout(reg) w.as_ptr() => _,
-            n = inout(reg) quads => _,
-            stride = in(reg) stride,
-            x0 = out(reg) _,
-            x1 = out(reg) _,
-            w = out(reg) _,
-            wb = out(reg) _,
-            t = out(reg) _,
-            options(nostack, readonly),
+            "sxtb16 {even}, {w}",
+            "sxtb16 {odd}, {w}, ror #8",
+            w = in(reg) word,
+            even = out(reg) even,
+            odd = out(reg) odd,
+            options(pure, nomem, nostack),
         );
     }
-    [acc0, acc1]
+    (even, odd)
+}
+
+/// Halfwise `a - b`, each half wrapping (SSUB16; no half overflows here).
+#[inline(always)]
+fn ssub16(a: u32, b: u32) -> u32 {
+    let d;
+    // SAFETY: a register-only instruction; the GE flags it sets are not
+    // read.
+    unsafe {
+        asm!("ssub16 {d}, {a}, {b}", a = in(reg) a, b = in(reg) b, d = out(reg) d, options(pure, nomem, nostack));
+    }
+    d
+}
+
+/// Runs the transposed convolution `g` on [`channels_run`] if it fits and
+/// returns whether it did: by phases, four output channels at a time
+/// ([`subpixel::conv_transpose_channels`]) where the layer has four or
+/// more, at most [`MAX_PHASE_TAPS`] taps per phase and four channels'
+/// weights within [`MAX_EXPANDED_WORDS`]; else in scatter form
+/// ([`subpixel::conv_transpose_scatter`]) if its output fits
+/// [`MAX_SCATTER_WORDS`]. Both need four input channels or more, and the
+/// unpacked input within [`MAX_CONV_WORDS`].
+#[inline(never)] // its 28 KiB frame only when it runs
+pub(crate) fn conv_transpose(
+    g: &ConvGeometry,
+    weights: &[i8],
+    requant: &Requantizer<'_>,
+    zero_point: i32,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
+    let channels = usize::from(g.input.channels);
+    let quads = channels / 4;
+    let pixels = input.len() / channels.max(1);
+    let taps = usize::from(g.kernel[0]) * usize::from(g.kernel[1]);
+    let by_channels = g.output.channels >= 4
+        && subpixel::fits(g)
+        && LANES * taps * 2 * quads <= MAX_EXPANDED_WORDS;
+    let scatter = output.len() <= MAX_SCATTER_WORDS && LANES * 2 * quads <= MAX_EXPANDED_WORDS;
+    if quads == 0 || pixels * 2 * quads > MAX_CONV_WORDS || !(by_channels || scatter) {
+        return false;
+    }
+    let mut x = [0_u32; MAX_CONV_WORDS];
+    unpack_quads(input, channels, zero_point, &mut x);
+    let mut backend = ChannelLanes {
+        unpacked: &x[..pixels * 2 * quads],
+        input,
+        zero_point,
+        channels,
+        quads,
+        lanes: 0,
+        weights: &[],
+        expanded: [0; MAX_EXPANDED_WORDS],
+        job: ChannelJob {
+            quads: quads as u32,
+            count: 0,
+            pixels: 0,
+            out: core::ptr::null_mut(),
+            bias: [0; LANES],
+            taps: [(x.as_ptr(), x.as_ptr()); MAX_PHASE_TAPS],
+        },
+    };
+    if by_channels {
+        subpixel::conv_transpose_channels(g, weights, requant, &mut backend, output);
+    } else {
+        let mut sums = [0_i32; MAX_SCATTER_WORDS];
+        let sums = &mut sums[..output.len()];
+        subpixel::conv_transpose_scatter(g, weights, requant, &mut backend, sums, output);
+    }
+    true
+}
+
+/// Capacity of the int32 sums of [`subpixel::conv_transpose_scatter`]
+/// (4 KiB: a 28 x 28 x 1 image and then some).
+const MAX_SCATTER_WORDS: usize = 1024;
+
+/// Capacity in words of the int16 copy of four output channels' weights
+/// that [`channels_run`] reads (8 KiB: 4 x 4 kernels of up to 64 input
+/// channels).
+const MAX_EXPANDED_WORDS: usize = 2048;
+
+/// The [`ChannelBackend`]: the unpacked input, and the current four output
+/// channels' weights sign-extended to int16 pairs in SXTB16 order,
+/// interleaved by lane: for tap `t` (`ky * kw + kx`) and channel quad `q`,
+/// words `(t * quads + q) * 8 + 2 * lane` and `+ 1` hold the lane's
+/// `(w[4q], w[4q+2])` and `(w[4q+1], w[4q+3])`.
+struct ChannelLanes<'a> {
+    /// `2 * quads` words per pixel.
+    unpacked: &'a [u32],
+    /// The int8 input, for the channels after the last full quad.
+    input: &'a [i8],
+    zero_point: i32,
+    channels: usize,
+    quads: usize,
+    /// The current channels and their int8 weights.
+    lanes: usize,
+    weights: &'a [i8],
+    expanded: [u32; MAX_EXPANDED_WORDS],
+    job: ChannelJob,
+}
+
+impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
+    fn channels(&mut self, weights: &'a [i8], lanes: usize) {
+        let (c, quads) = (self.channels, self.quads);
+        let channel = weights.len() / lanes;
+        if lanes < LANES {
+            // The lanes past the last channel read zero weights.
+            self.expanded.fill(0);
+        }
+        for lane in 0..lanes {
+            let taps = weights[lane * channel..][..channel].chunks_exact(c);
+            for (t, tap) in taps.enumerate() {
+                let words = self.expanded[t * quads * 8 + 2 * lane..].chunks_mut(8);
+                for (w, words) in tap.chunks_exact(4).zip(words) {
+                    let (even, odd) = sxtb16_pair(u32::from_le_bytes(
+                        [w[0], w[1], w[2], w[3]].map(|v| v as u8),
+                    ));
+                    words[0] = even;
+                    words[1] = odd;
+                }
+            }
+        }
+        (self.weights, self.lanes) = (weights, lanes);
+    }
+
+    fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
+        let (c, words) = (self.channels, 2 * self.quads);
+        let pixels = acc.len();
+        for (slot, tap) in self.job.taps.iter_mut().zip(taps) {
+            let expanded = &self.expanded[tap.tap * 4 * words..][..4 * words];
+            // The run reads `pixels` consecutive input pixels.
+            let x = &self.unpacked[tap.pixel * words..][..pixels * words];
+            *slot = (x.as_ptr(), expanded.as_ptr());
+        }
+        self.job.count = taps.len().min(MAX_PHASE_TAPS) as u32;
+        self.job.pixels = pixels as u32;
+        self.job.bias = bias;
+        self.job.out = acc.as_mut_ptr();
+        // SAFETY: `count` (at least one: the caller's contract; at most
+        // `MAX_PHASE_TAPS`) taps were just set, `pixels >= 1` (a run) and
+        // `quads >= 1` (checked by `conv_transpose`); each tap's input
+        // pointer starts `pixels * 2 * quads` words of `unpacked`, its
+        // weights pointer `8 * quads` words of `expanded`, both from checked
+        // slices and word-aligned as u32s are; `out` is `acc`, `pixels`
+        // entries.
+        unsafe { channels_run(&mut self.job) };
+        if c.is_multiple_of(4) {
+            return;
+        }
+        let channel = self.weights.len() / self.lanes;
+        for (p, acc) in acc.iter_mut().enumerate() {
+            for tap in taps {
+                let x = &self.input[(tap.pixel + p) * c..][..c];
+                for (lane, acc) in acc.iter_mut().enumerate().take(self.lanes) {
+                    let w = &self.weights[lane * channel + tap.tap * c..][..c];
+                    for ci in 4 * (c / 4)..c {
+                        let v = i32::from(x[ci]) - self.zero_point;
+                        *acc = acc.wrapping_add(i32::from(w[ci]) * v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A run of output pixels as [`channels_run`] reads it (the offsets are
+/// the assembly's).
+#[repr(C)]
+struct ChannelJob {
+    /// Channel quads per tap (at least one); offset 0.
+    quads: u32,
+    /// Taps in `taps` (at least one); offset 4.
+    count: u32,
+    /// Output pixels left in the run; offset 8.
+    pixels: u32,
+    /// Where the next pixel's four sums go; offset 12.
+    out: *mut [i32; LANES],
+    /// The sums' start; offset 16.
+    bias: [i32; LANES],
+    /// Each tap's unpacked input pixel (for the run's next pixel) and
+    /// expanded weights; offset 32.
+    taps: [(*const u32, *const u32); MAX_PHASE_TAPS],
+}
+
+/// For each pixel of the job's run: `bias` plus, over the taps, the dot
+/// product of lane `j`'s expanded weights with the tap's unpacked pixel,
+/// wrapping, stored to `out`. The input words are loaded once for the
+/// four lanes:
+///
+/// ```text
+/// ldrd  r2, r3, [r4], #8        @ input: (x0, x2), (x1, x3)
+/// ldrd  r0, r12, [r7], #32      @ lane 0: (w0, w2), (w1, w3)
+/// smlad r8, r0, r2, r8
+/// smlad r8, r12, r3, r8
+/// ldrd  r0, r12, [r7, #-24]     @ lane 1
+/// ...                           @ lanes 1 to 3 into r9, r10, r11
+/// subs  lr, lr, #1
+/// ```
+///
+/// Fourteen instructions per sixteen multiply-accumulates, and a branch
+/// every second quad. A tap's input pointer ends one pixel on, where the
+/// next pixel of the run reads: it is written back to the job.
+///
+/// # Safety
+/// `job.quads`, `job.count` (at most `MAX_PHASE_TAPS`) and `job.pixels`
+/// at least one; every tap's input pointer word-aligned and readable for
+/// `pixels * 2 * quads` words, its weights pointer for `8 * quads` words;
+/// `out` writable for `pixels` entries.
+#[unsafe(naked)]
+unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
+    core::arch::naked_asm!(
+        "push {{r4-r11, lr}}",
+        // [sp] = job; r5 = quads.
+        "push {{r0}}",
+        "ldr r5, [r0]",
+        // Each pixel: the sums start at the bias, r6 = taps left, r1 = the
+        // first tap.
+        "2:",
+        "ldr r0, [sp]",
+        "add r1, r0, #16",
+        "ldm r1, {{r8-r11}}",
+        "ldr r6, [r0, #4]",
+        "add r1, r0, #32",
+        // Each tap: r4 = its input, r7 = its weights, lr = quads left.
+        "3:",
+        "ldrd r4, r7, [r1]",
+        "mov lr, r5",
+        // An odd quad count enters the twice-unrolled loop halfway.
+        "tst lr, #1",
+        "bne 5f",
+        "4:",
+        "ldrd r2, r3, [r4], #8",
+        "ldrd r0, r12, [r7], #32",
+        "smlad r8, r0, r2, r8",
+        "smlad r8, r12, r3, r8",
+        "ldrd r0, r12, [r7, #-24]",
+        "smlad r9, r0, r2, r9",
+        "smlad r9, r12, r3, r9",
+        "ldrd r0, r12, [r7, #-16]",
+        "smlad r10, r0, r2, r10",
+        "smlad r10, r12, r3, r10",
+        "ldrd r0, r12, [r7, #-8]",
+        "smlad r11, r0, r2, r11",
+        "smlad r11, r12, r3, r11",
+        "subs lr, lr, #1",
+        "5:",
+        "ldrd r2, r3, [r4], #8",
+        "ldrd r0, r12, [r7], #32",
+        "smlad r8, r0, r2, r8",
+        "smlad r8, r12, r3, r8",
+        "ldrd r0, r12, [r7, #-24]",
+        "smlad r9, r0, r2, r9",
+        "smlad r9, r12, r3, r9",
+        "ldrd r0, r12, [r7, #-16]",
+        "smlad r10, r0, r2, r10",
+        "smlad r10, r12, r3, r10",
+        "ldrd r0, r12, [r7, #-8]",
+        "smlad r11, r0, r2, r11",
+        "smlad r11, r12, r3, r11",
+        "subs lr, lr, #1",
+        "bne 4b",
+        // The tap's input, one pixel on, for the next pixel.
+        "str r4, [r1], #8",
+        "subs r6, r6, #1",
+        "bne 3b",
+        // Store the pixel's sums; next pixel.
+        "ldr r0, [sp]",
+        "ldr r2, [r0, #12]",
+        "stm r2!, {{r8-r11}}",
+        "str r2, [r0, #12]",
+        "ldr r2, [r0, #8]",
+        "subs r2, r2, #1",
+        "str r2, [r0, #8]",
+        "bne 2b",
+        "pop {{r0}}",
+        "pop {{r4-r11, pc}}",
+    )
 }

@@ -15,7 +15,7 @@ use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::layout::DenseLayout;
 
 /// Per-channel requantization of one layer, read from its byte arrays.
-struct Requantizer<'a> {
+pub(crate) struct Requantizer<'a> {
     bias: &'a [u8],
     multipliers: &'a [u8],
     shifts: &'a [u8],
@@ -24,7 +24,7 @@ struct Requantizer<'a> {
 }
 
 impl<'a> Requantizer<'a> {
-    fn new(layer: &Layer<'a>) -> Self {
+    pub(crate) fn new(layer: &Layer<'a>) -> Self {
         let zero_point = i32::from(layer.output.zero_point);
         Self {
             bias: layer.bias,
@@ -40,20 +40,27 @@ impl<'a> Requantizer<'a> {
 
     /// The int32 bias of channel `c`.
     #[inline]
-    fn bias(&self, c: usize) -> i32 {
+    pub(crate) fn bias(&self, c: usize) -> i32 {
         le_i32(self.bias, c)
     }
 
     /// Accumulator of channel `c` (bias included) to its int8 output.
     #[inline(always)]
-    fn output(&self, c: usize, acc: i32) -> i8 {
-        self.apply(acc, le_i32(self.multipliers, c), self.shifts[c] as i8)
+    pub(crate) fn output(&self, c: usize, acc: i32) -> i8 {
+        let (multiplier, shift) = self.scale(c);
+        self.apply(acc, multiplier, shift)
+    }
+
+    /// Channel `c`'s multiplier and shift, for [`Requantizer::apply`].
+    #[inline(always)]
+    pub(crate) fn scale(&self, c: usize) -> (i32, i8) {
+        (le_i32(self.multipliers, c), self.shifts[c] as i8)
     }
 
     /// Requantizes `acc` with one channel's multiplier and shift, adds the
     /// output zero point and clamps (the activation).
     #[inline(always)]
-    fn apply(&self, acc: i32, multiplier: i32, shift: i8) -> i8 {
+    pub(crate) fn apply(&self, acc: i32, multiplier: i32, shift: i8) -> i8 {
         requantize(acc, multiplier, i32::from(shift))
             .wrapping_add(self.zero_point)
             .clamp(i32::from(i8::MIN), i32::from(i8::MAX))
@@ -111,16 +118,28 @@ pub enum Kernels {
     /// Built only where the DSP extension exists (thumbv7em).
     #[cfg(tinyvae_dsp)]
     Dsp,
+    /// The Cortex-M0/M0+'s assembly (`crate::armv6m`) for the transposed
+    /// convolutions that fit it, the portable kernels for the rest. Built
+    /// only for ARMv6-M (thumbv6m).
+    #[cfg(tinyvae_armv6m)]
+    Armv6m,
 }
 
 impl Kernels {
     /// The fastest kernels this target has: `Kernels::Dsp` on thumbv7em,
-    /// [`Kernels::Portable`] elsewhere. [`crate::Model::decode`] uses them.
+    /// `Kernels::Armv6m` on thumbv6m, [`Kernels::Portable`] elsewhere.
+    /// [`crate::Model::decode`] uses them.
     #[cfg(tinyvae_dsp)]
     pub const BEST: Self = Self::Dsp;
     /// The fastest kernels this target has: `Kernels::Dsp` on thumbv7em,
-    /// [`Kernels::Portable`] elsewhere. [`crate::Model::decode`] uses them.
-    #[cfg(not(tinyvae_dsp))]
+    /// `Kernels::Armv6m` on thumbv6m, [`Kernels::Portable`] elsewhere.
+    /// [`crate::Model::decode`] uses them.
+    #[cfg(tinyvae_armv6m)]
+    pub const BEST: Self = Self::Armv6m;
+    /// The fastest kernels this target has: `Kernels::Dsp` on thumbv7em,
+    /// `Kernels::Armv6m` on thumbv6m, [`Kernels::Portable`] elsewhere.
+    /// [`crate::Model::decode`] uses them.
+    #[cfg(not(any(tinyvae_dsp, tinyvae_armv6m)))]
     pub const BEST: Self = Self::Portable;
 
     /// A short name for logs and benchmark tables.
@@ -129,6 +148,8 @@ impl Kernels {
             Self::Portable => "portable",
             #[cfg(tinyvae_dsp)]
             Self::Dsp => "dsp",
+            #[cfg(tinyvae_armv6m)]
+            Self::Armv6m => "armv6m",
         }
     }
 }
@@ -150,7 +171,10 @@ impl Kernels {
 /// A test compares the two on random and edge inputs.
 #[inline(always)]
 fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
+    #[cfg(not(tinyvae_armv6m))]
     let high = |x: i32| ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+    #[cfg(tinyvae_armv6m)]
+    let high = |x: i32| high_product_halves(x, multiplier);
     if shift >= 0 {
         high(acc.wrapping_shl(shift as u32))
     } else {
@@ -159,6 +183,33 @@ fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
         let floor_half = h.wrapping_add(h >> 31) >> (!shift as u32 & 31);
         floor_half.wrapping_add(1) >> 1
     }
+}
+
+/// `floor((a * m + 2^30) / 2^31)` for `m >= 0`, the rounded high half of
+/// [`requantize`]'s product, from 16-bit halves in 32-bit arithmetic: on
+/// ARMv6-M a 64-bit product is a library call (`__aeabi_lmul`, about forty
+/// instructions), four MULS are a quarter of that.
+///
+/// With `a = ah * 2^16 + al` and `m = mh * 2^16 + ml` (`al`, `ml` in
+/// `0..2^16`, `mh` in `0..2^15`), `a * m + 2^30 = 2^32 * ah * mh +
+/// 2^16 * (c1 + c2) + r` where `c1 = ah * ml`, `c2 = al * mh +
+/// floor(al * ml / 2^16) + 2^14` and `0 <= r < 2^16`, so the result is
+/// `2 * ah * mh + floor((c1 + c2) / 2^15)`, each term in range. A test
+/// compares it with the 64-bit form.
+#[cfg(any(test, tinyvae_armv6m))]
+#[inline(always)]
+fn high_product_halves(a: i32, m: i32) -> i32 {
+    let (ah, al) = (a >> 16, (a & 0xffff) as u32);
+    let (mh, ml) = (m >> 16, m & 0xffff);
+    // |c1| < 2^31; c2 < 2^31 + 2^17.
+    let c1 = ah * ml;
+    let c2 = al * mh as u32 + ((al * ml as u32) >> 16) + (1 << 14);
+    // The two remainders modulo 2^15 carry at most one.
+    let carry = ((c1 & 0x7fff) as u32 + (c2 & 0x7fff)) >> 15;
+    (2 * ah * mh)
+        .wrapping_add(c1 >> 15)
+        .wrapping_add((c2 >> 15) as i32)
+        .wrapping_add(carry as i32)
 }
 
 /// Little-endian i32 number `index` of `bytes` with one bounds check (one
@@ -172,16 +223,17 @@ fn le_i32(bytes: &[u8], index: usize) -> i32 {
 }
 
 /// Runs one layer: `input` and `output` hold exactly the op's input and
-/// output lengths.
-pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &[i8], output: &mut [i8]) {
+/// output lengths. The input is the layer's to use: a kernel may leave it
+/// rewritten (`crate::armv6m` does).
+pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &mut [i8], output: &mut [i8]) {
     let requant = Requantizer::new(layer);
     match layer.op {
         Op::Dense { inputs, outputs } => {
             let layout = DenseLayout::new(usize::from(inputs), usize::from(outputs));
             match kernels {
-                Kernels::Portable => dense(&layout, layer.weights, &requant, input, output),
                 #[cfg(tinyvae_dsp)]
                 Kernels::Dsp => dense_dsp(&layout, layer.weights, &requant, input, output),
+                _ => dense(&layout, layer.weights, &requant, input, output),
             }
         }
         Op::ConvTranspose2d {
@@ -200,14 +252,19 @@ pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &[i8], output: &mu
             };
             let weights = bytemuck::cast_slice(layer.weights);
             let zero_point = i32::from(layer.input.zero_point);
-            match kernels {
-                Kernels::Portable => {
-                    conv_transpose_2d(&geometry, weights, &requant, zero_point, input, output);
-                }
+            let fast = match kernels {
+                Kernels::Portable => false,
                 #[cfg(tinyvae_dsp)]
-                Kernels::Dsp => {
-                    conv_transpose_2d_dsp(&geometry, weights, &requant, zero_point, input, output);
-                }
+                Kernels::Dsp => crate::dsp::conv_transpose(
+                    &geometry, weights, &requant, zero_point, input, output,
+                ),
+                #[cfg(tinyvae_armv6m)]
+                Kernels::Armv6m => crate::armv6m::conv_transpose(
+                    &geometry, weights, &requant, zero_point, input, output,
+                ),
+            };
+            if !fast {
+                conv_transpose_2d(&geometry, weights, &requant, zero_point, input, output);
             }
         }
     }
@@ -285,12 +342,12 @@ fn dense_dsp(
 }
 
 /// Shapes of a transposed convolution.
-struct ConvGeometry {
-    input: Hwc,
-    output: Hwc,
-    kernel: [u8; 2],
-    stride: [u8; 2],
-    padding: [u8; 2],
+pub(crate) struct ConvGeometry {
+    pub input: Hwc,
+    pub output: Hwc,
+    pub kernel: [u8; 2],
+    pub stride: [u8; 2],
+    pub padding: [u8; 2],
 }
 
 /// Most taps along one axis of one output pixel that [`conv_transpose_2d`]
@@ -435,21 +492,6 @@ fn conv_transpose_2d_gather(
     }
 }
 
-/// Most taps one output pixel of [`conv_transpose_2d_dsp`] may have:
-/// `ceil(kh / stride_y) * ceil(kw / stride_x)` (4 for the conv decoder's
-/// 4 x 4 kernels of stride 2).
-#[cfg(tinyvae_dsp)]
-const MAX_TAPS: usize = 16;
-
-/// One tap of an output pixel: where its weights start within an output
-/// channel's `[kh][kw][in_c]`, and its input pixel's index.
-#[cfg(tinyvae_dsp)]
-#[derive(Clone, Copy, Default)]
-struct Tap {
-    weights: usize,
-    pixel: usize,
-}
-
 /// The `(kernel index, input index)` pairs of output coordinate `o` along
 /// one axis, as [`tap`] gives them, with the input index below `n`, in
 /// increasing kernel index: the kernel indices congruent to `o + pad`
@@ -469,86 +511,6 @@ fn axis_taps(
         .step_by(stride)
         .zip((0..=shifted / stride).rev())
         .filter(move |&(_, i)| i < usize::from(n))
-}
-
-/// [`conv_transpose_2d`] with the DSP extension (`crate::dsp`): the input
-/// minus its zero point is unpacked once into int16 pairs on the stack,
-/// then [`crate::dsp::dot2`] runs two output channels at a time over each
-/// tap's channel quads. Inputs with fewer than four channels, whose
-/// unpacked copy exceeds [`crate::dsp::MAX_CONV_WORDS`], or whose output
-/// pixels may have more than [`MAX_TAPS`] taps take the portable kernel.
-/// The same bytes as [`conv_transpose_2d`].
-#[cfg(tinyvae_dsp)]
-#[inline(never)] // its own register allocation around the asm
-fn conv_transpose_2d_dsp(
-    g: &ConvGeometry,
-    weights: &[i8],
-    requant: &Requantizer<'_>,
-    input_zero_point: i32,
-    input: &[i8],
-    output: &mut [i8],
-) {
-    use crate::dsp;
-    let in_c = usize::from(g.input.channels);
-    let out_c = usize::from(g.output.channels);
-    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
-    // Words per unpacked pixel: two per full channel quad.
-    let pixel_words = in_c / 4 * 2;
-    let axis = |k: u8, s: u8| usize::from(k).div_ceil(usize::from(s));
-    if pixel_words == 0
-        || input.len() / in_c * pixel_words > dsp::MAX_CONV_WORDS
-        || axis(g.kernel[0], g.stride[0]) * axis(g.kernel[1], g.stride[1]) > MAX_TAPS
-    {
-        return conv_transpose_2d(g, weights, requant, input_zero_point, input, output);
-    }
-    let mut x = [0_u32; dsp::MAX_CONV_WORDS];
-    dsp::unpack_quads(input, in_c, input_zero_point, &mut x);
-    // The channels after the last full quad, in plain Rust.
-    let rest = 2 * pixel_words..in_c;
-    // From one output channel's weights to the next's.
-    let channel = kh * kw * in_c;
-    let mut taps = [Tap::default(); MAX_TAPS];
-    let mut pixels = output.chunks_exact_mut(out_c);
-    for oy in 0..g.output.height {
-        for ox in 0..g.output.width {
-            let Some(pixel) = pixels.next() else { return };
-            let mut slots = taps.iter_mut();
-            for (ky, iy) in axis_taps(oy, g.kernel[0], g.stride[0], g.padding[0], g.input.height) {
-                let across = axis_taps(ox, g.kernel[1], g.stride[1], g.padding[1], g.input.width);
-                for ((kx, ix), slot) in across.zip(&mut slots) {
-                    *slot = Tap {
-                        weights: (ky * kw + kx) * in_c,
-                        pixel: iy * usize::from(g.input.width) + ix,
-                    };
-                }
-            }
-            let count = MAX_TAPS - slots.len();
-            // Two output channels per pass; an odd last one runs alone
-            // (stride 0: its second sum is discarded).
-            for (co, outs) in (0..out_c).step_by(2).zip(pixel.chunks_mut(2)) {
-                let stride = if outs.len() == 2 { channel } else { 0 };
-                let mut acc = [requant.bias(co), 0];
-                if stride != 0 {
-                    acc[1] = requant.bias(co + 1);
-                }
-                let w_co = &weights[co * channel..];
-                for t in &taps[..count] {
-                    let w = &w_co[t.weights..];
-                    let xq = &x[t.pixel * pixel_words..][..pixel_words];
-                    acc = dsp::dot2(w, stride, xq, acc);
-                    let raw = &input[t.pixel * in_c..][..in_c];
-                    for c in rest.clone() {
-                        let v = i32::from(raw[c]) - input_zero_point;
-                        acc[0] = acc[0].wrapping_add(i32::from(w[c]) * v);
-                        acc[1] = acc[1].wrapping_add(i32::from(w[stride + c]) * v);
-                    }
-                }
-                for ((out, c), acc) in outs.iter_mut().zip(co..).zip(acc) {
-                    *out = requant.output(c, acc);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -696,6 +658,17 @@ mod tests {
             );
         }
 
+        /// The ARMv6-M high half equals the 64-bit one for every
+        /// multiplier validation admits.
+        #[test]
+        fn high_product_halves_equals_64_bit(
+            a in edgy_i32(),
+            m in edgy_i32().prop_map(|m| m.checked_abs().unwrap_or(i32::MAX)),
+        ) {
+            let wide = ((i64::from(a) * i64::from(m) + (1 << 30)) >> 31) as i32;
+            prop_assert_eq!(high_product_halves(a, m), wide, "a {} m {}", a, m);
+        }
+
         /// Dense: integer kernel vs f64 evaluation of the same quantized math
         /// (unfolded zero point, exact real requantization).
         #[test]
@@ -720,7 +693,7 @@ mod tests {
             let p = Params::new(op, weights.clone(), scales, folded, input_q, output_q, relu);
             let layer = p.layer();
             let mut out = vec![0i8; outputs];
-            run(Kernels::Portable, &layer, &x, &mut out);
+            run(Kernels::Portable, &layer, &mut x.clone(), &mut out);
             let expected: Vec<i32> = (0..outputs)
                 .map(|c| {
                     let acc: f64 = (0..inputs)
@@ -768,7 +741,7 @@ mod tests {
             let p = Params::new(op, weights.clone(), scales, bias.clone(), input_q, output_q, relu);
             let layer = p.layer();
             let mut out = vec![0i8; usize::from(out_h) * usize::from(out_w) * oc];
-            run(Kernels::Portable, &layer, &x, &mut out);
+            run(Kernels::Portable, &layer, &mut x.clone(), &mut out);
 
             // Scatter: every input pixel adds its kernel to the output.
             let (oh, ow) = (usize::from(out_h), usize::from(out_w));
@@ -816,9 +789,11 @@ mod tests {
     }
 
     proptest! {
-        /// The tap-listing kernel gives the gather reference's bytes, for
-        /// odd and even channel counts, any padding, and kernels with more
-        /// taps per axis than it lists (which it hands to the reference).
+        /// The tap-listing kernel and the decompositions of
+        /// `crate::subpixel` (by phases four pixels or four channels at a
+        /// time, and scatter) give the gather reference's bytes, for odd
+        /// and even channel counts, any padding, and kernels with more taps
+        /// per axis than they take (which go to the reference).
         #[test]
         fn conv_transpose_equals_gather(
             (in_h, in_w, in_c, out_c) in (1u16..5, 1u16..5, 1u16..10, 1u16..6),
@@ -862,7 +837,25 @@ mod tests {
             let (mut fast, mut gather) = (vec![0i8; len], vec![0i8; len]);
             conv_transpose_2d(&geometry, &weights, &requant, zp, &x, &mut fast);
             conv_transpose_2d_gather(&geometry, &weights, &requant, zp, &x, &mut gather);
-            prop_assert_eq!(fast, gather);
+            prop_assert_eq!(&fast, &gather);
+            // The decompositions the chips' assembly runs (`crate::subpixel`).
+            if crate::subpixel::fits(&geometry) {
+                let mut phases = vec![0i8; len];
+                let mut backend = crate::subpixel::Portable::new(&x, ic, zp);
+                crate::subpixel::conv_transpose(&geometry, &weights, &requant, &mut backend, &mut phases);
+                prop_assert_eq!(&phases, &gather);
+                let mut backend = crate::subpixel::PortableChannels::new(&x, ic, zp);
+                crate::subpixel::conv_transpose_channels(&geometry, &weights, &requant, &mut backend, &mut phases);
+                prop_assert_eq!(&phases, &gather);
+            }
+            // The scatter form (any geometry).
+            {
+                let mut scatter = vec![0i8; len];
+                let mut sums = vec![0i32; len];
+                let mut backend = crate::subpixel::PortableChannels::new(&x, ic, zp);
+                crate::subpixel::conv_transpose_scatter(&geometry, &weights, &requant, &mut backend, &mut sums, &mut scatter);
+                prop_assert_eq!(scatter, gather);
+            }
         }
     }
 
@@ -893,7 +886,7 @@ mod tests {
         );
         let layer = p.layer();
         let mut out = [0i8; 2];
-        run(Kernels::Portable, &layer, &[5, -7], &mut out);
+        run(Kernels::Portable, &layer, &mut [5, -7], &mut out);
         // c0: 1*5 + 2*-7 + 10 = 1; 0.5 -> round away = 1; + 3 = 4.
         // c1: -3*5 + 4*-7 - 10 = -53; -26.5 -> -27; + 3 = -24; ReLU clamps at zp 3.
         assert_eq!(out, [4, 3]);

@@ -16,9 +16,12 @@
 //! blob are only read by host tools), no panics on any input bytes.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![deny(missing_docs)]
-// `unsafe` only in the DSP module's `asm!` (it allows it, documented there).
+// `unsafe` only in the assembly of `dsp` and `armv6m` (each allows it,
+// documented there).
 #![deny(unsafe_code)]
 
+#[cfg(tinyvae_armv6m)]
+mod armv6m;
 pub mod blob;
 pub mod boards;
 #[cfg(tinyvae_dsp)]
@@ -30,6 +33,9 @@ pub mod layout;
 mod model;
 pub mod protocol;
 pub mod sampler;
+// The phase decomposition the chips' assembly kernels run.
+#[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
+mod subpixel;
 #[cfg(feature = "std")]
 pub mod write;
 

@@ -170,10 +170,11 @@ impl<'a> Model<'a> {
             let out_len = layer.op.output_len().unwrap_or(0);
             if at_front {
                 let (head, tail) = scratch.split_at_mut(total - out_len);
-                layers::run(kernels, layer, &head[..len], tail);
+                layers::run(kernels, layer, &mut head[..len], tail);
             } else {
                 let (head, tail) = scratch.split_at_mut(out_len);
-                layers::run(kernels, layer, &tail[tail.len() - len..], head);
+                let at = tail.len() - len;
+                layers::run(kernels, layer, &mut tail[at..], head);
             }
             at_front = !at_front;
             len = out_len;

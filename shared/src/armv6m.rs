@@ -1,0 +1,235 @@
+//! The Cortex-M0/M0+ (ARMv6-M) kernel of transposed convolutions: the
+//! phase decomposition of [`crate::subpixel`] with its inner loop in
+//! assembly.
+//!
+//! ARMv6-M has no SIMD and few registers that its loads and MULS can name
+//! (r0 to r7), and LLVM's code for the plain-Rust kernels spills
+//! accumulators to the stack. This loop keeps the four lanes' accumulators
+//! in r8 to r11 and spends, per input channel of a tap, one signed load of
+//! the shared weight and per lane one load, one MULS and one ADD:
+//!
+//! ```text
+//! ldrsb r6, [r0, r1]   @ w = weights[ci]           (r1 = ci, counting up to 0)
+//! ldrb  r7, [r2, r1]   @ x = lane 0's input[ci] - zero point, as u8
+//! muls  r7, r6, r7
+//! add   r8, r7         @ lane 0's sum
+//! ...                  @ lanes 1 to 3: r3, r4, r5 into r9, r10, r11
+//! adds  r1, #1
+//! ```
+//!
+//! Fifteen instructions per four multiply-accumulates (the loop is
+//! unrolled twice: fourteen and a half). The activations are read as
+//! `x - zero_point` in one byte: before the layer, its input is rewritten
+//! in place to that form, which is exact when no value lies below the zero
+//! point (always so after a ReLU, whose clamp is the zero point). A layer
+//! with such a value, more than [`MAX_CHANNELS`] input channels, or more
+//! taps per phase than [`crate::subpixel::MAX_PHASE_TAPS`], takes the
+//! portable kernel. Lanes outside the input read [`ZEROS`].
+//!
+//! Exactness: each product is an int8 weight times a value in `0..=255`;
+//! the ADDs wrap modulo 2^32 like the portable kernel's `wrapping_add`, and
+//! the sum of the terms does not depend on their order.
+//!
+//! This module and `crate::dsp` are the crate's only `unsafe` code: the
+//! assembly reads memory through pointers that [`Lanes::group`] derives
+//! from checked slices.
+#![allow(unsafe_code)]
+
+use core::arch::naked_asm;
+
+use crate::layers::{ConvGeometry, Requantizer};
+use crate::subpixel::{self, GroupTap, LANES, LaneBackend, MAX_PHASE_TAPS};
+
+/// Widest input (channels per pixel) the kernel takes: the length of
+/// [`ZEROS`].
+pub(crate) const MAX_CHANNELS: usize = 256;
+
+/// What a lane reads where its tap falls outside the input.
+static ZEROS: [u8; MAX_CHANNELS] = [0; MAX_CHANNELS];
+
+/// One tap as the assembly reads it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Tap {
+    /// Offset from an output channel's weights to the end of this tap's.
+    weights_end: usize,
+    /// The end of each lane's `in_c` input bytes.
+    lanes: [*const u8; LANES],
+}
+
+/// A lane group as the assembly reads it.
+#[repr(C)]
+struct Job {
+    /// Minus the input channels: the loop index runs from here up to 0.
+    minus_channels: i32,
+    /// Taps in `taps` (at least one).
+    count: u32,
+    taps: [Tap; MAX_PHASE_TAPS],
+}
+
+/// Runs the transposed convolution `g` by phases if the kernel takes it,
+/// rewriting `input` in place to `x - zero_point` (see the module doc), and
+/// returns whether it did; the input is left as it was when it did not.
+#[inline(never)]
+pub(crate) fn conv_transpose(
+    g: &ConvGeometry,
+    weights: &[i8],
+    requant: &Requantizer<'_>,
+    zero_point: i32,
+    input: &mut [i8],
+    output: &mut [i8],
+) -> bool {
+    let channels = usize::from(g.input.channels);
+    if channels > MAX_CHANNELS
+        || !subpixel::fits(g)
+        || input.iter().any(|&x| i32::from(x) < zero_point)
+    {
+        return false;
+    }
+    for x in input.iter_mut() {
+        // In 0..=255: stored as its low byte.
+        *x = (i32::from(*x) - zero_point) as u8 as i8;
+    }
+    let mut lanes = Lanes {
+        input: bytemuck::cast_slice(&*input),
+        channels,
+        weights_end: 0,
+        job: Job {
+            minus_channels: -(channels as i32),
+            count: 0,
+            taps: [Tap {
+                weights_end: 0,
+                lanes: [ZEROS.as_ptr(); LANES],
+            }; MAX_PHASE_TAPS],
+        },
+    };
+    subpixel::conv_transpose(g, weights, requant, &mut lanes, output);
+    true
+}
+
+/// The [`LaneBackend`] over the rewritten input.
+struct Lanes<'a> {
+    input: &'a [u8],
+    channels: usize,
+    job: Job,
+    /// The largest `weights_end` of the group's taps.
+    weights_end: usize,
+}
+
+impl LaneBackend for Lanes<'_> {
+    fn group(&mut self, taps: &[GroupTap]) {
+        let c = self.channels;
+        let zeros = ZEROS[..c].as_ptr_range().end;
+        for (slot, tap) in self.job.taps.iter_mut().zip(taps) {
+            slot.weights_end = tap.weights + c;
+            for (lane, pixel) in slot.lanes.iter_mut().zip(tap.pixels) {
+                *lane = pixel.map_or(zeros, |p| self.input[p * c..][..c].as_ptr_range().end);
+            }
+        }
+        self.job.count = taps.len() as u32;
+        self.weights_end = taps.iter().map(|t| t.weights + c).max().unwrap_or(0);
+    }
+
+    fn dot(&mut self, channel: &[i8], acc: &mut [i32; LANES]) {
+        // The weights of every tap lie inside `channel` (`GroupTap` offsets
+        // are within one output channel's `[kh][kw][in_c]`).
+        assert!(self.weights_end <= channel.len() && self.job.count > 0);
+        // SAFETY: `job` holds `count >= 1` taps whose lane pointers end
+        // `channels >= 1` bytes of `input` or of `ZEROS` (set by `group`
+        // from checked slices), and whose weight ends lie within `channel`
+        // (checked above); the assembly reads exactly `channels` bytes
+        // before each end and writes only `acc`.
+        unsafe { lanes_dot(acc, channel.as_ptr(), &self.job) };
+    }
+}
+
+/// `acc[j] += sum over the job's taps and ci of w[ci] * lane_j[ci]`, with
+/// `w = channel + weights_end - channels` and `lane_j` the lane's bytes
+/// (unsigned) ending at its pointer.
+///
+/// # Safety
+/// `job.count >= 1`, `job.minus_channels <= -1`, and every pointer the
+/// job names readable for `channels` bytes before its end.
+#[unsafe(naked)]
+unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], channel: *const i8, job: *const Job) {
+    naked_asm!(
+        // r0 = acc, r1 = channel, r2 = job. Save r4-r11 and lr.
+        "push {{r4-r7, lr}}",
+        "mov r4, r8",
+        "mov r5, r9",
+        "mov r6, r10",
+        "mov r7, r11",
+        "push {{r4-r7}}",
+        // r3 = -channels, r4 = count; r2 = the first tap.
+        "ldm r2!, {{r3, r4}}",
+        // [sp] = acc, [sp + 4] = channel, [sp + 8] = -channels.
+        "push {{r0, r1, r3}}",
+        "mov lr, r4",
+        "mov r12, r2",
+        "ldm r0!, {{r4-r7}}",
+        "mov r8, r4",
+        "mov r9, r5",
+        "mov r10, r6",
+        "mov r11, r7",
+        // Each tap: r0 = its weights' end, r1 = ci, r2-r5 = lane ends.
+        "2:",
+        "mov r0, r12",
+        "ldm r0!, {{r1-r5}}",
+        "mov r12, r0",
+        "ldr r0, [sp, #4]",
+        "adds r0, r0, r1",
+        "ldr r1, [sp, #8]",
+        // An odd channel count enters the twice-unrolled loop halfway.
+        "lsls r6, r1, #31",
+        "bne 4f",
+        "3:",
+        "ldrsb r6, [r0, r1]",
+        "ldrb r7, [r2, r1]",
+        "muls r7, r6, r7",
+        "add r8, r7",
+        "ldrb r7, [r3, r1]",
+        "muls r7, r6, r7",
+        "add r9, r7",
+        "ldrb r7, [r4, r1]",
+        "muls r7, r6, r7",
+        "add r10, r7",
+        "ldrb r7, [r5, r1]",
+        "muls r7, r6, r7",
+        "add r11, r7",
+        "adds r1, #1",
+        "4:",
+        "ldrsb r6, [r0, r1]",
+        "ldrb r7, [r2, r1]",
+        "muls r7, r6, r7",
+        "add r8, r7",
+        "ldrb r7, [r3, r1]",
+        "muls r7, r6, r7",
+        "add r9, r7",
+        "ldrb r7, [r4, r1]",
+        "muls r7, r6, r7",
+        "add r10, r7",
+        "ldrb r7, [r5, r1]",
+        "muls r7, r6, r7",
+        "add r11, r7",
+        "adds r1, #1",
+        "bne 3b",
+        "mov r0, lr",
+        "subs r0, #1",
+        "mov lr, r0",
+        "bne 2b",
+        // Store the sums, restore r4-r11, return.
+        "ldr r0, [sp]",
+        "mov r4, r8",
+        "mov r5, r9",
+        "mov r6, r10",
+        "mov r7, r11",
+        "stm r0!, {{r4-r7}}",
+        "add sp, #12",
+        "pop {{r4-r7}}",
+        "mov r8, r4",
+        "mov r9, r5",
+        "mov r10, r6",
+        "mov r11, r7",
+        "pop {{r4-r7, pc}}",
+    )
+}

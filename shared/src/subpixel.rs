@@ -1,0 +1,469 @@
+//! Transposed convolution by phases (sub-pixel decomposition), four output
+//! pixels at a time: the loop shape of the chips' fast kernels.
+//!
+//! A transposed convolution of stride `s` splits its output pixels into
+//! `s_y * s_x` *phases* by `(oy mod s_y, ox mod s_x)`. Every pixel of a
+//! phase is reached by the same kernel taps `(ky, kx)` (those with
+//! `ky = (oy + pad_y) mod s_y` modulo `s_y`, and likewise across), and tap
+//! number `(my, mx)` of the phase reads input pixel `(qy - my, qx - mx)`
+//! where `q = (o + pad) / s`. So within a phase an ordinary convolution
+//! remains, with every multiply-accumulate useful and no scatter-add.
+//!
+//! The pixels of a phase are taken in raster order, four at a time (the
+//! *lanes*; the last group of a phase may have fewer). For each output
+//! channel and each tap of the phase, the four lanes share the tap's
+//! `in_c` weights and read four input pixels: one weight load serves four
+//! multiply-accumulates. A lane whose input pixel falls outside the input
+//! (at the borders) reads a pixel that contributes zero, so all lanes of a
+//! group run the same taps. The arithmetic is a backend's
+//! ([`LaneBackend`]): the Cortex-M0's and the Cortex-M4's assembly in
+//! `crate::armv6m` and `crate::dsp`, and a plain-Rust one that the host's
+//! tests hold to the gather kernels. Sums wrap
+//! modulo 2^32 like the gather kernels' and do not depend on the order of
+//! the terms, so every backend gives their bytes (the tests compare them).
+
+use crate::layers::{ConvGeometry, Requantizer};
+
+/// Output pixels computed together.
+pub(crate) const LANES: usize = 4;
+
+/// Most taps a phase may have (`ceil(kh / s_y) * ceil(kw / s_x)`; 4 for
+/// the conv decoder's 4 x 4 kernels of stride 2). Layers with more take
+/// the gather kernels.
+pub(crate) const MAX_PHASE_TAPS: usize = 16;
+
+/// Whether [`conv_transpose`] takes this geometry.
+pub(crate) fn fits(g: &ConvGeometry) -> bool {
+    let axis = |k: u8, s: u8| usize::from(k).div_ceil(usize::from(s));
+    axis(g.kernel[0], g.stride[0]) * axis(g.kernel[1], g.stride[1]) <= MAX_PHASE_TAPS
+}
+
+/// One tap of a lane group: where its weights start within an output
+/// channel's `[kh][kw][in_c]`, and each lane's input pixel (its index in
+/// the input's raster order), `None` where the tap falls outside the input.
+#[cfg(any(test, tinyvae_armv6m))]
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct GroupTap {
+    pub weights: usize,
+    pub pixels: [Option<usize>; LANES],
+}
+
+/// The arithmetic of [`conv_transpose`]: a backend holds the layer's input
+/// in whatever form its kernel reads.
+#[cfg(any(test, tinyvae_armv6m))]
+pub(crate) trait LaneBackend {
+    /// The taps of the next lane group (at least one), before its
+    /// [`LaneBackend::dot`] calls, one per output channel.
+    fn group(&mut self, taps: &[GroupTap]);
+
+    /// Adds to `acc[j]`, for every tap of the group, the dot product of
+    /// the tap's weights in `channel` (one output channel's
+    /// `[kh][kw][in_c]`) with lane `j`'s input pixel minus the input zero
+    /// point, wrapping.
+    fn dot(&mut self, channel: &[i8], acc: &mut [i32; LANES]);
+}
+
+/// The transposed convolution `g` by phases: the same bytes as the gather
+/// kernels for every geometry [`fits`] admits.
+#[cfg(any(test, tinyvae_armv6m))]
+pub(crate) fn conv_transpose(
+    g: &ConvGeometry,
+    weights: &[i8],
+    requant: &Requantizer<'_>,
+    backend: &mut impl LaneBackend,
+    output: &mut [i8],
+) {
+    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
+    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
+    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
+    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
+    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
+    let (in_c, out_c) = (
+        usize::from(g.input.channels),
+        usize::from(g.output.channels),
+    );
+    let channel = kh * kw * in_c;
+    let mut taps = [GroupTap::default(); MAX_PHASE_TAPS];
+    for py in 0..s_y.min(out_h) {
+        for px in 0..s_x.min(out_w) {
+            // The phase's kernel rows and columns: tap m of an axis has
+            // kernel index `first + m * s` and reads input `q - m`.
+            let (first_ky, first_kx) = ((py + p_y) % s_y, (px + p_x) % s_x);
+            let rows = kh.saturating_sub(first_ky).div_ceil(s_y);
+            let columns = kw.saturating_sub(first_kx).div_ceil(s_x);
+            // The phase's pixels (oy, ox) in raster order, with
+            // q = (o + pad) / s: `qy0 + r` on phase row r.
+            let (qy0, qx0) = ((py + p_y) / s_y, (px + p_x) / s_x);
+            let (phase_w, phase_h) = ((out_w - px).div_ceil(s_x), (out_h - py).div_ceil(s_y));
+            let (mut r, mut c) = (0, 0);
+            while r < phase_h {
+                // Up to four pixels: (output index, qy, qx).
+                let mut lanes = [(0, 0, 0); LANES];
+                let mut count = 0;
+                while count < LANES && r < phase_h {
+                    let (oy, ox) = (py + r * s_y, px + c * s_x);
+                    lanes[count] = (oy * out_w + ox, qy0 + r, qx0 + c);
+                    count += 1;
+                    c += 1;
+                    if c == phase_w {
+                        (r, c) = (r + 1, 0);
+                    }
+                }
+                let mut n = 0;
+                for my in 0..rows {
+                    for mx in 0..columns {
+                        let mut tap = GroupTap {
+                            weights: ((first_ky + my * s_y) * kw + first_kx + mx * s_x) * in_c,
+                            pixels: [None; LANES],
+                        };
+                        let mut any = false;
+                        for (slot, &(_, qy, qx)) in tap.pixels.iter_mut().zip(&lanes[..count]) {
+                            // `q - m` inside the input (wrapping below 0).
+                            let (iy, ix) = (qy.wrapping_sub(my), qx.wrapping_sub(mx));
+                            if iy < in_h && ix < in_w {
+                                *slot = Some(iy * in_w + ix);
+                                any = true;
+                            }
+                        }
+                        if any {
+                            taps[n] = tap;
+                            n += 1;
+                        }
+                    }
+                }
+                if n > 0 {
+                    backend.group(&taps[..n]);
+                }
+                for (co, channel) in weights.chunks_exact(channel).take(out_c).enumerate() {
+                    let mut acc = [requant.bias(co); LANES];
+                    if n > 0 {
+                        backend.dot(channel, &mut acc);
+                    }
+                    let (multiplier, shift) = requant.scale(co);
+                    for (&(at, _, _), &acc) in lanes[..count].iter().zip(&acc) {
+                        output[at * out_c + co] = requant.apply(acc, multiplier, shift);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One tap of one output pixel: its index `ky * kw + kx` (its weights
+/// start `in_c` times that into an output channel's `[kh][kw][in_c]`), and
+/// its input pixel's raster index.
+#[cfg(any(test, tinyvae_dsp))]
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct PixelTap {
+    pub tap: usize,
+    pub pixel: usize,
+}
+
+/// Longest run of output pixels one [`ChannelBackend::run`] call takes.
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) const MAX_RUN: usize = 32;
+
+/// The arithmetic of [`conv_transpose_channels`], where the lanes are four
+/// output channels of one output pixel: they share each input value.
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) trait ChannelBackend<'w> {
+    /// The next `lanes` (1 to 4) output channels: `weights` holds their
+    /// `[kh][kw][in_c]` one after the other.
+    fn channels(&mut self, weights: &'w [i8], lanes: usize);
+
+    /// For each pixel `p` of a run (`acc.len()` of them, at most
+    /// [`MAX_RUN`]), sets `acc[p][j]` to `bias[j]` plus, for every tap, the
+    /// dot product of lane `j`'s weights of the tap with input pixel
+    /// `tap.pixel + p` minus the input zero point, wrapping. `taps` (at
+    /// least one) are the first pixel's; the run's pixels have the same
+    /// taps on consecutive input pixels. Lanes past the channels' count
+    /// are discarded.
+    fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]);
+}
+
+/// The transposed convolution `g`, four output channels at a time over
+/// each output pixel's taps, listed by phase (no division per pixel): no
+/// multiply-accumulate is spent on taps outside the input, only on the
+/// lanes past the last channel of a layer whose channel count is not a
+/// multiple of four. Along a phase row, consecutive output pixels with the
+/// same taps read consecutive input pixels: the backend takes them as one
+/// run. The same bytes as the gather kernels for every geometry [`fits`]
+/// admits.
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) fn conv_transpose_channels<'w>(
+    g: &ConvGeometry,
+    weights: &'w [i8],
+    requant: &Requantizer<'_>,
+    backend: &mut impl ChannelBackend<'w>,
+    output: &mut [i8],
+) {
+    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
+    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
+    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
+    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
+    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
+    let (in_c, out_c) = (
+        usize::from(g.input.channels),
+        usize::from(g.output.channels),
+    );
+    let channel = kh * kw * in_c;
+    let mut taps = [PixelTap::default(); MAX_PHASE_TAPS];
+    let mut acc = [[0; LANES]; MAX_RUN];
+    for first in (0..out_c).step_by(LANES) {
+        let lanes = (out_c - first).min(LANES);
+        backend.channels(&weights[first * channel..][..lanes * channel], lanes);
+        let mut bias = [0; LANES];
+        let mut scales = [(0, 0); LANES];
+        for j in 0..lanes {
+            bias[j] = requant.bias(first + j);
+            scales[j] = requant.scale(first + j);
+        }
+        for py in 0..s_y.min(out_h) {
+            for px in 0..s_x.min(out_w) {
+                // As in `conv_transpose`: the phase's kernel rows and
+                // columns, and q = (o + pad) / s of its first pixel.
+                let (first_ky, first_kx) = ((py + p_y) % s_y, (px + p_x) % s_x);
+                let rows = kh.saturating_sub(first_ky).div_ceil(s_y);
+                let columns = kw.saturating_sub(first_kx).div_ceil(s_x);
+                let (qy0, qx0) = ((py + p_y) / s_y, (px + p_x) / s_x);
+                let phase_w = (out_w - px).div_ceil(s_x);
+                // Which of the phase's kernel columns reach the input from
+                // phase column `c`, a bit each: `mx <= qx` and
+                // `qx - mx < in_w`, with `qx = qx0 + c`.
+                let all = (1_u32 << columns) - 1;
+                let reach = |c: usize| {
+                    let qx = qx0 + c;
+                    let low = if qx + 1 >= columns {
+                        all
+                    } else {
+                        (1 << (qx + 1)) - 1
+                    };
+                    let skip = (qx + 1).saturating_sub(in_w).min(columns);
+                    low & (all >> skip << skip)
+                };
+                for (oy, qy) in (py..out_h).step_by(s_y).zip(qy0..) {
+                    let mut c = 0;
+                    while c < phase_w {
+                        // The run: from `c` while the same columns reach.
+                        let mask = reach(c);
+                        let mut len = 1;
+                        while len < MAX_RUN && c + len < phase_w && reach(c + len) == mask {
+                            len += 1;
+                        }
+                        let qx = qx0 + c;
+                        let mut n = 0;
+                        for my in 0..rows {
+                            let iy = qy.wrapping_sub(my);
+                            if iy >= in_h {
+                                continue;
+                            }
+                            for mx in (0..columns).filter(|&mx| mask & 1 << mx != 0) {
+                                let (ky, kx) = (first_ky + my * s_y, first_kx + mx * s_x);
+                                taps[n] = PixelTap {
+                                    tap: ky * kw + kx,
+                                    pixel: iy * in_w + qx - mx,
+                                };
+                                n += 1;
+                            }
+                        }
+                        let acc = &mut acc[..len];
+                        if n > 0 {
+                            backend.run(&taps[..n], bias, acc);
+                        } else {
+                            acc.fill(bias);
+                        }
+                        // The run's outputs are `s_x * out_c` apart.
+                        let at = (oy * out_w + px + c * s_x) * out_c + first;
+                        let step = s_x * out_c;
+                        let outputs = output[at..].chunks_mut(step).zip(acc.iter());
+                        if lanes == LANES {
+                            for (out, acc) in outputs {
+                                let Some(out) = out.first_chunk_mut::<LANES>() else {
+                                    break;
+                                };
+                                for ((out, &acc), &(multiplier, shift)) in
+                                    out.iter_mut().zip(acc).zip(&scales)
+                                {
+                                    *out = requant.apply(acc, multiplier, shift);
+                                }
+                            }
+                        } else {
+                            for (out, acc) in outputs {
+                                for ((out, &acc), &(multiplier, shift)) in
+                                    out[..lanes].iter_mut().zip(acc).zip(&scales)
+                                {
+                                    *out = requant.apply(acc, multiplier, shift);
+                                }
+                            }
+                        }
+                        c += len;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The transposed convolution `g` in scatter form, for layers with few
+/// output channels (the decoder's last, with one): every input pixel's
+/// `in_c` values meet each of the `out_c * kh * kw` weight vectors, four
+/// at a time as a [`ChannelBackend`]'s lanes (`channels` with one tap
+/// each), along runs of an input row, and each sum is added to the int32
+/// accumulator of the output it lands on; the taps that land outside the
+/// output are the only wasted work. `sums` holds one int32 per output
+/// value. The same bytes as the gather kernels.
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) fn conv_transpose_scatter<'w>(
+    g: &ConvGeometry,
+    weights: &'w [i8],
+    requant: &Requantizer<'_>,
+    backend: &mut impl ChannelBackend<'w>,
+    sums: &mut [i32],
+    output: &mut [i8],
+) {
+    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
+    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
+    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
+    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
+    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
+    let (in_c, out_c) = (
+        usize::from(g.input.channels),
+        usize::from(g.output.channels),
+    );
+    for (at, sum) in sums.iter_mut().enumerate() {
+        *sum = requant.bias(at % out_c);
+    }
+    let vectors = out_c * kh * kw;
+    let mut acc = [[0; LANES]; MAX_RUN];
+    for first in (0..vectors).step_by(LANES) {
+        let lanes = (vectors - first).min(LANES);
+        backend.channels(&weights[first * in_c..][..lanes * in_c], lanes);
+        // Each lane's output channel and kernel offset.
+        let mut targets = [(0, 0, 0); LANES];
+        for (j, target) in targets.iter_mut().enumerate().take(lanes) {
+            let v = first + j;
+            *target = (v / (kh * kw), v / kw % kh, v % kw);
+        }
+        for iy in 0..in_h {
+            for ix0 in (0..in_w).step_by(MAX_RUN) {
+                let acc = &mut acc[..(in_w - ix0).min(MAX_RUN)];
+                let tap = PixelTap {
+                    tap: 0,
+                    pixel: iy * in_w + ix0,
+                };
+                backend.run(&[tap], [0; LANES], acc);
+                for (ix, acc) in (ix0..).zip(acc.iter()) {
+                    for (&sum, &(co, ky, kx)) in acc.iter().zip(&targets[..lanes]) {
+                        // Output (iy * s + ky - pad, ix * s + kx - pad).
+                        let oy = (iy * s_y + ky).wrapping_sub(p_y);
+                        let ox = (ix * s_x + kx).wrapping_sub(p_x);
+                        if oy < out_h && ox < out_w {
+                            let at = (oy * out_w + ox) * out_c + co;
+                            sums[at] = sums[at].wrapping_add(sum);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (at, (out, &sum)) in output.iter_mut().zip(sums.iter()).enumerate() {
+        *out = requant.output(at % out_c, sum);
+    }
+}
+
+/// Plain-Rust [`LaneBackend`]: the host's check of the phase
+/// decomposition against the gather kernels (`layers`' tests).
+#[cfg(test)]
+pub(crate) struct Portable<'a> {
+    input: &'a [i8],
+    channels: usize,
+    zero_point: i32,
+    taps: [GroupTap; MAX_PHASE_TAPS],
+    count: usize,
+}
+
+#[cfg(test)]
+impl<'a> Portable<'a> {
+    /// A backend over the NHWC `input` of `channels` channels per pixel.
+    pub(crate) fn new(input: &'a [i8], channels: usize, zero_point: i32) -> Self {
+        Self {
+            input,
+            channels,
+            zero_point,
+            taps: [GroupTap::default(); MAX_PHASE_TAPS],
+            count: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+impl LaneBackend for Portable<'_> {
+    fn group(&mut self, taps: &[GroupTap]) {
+        self.taps[..taps.len()].copy_from_slice(taps);
+        self.count = taps.len();
+    }
+
+    fn dot(&mut self, channel: &[i8], acc: &mut [i32; LANES]) {
+        let c = self.channels;
+        for tap in &self.taps[..self.count] {
+            let w = &channel[tap.weights..][..c];
+            for (acc, pixel) in acc.iter_mut().zip(tap.pixels) {
+                let Some(p) = pixel else { continue };
+                let x = &self.input[p * c..][..c];
+                for (&w, &x) in w.iter().zip(x) {
+                    *acc = acc.wrapping_add(i32::from(w) * (i32::from(x) - self.zero_point));
+                }
+            }
+        }
+    }
+}
+
+/// Plain-Rust [`ChannelBackend`], for the same check.
+#[cfg(test)]
+pub(crate) struct PortableChannels<'a> {
+    pub input: &'a [i8],
+    pub channels: usize,
+    pub zero_point: i32,
+    weights: std::vec::Vec<i8>,
+    lanes: usize,
+}
+
+#[cfg(test)]
+impl<'a> PortableChannels<'a> {
+    /// A backend over the NHWC `input` of `channels` channels per pixel.
+    pub(crate) fn new(input: &'a [i8], channels: usize, zero_point: i32) -> Self {
+        let weights = std::vec::Vec::new();
+        Self {
+            input,
+            channels,
+            zero_point,
+            weights,
+            lanes: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+impl ChannelBackend<'_> for PortableChannels<'_> {
+    fn channels(&mut self, weights: &[i8], lanes: usize) {
+        self.weights = weights.to_vec();
+        self.lanes = lanes;
+    }
+
+    fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
+        let c = self.channels;
+        let channel = self.weights.len() / self.lanes;
+        for (p, acc) in acc.iter_mut().enumerate() {
+            *acc = bias;
+            for tap in taps {
+                let x = &self.input[(tap.pixel + p) * c..][..c];
+                for (j, acc) in acc.iter_mut().enumerate().take(self.lanes) {
+                    let w = &self.weights[j * channel + tap.tap * c..][..c];
+                    for (&w, &x) in w.iter().zip(x) {
+                        *acc = acc.wrapping_add(i32::from(w) * (i32::from(x) - self.zero_point));
+                    }
+                }
+            }
+        }
+    }
+}
