@@ -1,11 +1,14 @@
-//! The `bench` firmware (firmware/src/bench.rs) on the Cortex-M4F: its
-//! instruction counts are the same on every run, and the DSP kernels give
-//! the portable kernels' bytes, which are the host's, for both fixture
-//! decoders (the firmware compares every image on the chip; the host
+//! The `bench` firmware (firmware/src/bench.rs) on the Cortex-M4F and the
+//! Cortex-M0: its instruction counts are the same on every run, and the
+//! fast kernels (DSP on the M4F, assembly on the M0) give the portable
+//! kernels' bytes, which are the host's, for both fixture decoders and for
+//! random layers (the firmware compares every image on the chip; the host
 //! compares the hashes with its own images).
 
 use std::time::Duration;
 
+use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
+use tinyvae_shared::boards::{self, Layout};
 use tinyvae_shared::protocol::Request;
 use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures::{self, Splitmix};
@@ -61,7 +64,6 @@ fn bench_is_deterministic_and_kernels_agree() {
 /// counts, partial row quads, and a layer around the DSP path's limit of
 /// 510 inputs (wider ones fall back to the portable kernel).
 fn random_dense_blob(rng: &mut Splitmix) -> Vec<u8> {
-    use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let latent = 1 + rng.below(40) as u16;
     let side = 3 + rng.below(10) as u16;
@@ -125,65 +127,25 @@ fn random_dense_blob(rng: &mut Splitmix) -> Vec<u8> {
     .unwrap()
 }
 
-/// A dense layer into a random transposed convolution: 1 to 12 input
-/// channels (every remainder modulo 4, and the under-4 fallback), odd and
-/// even output channels, kernels 1 to 5 and strides 1 to 3 with padding and
-/// output padding (5x5 at stride 1 exceeds the DSP path's 16 taps and
-/// falls back), and input zero points of -128 or 127 so that
-/// `x - zero_point` reaches +-255.
-fn random_conv_blob(rng: &mut Splitmix) -> Vec<u8> {
-    use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
-    use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
-    let latent = 1 + rng.below(12) as u16;
+/// Channel counts around every edge of the fast kernels: under four, each
+/// remainder modulo four and eight, and up to 64.
+const CHANNELS: [u16; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 31, 32, 33, 40, 64];
+
+/// One random transposed convolution from `input`: kernels 1 to 5, strides
+/// 1 to 3, any padding and output padding, `channels` outputs, or `None`
+/// when PyTorch's rule leaves no output.
+fn random_conv_op(rng: &mut Splitmix, input: Hwc, channels: u16) -> Option<(Op, Hwc)> {
     let (k, s) = (1 + rng.below(5) as u8, 1 + rng.below(3) as u8);
-    let out_pad = rng.below(u64::from(s)) as u8;
-    let side = 2 + rng.below(4) as u16;
-    // PyTorch's rule; a padding that would leave no output becomes 0.
-    let size = |pad: u8| {
-        i32::from(side - 1) * i32::from(s) - 2 * i32::from(pad) + i32::from(k) + i32::from(out_pad)
-    };
-    let pad = Some(rng.below(u64::from(k)) as u8)
-        .filter(|&p| size(p) > 0)
-        .unwrap_or(0);
-    let out_side = size(pad) as u16;
-    let input = Hwc {
-        height: side,
-        width: side,
-        channels: 1 + rng.below(12) as u16,
-    };
+    let pad = rng.below(u64::from(k)) as u8;
+    let out_pad = rng.below(u64::from(s)) as i32;
+    let size =
+        |i: u16| (i32::from(i) - 1) * i32::from(s) - 2 * i32::from(pad) + i32::from(k) + out_pad;
+    let (h, w) = (size(input.height), size(input.width));
     let output = Hwc {
-        height: out_side,
-        width: out_side,
-        channels: 1 + rng.below(6) as u16,
+        height: h as u16,
+        width: w as u16,
+        channels,
     };
-    let z = Quant {
-        scale: 4.0 / 127.0,
-        zero_point: 0,
-    };
-    // All-positive or all-negative hidden range: zero point -128 or 127.
-    let hidden = if rng.below(2) == 0 {
-        Quant::from_range(0.0, 4.0).unwrap()
-    } else {
-        Quant::from_range(-4.0, 0.0).unwrap()
-    };
-    let logits = Quant::from_range(-8.0, 8.0).unwrap();
-    let mut floats = |n: usize, fan_in: usize| -> Vec<f32> {
-        let gain = 2.0 / (fan_in as f32).sqrt();
-        (0..n).map(|_| gain * rng.symmetric()).collect()
-    };
-    let hidden_len = usize::from(side) * usize::from(side) * usize::from(input.channels);
-    let dense = OwnedLayer::quantize(
-        Op::Dense {
-            inputs: latent,
-            outputs: hidden_len as u16,
-        },
-        Activation::Linear,
-        z,
-        hidden,
-        &floats(hidden_len * usize::from(latent), usize::from(latent)),
-        &floats(hidden_len, 4),
-    )
-    .unwrap();
     let op = Op::ConvTranspose2d {
         input,
         output,
@@ -191,21 +153,104 @@ fn random_conv_blob(rng: &mut Splitmix) -> Vec<u8> {
         stride: [s, s],
         padding: [pad, pad],
     };
-    let taps = usize::from(k) * usize::from(k) * usize::from(input.channels);
-    let conv = OwnedLayer::quantize(
-        op,
-        Activation::Linear,
-        hidden,
-        logits,
-        &floats(op.weight_count().unwrap(), taps),
-        &floats(usize::from(output.channels), 4),
-    )
-    .unwrap();
+    (h > 0 && w > 0).then_some((op, output))
+}
+
+/// A dense layer into two random transposed convolutions (see
+/// [`random_conv_op`]; the first from and to any of [`CHANNELS`], the
+/// second to an image of 1 to 3 channels) that fit `machine`'s scratch
+/// and image buffers. The hidden activations' range is all positive or all
+/// negative: input zero points of -128 or 127, so that `x - zero_point`
+/// reaches +-255, and the Cortex-M0's kernel (which needs `x >= zero
+/// point`) runs on the first and falls back on the second.
+fn random_conv_blob(rng: &mut Splitmix, machine: &Layout) -> Vec<u8> {
+    use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
+    let (hidden, ops) = loop {
+        let side = 1 + rng.below(5) as u16;
+        let pick = |rng: &mut Splitmix| CHANNELS[rng.below(CHANNELS.len() as u64) as usize];
+        let hidden = Hwc {
+            height: side,
+            width: side,
+            channels: pick(rng),
+        };
+        let middle = pick(rng);
+        let Some((first, between)) = random_conv_op(rng, hidden, middle) else {
+            continue;
+        };
+        let image = 1 + rng.below(3) as u16;
+        let Some((second, image)) = random_conv_op(rng, between, image) else {
+            continue;
+        };
+        let lens = [hidden, between, image].map(|shape| shape.elements().unwrap());
+        let fits = |(a, b): (usize, usize)| a + b <= machine.scratch;
+        // The weights (with the dense layer's, at most 12 x hidden) in
+        // half the blob region.
+        let weights = first.weight_count().unwrap() + second.weight_count().unwrap();
+        let region = (machine.blob_end - machine.blob_start) as usize;
+        let small = weights + 12 * lens[0] <= region / 2;
+        if small
+            && lens[2] <= machine.pixels
+            && fits((lens[0], lens[1]))
+            && fits((lens[1], lens[2]))
+        {
+            break (hidden, [(first, between), (second, image)]);
+        }
+    };
+    let z = Quant {
+        scale: 4.0 / 127.0,
+        zero_point: 0,
+    };
+    // All-positive or all-negative hidden ranges: zero point -128 or 127.
+    let mut range = || {
+        if rng.below(2) == 0 {
+            Quant::from_range(0.0, 4.0).unwrap()
+        } else {
+            Quant::from_range(-4.0, 0.0).unwrap()
+        }
+    };
+    let quants = [range(), range(), Quant::from_range(-8.0, 8.0).unwrap()];
+    let latent = 1 + rng.below(12) as u16;
+    let mut floats = |n: usize, fan_in: usize| -> Vec<f32> {
+        let gain = 2.0 / (fan_in as f32).sqrt();
+        (0..n).map(|_| gain * rng.symmetric()).collect()
+    };
+    let hidden_len = hidden.elements().unwrap();
+    let mut layers = vec![
+        OwnedLayer::quantize(
+            Op::Dense {
+                inputs: latent,
+                outputs: hidden_len as u16,
+            },
+            Activation::Linear,
+            z,
+            quants[0],
+            &floats(hidden_len * usize::from(latent), usize::from(latent)),
+            &floats(hidden_len, 4),
+        )
+        .unwrap(),
+    ];
+    for (i, (op, _)) in ops.into_iter().enumerate() {
+        let Op::ConvTranspose2d { input, kernel, .. } = op else {
+            unreachable!()
+        };
+        let fan_in = usize::from(kernel[0]).pow(2) * usize::from(input.channels);
+        layers.push(
+            OwnedLayer::quantize(
+                op,
+                Activation::Linear,
+                quants[i],
+                quants[i + 1],
+                &floats(op.weight_count().unwrap(), fan_in),
+                &floats(op.channels(), 4),
+            )
+            .unwrap(),
+        );
+    }
     OwnedModel {
         latent_dim: latent,
-        image: output,
-        layers: vec![dense, conv],
-        output_table: sigmoid_table(logits),
+        image: ops[1].1,
+        layers,
+        output_table: sigmoid_table(quants[2]),
         prototypes: None,
         dataset: "random".into(),
         model: "random-conv".into(),
@@ -220,19 +265,36 @@ fn random_conv_blob(rng: &mut Splitmix) -> Vec<u8> {
 /// on the chip, and both give the host's.
 #[test]
 fn dsp_equals_portable_on_random_dense_layers() {
-    check_random_blobs("dense", 0x6473_7021, random_dense_blob);
+    check_random_blobs(Machine::Mps2An386, "dense", 0x6473_7021, &|rng| {
+        random_dense_blob(rng)
+    });
 }
 
-/// Random transposed convolutions: the same.
+/// Random transposed convolutions on the Cortex-M4F: the same.
 #[test]
 fn dsp_equals_portable_on_random_conv_layers() {
-    check_random_blobs("conv", 0x636f_6e76, random_conv_blob);
+    check_random_blobs(Machine::Mps2An386, "conv", 0x636f_6e76, &|rng| {
+        random_conv_blob(rng, &boards::MPS2_AN386)
+    });
 }
 
-/// Runs eight blobs from `make` through the bench firmware: no kernel
-/// disagrees on the chip, and every int8 image equals the host's.
-fn check_random_blobs(name: &str, seed: u64, make: fn(&mut Splitmix) -> Vec<u8>) {
-    let machine = Machine::Mps2An386;
+/// Random transposed convolutions on the Cortex-M0 (micro:bit): its
+/// assembly kernel gives the portable kernels' bytes, and both the host's.
+#[test]
+fn armv6m_equals_portable_on_random_conv_layers() {
+    check_random_blobs(Machine::Microbit, "conv-m0", 0x6d30_636f, &|rng| {
+        random_conv_blob(rng, &boards::MICROBIT)
+    });
+}
+
+/// Runs eight blobs from `make` through `machine`'s bench firmware: no
+/// kernel disagrees on the chip, and every int8 image equals the host's.
+fn check_random_blobs(
+    machine: Machine,
+    name: &str,
+    seed: u64,
+    make: &dyn Fn(&mut Splitmix) -> Vec<u8>,
+) {
     let dir = firmware::firmware_dir().join("target/bench");
     let elf = firmware::build_with(machine, &["bench"], &dir).expect("build the bench firmware");
     let tmp = std::env::temp_dir().join(format!("tinyvae-bench-{name}-{}", std::process::id()));
