@@ -241,15 +241,16 @@ pub(crate) fn conv_transpose_channels<'w>(
                     let skip = (qx + 1).saturating_sub(in_w).min(columns);
                     low & (all >> skip << skip)
                 };
-                for (oy, qy) in (py..out_h).step_by(s_y).zip(qy0..) {
-                    let mut c = 0;
-                    while c < phase_w {
-                        // The run: from `c` while the same columns reach.
-                        let mask = reach(c);
-                        let mut len = 1;
-                        while len < MAX_RUN && c + len < phase_w && reach(c + len) == mask {
-                            len += 1;
-                        }
+                let mut c = 0;
+                while c < phase_w {
+                    // The run: from `c` while the same columns reach, the
+                    // same on every row of the phase.
+                    let mask = reach(c);
+                    let mut len = 1;
+                    while len < MAX_RUN && c + len < phase_w && reach(c + len) == mask {
+                        len += 1;
+                    }
+                    for (oy, qy) in (py..out_h).step_by(s_y).zip(qy0..) {
                         let qx = qx0 + c;
                         let mut n = 0;
                         for my in 0..rows {
@@ -296,8 +297,8 @@ pub(crate) fn conv_transpose_channels<'w>(
                                 }
                             }
                         }
-                        c += len;
                     }
+                    c += len;
                 }
             }
         }
@@ -338,29 +339,39 @@ pub(crate) fn conv_transpose_scatter<'w>(
     for first in (0..vectors).step_by(LANES) {
         let lanes = (vectors - first).min(LANES);
         backend.channels(&weights[first * in_c..][..lanes * in_c], lanes);
-        // Each lane's output channel and kernel offset.
-        let mut targets = [(0, 0, 0); LANES];
+        // Each lane's output channel, kernel row, and the input columns
+        // whose outputs (`ix * s + kx - pad`) lie inside the output with
+        // where the first of them lands.
+        let mut targets = [(0, 0, (0, 0), 0); LANES];
         for (j, target) in targets.iter_mut().enumerate().take(lanes) {
             let v = first + j;
-            *target = (v / (kh * kw), v / kw % kh, v % kw);
+            let (co, ky, kx) = (v / (kh * kw), v / kw % kh, v % kw);
+            let lo = p_x.saturating_sub(kx).div_ceil(s_x);
+            let hi = (out_w + p_x).saturating_sub(kx).div_ceil(s_x).min(in_w);
+            *target = (co, ky, (lo, hi), (lo * s_x + kx).wrapping_sub(p_x));
         }
+        let step = s_x * out_c;
         for iy in 0..in_h {
             for ix0 in (0..in_w).step_by(MAX_RUN) {
-                let acc = &mut acc[..(in_w - ix0).min(MAX_RUN)];
+                let len = (in_w - ix0).min(MAX_RUN);
+                let acc = &mut acc[..len];
                 let tap = PixelTap {
                     tap: 0,
                     pixel: iy * in_w + ix0,
                 };
                 backend.run(&[tap], [0; LANES], acc);
-                for (ix, acc) in (ix0..).zip(acc.iter()) {
-                    for (&sum, &(co, ky, kx)) in acc.iter().zip(&targets[..lanes]) {
-                        // Output (iy * s + ky - pad, ix * s + kx - pad).
-                        let oy = (iy * s_y + ky).wrapping_sub(p_y);
-                        let ox = (ix * s_x + kx).wrapping_sub(p_x);
-                        if oy < out_h && ox < out_w {
-                            let at = (oy * out_w + ox) * out_c + co;
-                            sums[at] = sums[at].wrapping_add(sum);
-                        }
+                for (j, (co, ky, columns, first_ox)) in targets[..lanes].iter().enumerate() {
+                    let oy = (iy * s_y + ky).wrapping_sub(p_y);
+                    // The run's pixels that land inside the output.
+                    let (from, to) = (columns.0.max(ix0), columns.1.min(ix0 + len));
+                    if oy >= out_h || from >= to {
+                        continue;
+                    }
+                    let ox = first_ox + (from - columns.0) * s_x;
+                    let at = (oy * out_w + ox) * out_c + co;
+                    let lands = sums[at..].iter_mut().step_by(step);
+                    for (sum, acc) in lands.zip(&acc[from - ix0..to - ix0]) {
+                        *sum = sum.wrapping_add(acc[j]);
                     }
                 }
             }
