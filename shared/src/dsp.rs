@@ -69,7 +69,7 @@
 use core::arch::asm;
 
 use crate::layers::{ConvGeometry, Requantizer};
-use crate::subpixel::{self, ChannelBackend, LANES, MAX_PHASE_TAPS, PixelTap};
+use crate::subpixel::{self, ChannelBackend, LANES, MAX_RUN_TAPS, PixelTap};
 
 /// Largest dense input the fast path takes: `128 * 128 * 511 < 2^23`, and
 /// the layout pads to an even count.
@@ -240,7 +240,7 @@ fn ssub16(a: u32, b: u32) -> u32 {
 /// Runs the transposed convolution `g` on [`channels_run`] if it fits and
 /// returns whether it did: by phases, four output channels at a time
 /// ([`subpixel::conv_transpose_channels`]) where the layer has four or
-/// more, at most [`MAX_PHASE_TAPS`] taps per phase and four channels'
+/// more, at most [`subpixel::MAX_PHASE_TAPS`] taps per phase and four channels'
 /// weights within [`MAX_EXPANDED_WORDS`]; else in scatter form
 /// ([`subpixel::conv_transpose_scatter`]) if its output fits
 /// [`MAX_SCATTER_WORDS`]. Both need four input channels or more, and the
@@ -267,8 +267,9 @@ pub(crate) fn conv_transpose(
     }
     let mut x = [0_u32; MAX_CONV_WORDS];
     unpack_quads(input, channels, zero_point, &mut x);
+    let unpacked = &x[..pixels * 2 * quads];
     let mut backend = ChannelLanes {
-        unpacked: &x[..pixels * 2 * quads],
+        unpacked,
         input,
         zero_point,
         channels,
@@ -276,23 +277,25 @@ pub(crate) fn conv_transpose(
         lanes: 0,
         weights: &[],
         expanded: [0; MAX_EXPANDED_WORDS],
+        offsets: [(0, 0); MAX_RUN_TAPS],
         job: ChannelJob {
             quads: quads as u32,
             count: 0,
             pixels: 0,
             out: core::ptr::null_mut(),
             bias: [0; LANES],
-            taps: [(x.as_ptr(), x.as_ptr()); MAX_PHASE_TAPS],
+            taps: core::ptr::null(),
+            input: unpacked.as_ptr(),
+            weights: core::ptr::null(),
+            pixel_bytes: (8 * quads) as u32,
         },
     };
-    if by_channels {
-        subpixel::conv_transpose_channels(g, weights, requant, &mut backend, output);
-    } else {
-        let mut sums = [0_i32; MAX_SCATTER_WORDS];
-        let sums = &mut sums[..output.len()];
-        subpixel::conv_transpose_scatter(g, weights, requant, &mut backend, sums, output);
+    if by_channels && subpixel::conv_transpose_channels(g, weights, requant, &mut backend, output) {
+        return true;
     }
-    true
+    let mut sums = [0_i32; MAX_SCATTER_WORDS];
+    let sums = &mut sums[..output.len().min(MAX_SCATTER_WORDS)];
+    scatter && subpixel::conv_transpose_scatter(g, weights, requant, &mut backend, sums, output)
 }
 
 /// Capacity of the int32 sums of [`subpixel::conv_transpose_scatter`]
@@ -321,6 +324,8 @@ struct ChannelLanes<'a> {
     lanes: usize,
     weights: &'a [i8],
     expanded: [u32; MAX_EXPANDED_WORDS],
+    /// The layer's taps as byte offsets into `unpacked` and `expanded`.
+    offsets: [(u32, u32); MAX_RUN_TAPS],
     job: ChannelJob,
 }
 
@@ -332,52 +337,73 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
             // The lanes past the last channel read zero weights.
             self.expanded.fill(0);
         }
-        for lane in 0..lanes {
-            let taps = weights[lane * channel..][..channel].chunks_exact(c);
-            for (t, tap) in taps.enumerate() {
-                let words = self.expanded[t * quads * 8 + 2 * lane..].chunks_mut(8);
-                for (w, words) in tap.chunks_exact(4).zip(words) {
+        let taps = channel / c;
+        let groups = self.expanded.chunks_exact_mut(8 * quads).take(taps);
+        for (t, group) in groups.enumerate() {
+            for (lane, weights) in weights.chunks_exact(channel).enumerate().take(LANES) {
+                let tap = &weights[t * c..][..c];
+                for (w, words) in tap.chunks_exact(4).zip(group.chunks_exact_mut(8)) {
                     let (even, odd) = sxtb16_pair(u32::from_le_bytes(
                         [w[0], w[1], w[2], w[3]].map(|v| v as u8),
                     ));
-                    words[0] = even;
-                    words[1] = odd;
+                    words[2 * lane] = even;
+                    words[2 * lane + 1] = odd;
                 }
             }
         }
         (self.weights, self.lanes) = (weights, lanes);
     }
 
-    fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
+    fn taps(&mut self, taps: &[PixelTap]) {
+        let words = 2 * self.quads;
+        for (slot, tap) in self.offsets.iter_mut().zip(taps) {
+            // Within `unpacked` and `expanded`: checked by `run`, and by
+            // `conv_transpose`'s bound on the expanded weights.
+            *slot = (
+                (tap.pixel * words * 4) as u32,
+                (tap.tap * 4 * words * 4) as u32,
+            );
+        }
+    }
+
+    fn run(&mut self, taps: core::ops::Range<usize>, bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
         let (c, words) = (self.channels, 2 * self.quads);
         let pixels = acc.len();
-        for (slot, tap) in self.job.taps.iter_mut().zip(taps) {
-            let expanded = &self.expanded[tap.tap * 4 * words..][..4 * words];
-            // The run reads `pixels` consecutive input pixels.
-            let x = &self.unpacked[tap.pixel * words..][..pixels * words];
-            *slot = (x.as_ptr(), expanded.as_ptr());
-        }
-        self.job.count = taps.len().min(MAX_PHASE_TAPS) as u32;
+        let offsets = &self.offsets[taps.clone()];
+        // Each tap reads `pixels` input pixels and one tap's expanded
+        // weights, inside `unpacked` and `expanded`.
+        let input_bytes = 4 * self.unpacked.len();
+        let weight_bytes = 4 * (self.expanded.len() - 4 * words);
+        let inside = |&(x, w): &(u32, u32)| {
+            x as usize + pixels * words * 4 <= input_bytes && w as usize <= weight_bytes
+        };
+        assert!(!offsets.is_empty() && pixels > 0 && offsets.iter().all(inside));
+        self.job.taps = offsets.as_ptr();
+        self.job.count = offsets.len() as u32;
         self.job.pixels = pixels as u32;
         self.job.bias = bias;
         self.job.out = acc.as_mut_ptr();
-        // SAFETY: `count` (at least one: the caller's contract; at most
-        // `MAX_PHASE_TAPS`) taps were just set, `pixels >= 1` (a run) and
-        // `quads >= 1` (checked by `conv_transpose`); each tap's input
-        // pointer starts `pixels * 2 * quads` words of `unpacked`, its
-        // weights pointer `8 * quads` words of `expanded`, both from checked
-        // slices and word-aligned as u32s are; `out` is `acc`, `pixels`
-        // entries.
+        self.job.input = self.unpacked.as_ptr();
+        self.job.weights = self.expanded.as_ptr();
+        // SAFETY: `count >= 1` taps at `taps`, `pixels >= 1` and `quads >=
+        // 1` (checked by `conv_transpose`); every tap's input, `pixels`
+        // pixels of `2 * quads` words from its offset, lies in `unpacked`,
+        // and its weights, `8 * quads` words, in `expanded` (checked
+        // above); both are u32 arrays, word-aligned for LDRD, and the
+        // offsets are multiples of 4; `out` is `acc`, `pixels` entries.
         unsafe { channels_run(&mut self.job) };
+        let taps = taps.map(|t| self.offsets[t]);
         if c.is_multiple_of(4) {
             return;
         }
-        let channel = self.weights.len() / self.lanes;
-        for (p, acc) in acc.iter_mut().enumerate() {
-            for tap in taps {
-                let x = &self.input[(tap.pixel + p) * c..][..c];
+        let vector = self.weights.len() / self.lanes;
+        for (x, w) in taps {
+            // Back from byte offsets to the first pixel and the tap.
+            let (pixel, tap) = (x as usize / (4 * words), w as usize / (16 * words));
+            for (p, acc) in acc.iter_mut().enumerate() {
+                let x = &self.input[(pixel + p) * c..][..c];
                 for (lane, acc) in acc.iter_mut().enumerate().take(self.lanes) {
-                    let w = &self.weights[lane * channel + tap.tap * c..][..c];
+                    let w = &self.weights[lane * vector + tap * c..][..c];
                     for ci in 4 * (c / 4)..c {
                         let v = i32::from(x[ci]) - self.zero_point;
                         *acc = acc.wrapping_add(i32::from(w[ci]) * v);
@@ -394,7 +420,7 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
 struct ChannelJob {
     /// Channel quads per tap (at least one); offset 0.
     quads: u32,
-    /// Taps in `taps` (at least one); offset 4.
+    /// Taps at `taps` (at least one); offset 4.
     count: u32,
     /// Output pixels left in the run; offset 8.
     pixels: u32,
@@ -402,102 +428,115 @@ struct ChannelJob {
     out: *mut [i32; LANES],
     /// The sums' start; offset 16.
     bias: [i32; LANES],
-    /// Each tap's unpacked input pixel (for the run's next pixel) and
-    /// expanded weights; offset 32.
-    taps: [(*const u32, *const u32); MAX_PHASE_TAPS],
+    /// The taps: byte offsets of their first pixel from `input` and of
+    /// their expanded weights from `weights`; offset 32.
+    taps: *const (u32, u32),
+    /// The unpacked input, moved on one pixel per pixel of the run;
+    /// offset 36.
+    input: *const u32,
+    /// The expanded weights; offset 40.
+    weights: *const u32,
+    /// Bytes per unpacked pixel; offset 44.
+    pixel_bytes: u32,
 }
 
 /// For each pixel of the job's run: `bias` plus, over the taps, the dot
 /// product of lane `j`'s expanded weights with the tap's unpacked pixel,
 /// wrapping, stored to `out`. The input words are loaded once for the
-/// four lanes:
+/// four lanes, the weights two lanes at a time:
 ///
 /// ```text
-/// ldrd  r2, r3, [r4], #8        @ input: (x0, x2), (x1, x3)
-/// ldrd  r0, r12, [r7], #32      @ lane 0: (w0, w2), (w1, w3)
+/// ldrd  r2, r3, [r4], #8            @ input: (x0, x2), (x1, x3)
+/// ldm   r7!, {r0, r1, r5, r6}       @ lanes 0 and 1: (w0, w2), (w1, w3)
 /// smlad r8, r0, r2, r8
-/// smlad r8, r12, r3, r8
-/// ldrd  r0, r12, [r7, #-24]     @ lane 1
-/// ...                           @ lanes 1 to 3 into r9, r10, r11
+/// smlad r8, r1, r3, r8
+/// smlad r9, r5, r2, r9
+/// smlad r9, r6, r3, r9
+/// ldm   r7!, {r0, r1, r5, r6}       @ lanes 2 and 3 into r10, r11
+/// ...
 /// subs  lr, lr, #1
 /// ```
 ///
-/// Fourteen instructions per sixteen multiply-accumulates, and a branch
-/// every second quad. A tap's input pointer ends one pixel on, where the
-/// next pixel of the run reads: it is written back to the job.
+/// Twelve instructions per sixteen multiply-accumulates, and a branch
+/// every second quad. The taps are offsets from the job's `input` and
+/// `weights`; `input` moves on one pixel per pixel of the run.
 ///
 /// # Safety
-/// `job.quads`, `job.count` (at most `MAX_PHASE_TAPS`) and `job.pixels`
-/// at least one; every tap's input pointer word-aligned and readable for
-/// `pixels * 2 * quads` words, its weights pointer for `8 * quads` words;
-/// `out` writable for `pixels` entries.
+/// `job.quads`, `job.count` and `job.pixels` at least one; `taps` readable
+/// for `count` entries; every tap's input (`input` plus its offset)
+/// word-aligned and readable for `pixels * 2 * quads` words, its weights
+/// (`weights` plus its offset) for `8 * quads` words; `out` writable for
+/// `pixels` entries.
 #[unsafe(naked)]
 unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
     core::arch::naked_asm!(
         "push {{r4-r11, lr}}",
-        // [sp] = job; r5 = quads.
-        "push {{r0}}",
-        "ldr r5, [r0]",
-        // Each pixel: the sums start at the bias, r6 = taps left, r1 = the
-        // first tap.
+        // [sp] = job, [sp + 4] = the end of its taps.
+        "ldr r1, [r0, #4]",
+        "ldr r2, [r0, #32]",
+        "add r1, r2, r1, lsl #3",
+        "push {{r0, r1}}",
+        // Each pixel: the sums start at the bias, r12 = the first tap.
         "2:",
         "ldr r0, [sp]",
         "add r1, r0, #16",
         "ldm r1, {{r8-r11}}",
-        "ldr r6, [r0, #4]",
-        "add r1, r0, #32",
+        "ldr r12, [r0, #32]",
         // Each tap: r4 = its input, r7 = its weights, lr = quads left.
         "3:",
-        "ldrd r4, r7, [r1]",
-        "mov lr, r5",
+        "ldr r0, [sp]",
+        "ldrd r4, r7, [r12], #8",
+        "ldrd r2, r3, [r0, #36]",
+        "add r4, r4, r2",
+        "add r7, r7, r3",
+        "ldr lr, [r0]",
         // An odd quad count enters the twice-unrolled loop halfway.
         "tst lr, #1",
         "bne 5f",
         "4:",
         "ldrd r2, r3, [r4], #8",
-        "ldrd r0, r12, [r7], #32",
+        "ldm r7!, {{r0, r1, r5, r6}}",
         "smlad r8, r0, r2, r8",
-        "smlad r8, r12, r3, r8",
-        "ldrd r0, r12, [r7, #-24]",
-        "smlad r9, r0, r2, r9",
-        "smlad r9, r12, r3, r9",
-        "ldrd r0, r12, [r7, #-16]",
+        "smlad r8, r1, r3, r8",
+        "smlad r9, r5, r2, r9",
+        "smlad r9, r6, r3, r9",
+        "ldm r7!, {{r0, r1, r5, r6}}",
         "smlad r10, r0, r2, r10",
-        "smlad r10, r12, r3, r10",
-        "ldrd r0, r12, [r7, #-8]",
-        "smlad r11, r0, r2, r11",
-        "smlad r11, r12, r3, r11",
+        "smlad r10, r1, r3, r10",
+        "smlad r11, r5, r2, r11",
+        "smlad r11, r6, r3, r11",
         "subs lr, lr, #1",
         "5:",
         "ldrd r2, r3, [r4], #8",
-        "ldrd r0, r12, [r7], #32",
+        "ldm r7!, {{r0, r1, r5, r6}}",
         "smlad r8, r0, r2, r8",
-        "smlad r8, r12, r3, r8",
-        "ldrd r0, r12, [r7, #-24]",
-        "smlad r9, r0, r2, r9",
-        "smlad r9, r12, r3, r9",
-        "ldrd r0, r12, [r7, #-16]",
+        "smlad r8, r1, r3, r8",
+        "smlad r9, r5, r2, r9",
+        "smlad r9, r6, r3, r9",
+        "ldm r7!, {{r0, r1, r5, r6}}",
         "smlad r10, r0, r2, r10",
-        "smlad r10, r12, r3, r10",
-        "ldrd r0, r12, [r7, #-8]",
-        "smlad r11, r0, r2, r11",
-        "smlad r11, r12, r3, r11",
+        "smlad r10, r1, r3, r10",
+        "smlad r11, r5, r2, r11",
+        "smlad r11, r6, r3, r11",
         "subs lr, lr, #1",
         "bne 4b",
-        // The tap's input, one pixel on, for the next pixel.
-        "str r4, [r1], #8",
-        "subs r6, r6, #1",
+        "ldr r0, [sp, #4]",
+        "cmp r12, r0",
         "bne 3b",
-        // Store the pixel's sums; next pixel.
+        // Store the pixel's sums; the next pixel's input.
         "ldr r0, [sp]",
         "ldr r2, [r0, #12]",
         "stm r2!, {{r8-r11}}",
         "str r2, [r0, #12]",
+        "ldr r2, [r0, #36]",
+        "ldr r3, [r0, #44]",
+        "add r2, r2, r3",
+        "str r2, [r0, #36]",
         "ldr r2, [r0, #8]",
         "subs r2, r2, #1",
         "str r2, [r0, #8]",
         "bne 2b",
-        "pop {{r0}}",
+        "add sp, #8",
         "pop {{r4-r11, pc}}",
     )
 }

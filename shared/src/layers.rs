@@ -845,15 +845,17 @@ mod tests {
                 crate::subpixel::conv_transpose(&geometry, &weights, &requant, &mut backend, &mut phases);
                 prop_assert_eq!(&phases, &gather);
                 let mut backend = crate::subpixel::PortableChannels::new(&x, ic, zp);
-                crate::subpixel::conv_transpose_channels(&geometry, &weights, &requant, &mut backend, &mut phases);
-                prop_assert_eq!(&phases, &gather);
+                // (It declines layers with more runs than it lists.)
+                if crate::subpixel::conv_transpose_channels(&geometry, &weights, &requant, &mut backend, &mut phases) {
+                    prop_assert_eq!(&phases, &gather);
+                }
             }
             // The scatter form (any geometry).
             {
                 let mut scatter = vec![0i8; len];
                 let mut sums = vec![0i32; len];
                 let mut backend = crate::subpixel::PortableChannels::new(&x, ic, zp);
-                crate::subpixel::conv_transpose_scatter(&geometry, &weights, &requant, &mut backend, &mut sums, &mut scatter);
+                prop_assert!(crate::subpixel::conv_transpose_scatter(&geometry, &weights, &requant, &mut backend, &mut sums, &mut scatter));
                 prop_assert_eq!(scatter, gather);
             }
         }

@@ -163,22 +163,120 @@ pub(crate) struct PixelTap {
 #[cfg(any(test, tinyvae_dsp))]
 pub(crate) const MAX_RUN: usize = 32;
 
-/// The arithmetic of [`conv_transpose_channels`], where the lanes are four
-/// output channels of one output pixel: they share each input value.
+/// Most runs, and most taps over all runs, a layer of
+/// [`conv_transpose_channels`] may have (the conv decoder's 14 x 14
+/// output has 56 runs of 224 taps).
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) const MAX_RUNS: usize = 128;
+/// See [`MAX_RUNS`].
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) const MAX_RUN_TAPS: usize = 512;
+
+/// The arithmetic of [`conv_transpose_channels`] and
+/// [`conv_transpose_scatter`], whose lanes are four weight vectors (four
+/// output channels, or four of the scatter form's kernel offsets) over the
+/// same input values.
 #[cfg(any(test, tinyvae_dsp))]
 pub(crate) trait ChannelBackend<'w> {
-    /// The next `lanes` (1 to 4) output channels: `weights` holds their
-    /// `[kh][kw][in_c]` one after the other.
+    /// The layer's runs' taps, all of them, once before any
+    /// [`ChannelBackend::run`]. Each run's pixels read consecutive input
+    /// pixels from its taps' `pixel` on.
+    fn taps(&mut self, taps: &[PixelTap]);
+
+    /// The next `lanes` (1 to 4) weight vectors: `weights` holds their
+    /// `[taps][in_c]` one after the other.
     fn channels(&mut self, weights: &'w [i8], lanes: usize);
 
-    /// For each pixel `p` of a run (`acc.len()` of them, at most
-    /// [`MAX_RUN`]), sets `acc[p][j]` to `bias[j]` plus, for every tap, the
-    /// dot product of lane `j`'s weights of the tap with input pixel
-    /// `tap.pixel + p` minus the input zero point, wrapping. `taps` (at
-    /// least one) are the first pixel's; the run's pixels have the same
-    /// taps on consecutive input pixels. Lanes past the channels' count
-    /// are discarded.
-    fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]);
+    /// For each pixel `p` of a run (`acc.len()` of them, 1 to
+    /// [`MAX_RUN`]), sets `acc[p][j]` to `bias[j]` plus, for each of the
+    /// listed taps `taps` (at least one), the dot product of lane `j`'s
+    /// weights of the tap with input pixel `tap.pixel + p` minus the input
+    /// zero point, wrapping. Lanes past the vectors' count are discarded.
+    fn run(&mut self, taps: core::ops::Range<usize>, bias: [i32; LANES], acc: &mut [[i32; LANES]]);
+}
+
+/// A run of [`conv_transpose_channels`]: output pixels `s_x` apart on one
+/// output row, with the same taps on consecutive input pixels.
+#[cfg(any(test, tinyvae_dsp))]
+#[derive(Clone, Copy, Default)]
+struct Run {
+    /// The first output pixel's index.
+    at: usize,
+    pixels: usize,
+    /// Its taps in the layer's tap list.
+    taps: (usize, usize),
+}
+
+/// Lists the runs of `g` and their taps (the first pixel's), by phase;
+/// returns their counts, or `None` past [`MAX_RUNS`] or [`MAX_RUN_TAPS`].
+#[cfg(any(test, tinyvae_dsp))]
+fn list_runs(
+    g: &ConvGeometry,
+    runs: &mut [Run; MAX_RUNS],
+    taps: &mut [PixelTap; MAX_RUN_TAPS],
+) -> Option<(usize, usize)> {
+    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
+    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
+    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
+    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
+    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
+    let (mut run_count, mut tap_count) = (0, 0);
+    for py in 0..s_y.min(out_h) {
+        for px in 0..s_x.min(out_w) {
+            // As in `conv_transpose`: the phase's kernel rows and columns,
+            // and q = (o + pad) / s of its first pixel.
+            let (first_ky, first_kx) = ((py + p_y) % s_y, (px + p_x) % s_x);
+            let rows = kh.saturating_sub(first_ky).div_ceil(s_y);
+            let columns = kw.saturating_sub(first_kx).div_ceil(s_x);
+            let (qy0, qx0) = ((py + p_y) / s_y, (px + p_x) / s_x);
+            let phase_w = (out_w - px).div_ceil(s_x);
+            // Which of the phase's kernel columns reach the input from
+            // phase column `c`, a bit each: `mx <= qx` and `qx - mx <
+            // in_w`, with `qx = qx0 + c`.
+            let all = (1_u32 << columns) - 1;
+            let reach = |c: usize| {
+                let qx = qx0 + c;
+                let low = if qx + 1 >= columns {
+                    all
+                } else {
+                    (1 << (qx + 1)) - 1
+                };
+                let skip = (qx + 1).saturating_sub(in_w).min(columns);
+                low & (all >> skip << skip)
+            };
+            let mut c = 0;
+            while c < phase_w {
+                // The run: from `c` while the same columns reach, the same
+                // on every row of the phase.
+                let mask = reach(c);
+                let mut len = 1;
+                while len < MAX_RUN && c + len < phase_w && reach(c + len) == mask {
+                    len += 1;
+                }
+                for (oy, qy) in (py..out_h).step_by(s_y).zip(qy0..) {
+                    let first_tap = tap_count;
+                    for my in (0..rows).filter(|&my| qy.wrapping_sub(my) < in_h) {
+                        for mx in (0..columns).filter(|&mx| mask & 1 << mx != 0) {
+                            let (ky, kx) = (first_ky + my * s_y, first_kx + mx * s_x);
+                            *taps.get_mut(tap_count)? = PixelTap {
+                                tap: ky * kw + kx,
+                                pixel: (qy - my) * in_w + qx0 + c - mx,
+                            };
+                            tap_count += 1;
+                        }
+                    }
+                    *runs.get_mut(run_count)? = Run {
+                        at: oy * out_w + px + c * s_x,
+                        pixels: len,
+                        taps: (first_tap, tap_count),
+                    };
+                    run_count += 1;
+                }
+                c += len;
+            }
+        }
+    }
+    Some((run_count, tap_count))
 }
 
 /// The transposed convolution `g`, four output channels at a time over
@@ -187,8 +285,9 @@ pub(crate) trait ChannelBackend<'w> {
 /// lanes past the last channel of a layer whose channel count is not a
 /// multiple of four. Along a phase row, consecutive output pixels with the
 /// same taps read consecutive input pixels: the backend takes them as one
-/// run. The same bytes as the gather kernels for every geometry [`fits`]
-/// admits.
+/// run. The runs are listed once for all channels. The same bytes as the
+/// gather kernels for every geometry [`fits`] admits; returns `false`,
+/// having written nothing, past [`MAX_RUNS`] or [`MAX_RUN_TAPS`].
 #[cfg(any(test, tinyvae_dsp))]
 pub(crate) fn conv_transpose_channels<'w>(
     g: &ConvGeometry,
@@ -196,18 +295,21 @@ pub(crate) fn conv_transpose_channels<'w>(
     requant: &Requantizer<'_>,
     backend: &mut impl ChannelBackend<'w>,
     output: &mut [i8],
-) {
-    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
-    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
+) -> bool {
+    let mut runs = [Run::default(); MAX_RUNS];
+    let mut taps = [PixelTap::default(); MAX_RUN_TAPS];
+    let Some((run_count, tap_count)) = list_runs(g, &mut runs, &mut taps) else {
+        return false;
+    };
+    backend.taps(&taps[..tap_count]);
     let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
-    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
-    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
     let (in_c, out_c) = (
         usize::from(g.input.channels),
         usize::from(g.output.channels),
     );
     let channel = kh * kw * in_c;
-    let mut taps = [PixelTap::default(); MAX_PHASE_TAPS];
+    // The run's outputs are `s_x` pixels apart.
+    let step = usize::from(g.stride[1]) * out_c;
     let mut acc = [[0; LANES]; MAX_RUN];
     for first in (0..out_c).step_by(LANES) {
         let lanes = (out_c - first).min(LANES);
@@ -218,91 +320,35 @@ pub(crate) fn conv_transpose_channels<'w>(
             bias[j] = requant.bias(first + j);
             scales[j] = requant.scale(first + j);
         }
-        for py in 0..s_y.min(out_h) {
-            for px in 0..s_x.min(out_w) {
-                // As in `conv_transpose`: the phase's kernel rows and
-                // columns, and q = (o + pad) / s of its first pixel.
-                let (first_ky, first_kx) = ((py + p_y) % s_y, (px + p_x) % s_x);
-                let rows = kh.saturating_sub(first_ky).div_ceil(s_y);
-                let columns = kw.saturating_sub(first_kx).div_ceil(s_x);
-                let (qy0, qx0) = ((py + p_y) / s_y, (px + p_x) / s_x);
-                let phase_w = (out_w - px).div_ceil(s_x);
-                // Which of the phase's kernel columns reach the input from
-                // phase column `c`, a bit each: `mx <= qx` and
-                // `qx - mx < in_w`, with `qx = qx0 + c`.
-                let all = (1_u32 << columns) - 1;
-                let reach = |c: usize| {
-                    let qx = qx0 + c;
-                    let low = if qx + 1 >= columns {
-                        all
-                    } else {
-                        (1 << (qx + 1)) - 1
-                    };
-                    let skip = (qx + 1).saturating_sub(in_w).min(columns);
-                    low & (all >> skip << skip)
-                };
-                let mut c = 0;
-                while c < phase_w {
-                    // The run: from `c` while the same columns reach, the
-                    // same on every row of the phase.
-                    let mask = reach(c);
-                    let mut len = 1;
-                    while len < MAX_RUN && c + len < phase_w && reach(c + len) == mask {
-                        len += 1;
+        for run in &runs[..run_count] {
+            let acc = &mut acc[..run.pixels];
+            if run.taps.0 < run.taps.1 {
+                backend.run(run.taps.0..run.taps.1, bias, acc);
+            } else {
+                acc.fill(bias);
+            }
+            let mut at = run.at * out_c + first;
+            for acc in acc.iter() {
+                let four = output[at..].first_chunk_mut::<LANES>();
+                if let (Some(out), LANES) = (four, lanes) {
+                    // Four lanes: one bounds check.
+                    let [s0, s1, s2, s3] = scales;
+                    out[0] = requant.apply(acc[0], s0.0, s0.1);
+                    out[1] = requant.apply(acc[1], s1.0, s1.1);
+                    out[2] = requant.apply(acc[2], s2.0, s2.1);
+                    out[3] = requant.apply(acc[3], s3.0, s3.1);
+                } else {
+                    let out = &mut output[at..at + lanes];
+                    for ((out, &acc), &(multiplier, shift)) in out.iter_mut().zip(acc).zip(&scales)
+                    {
+                        *out = requant.apply(acc, multiplier, shift);
                     }
-                    for (oy, qy) in (py..out_h).step_by(s_y).zip(qy0..) {
-                        let qx = qx0 + c;
-                        let mut n = 0;
-                        for my in 0..rows {
-                            let iy = qy.wrapping_sub(my);
-                            if iy >= in_h {
-                                continue;
-                            }
-                            for mx in (0..columns).filter(|&mx| mask & 1 << mx != 0) {
-                                let (ky, kx) = (first_ky + my * s_y, first_kx + mx * s_x);
-                                taps[n] = PixelTap {
-                                    tap: ky * kw + kx,
-                                    pixel: iy * in_w + qx - mx,
-                                };
-                                n += 1;
-                            }
-                        }
-                        let acc = &mut acc[..len];
-                        if n > 0 {
-                            backend.run(&taps[..n], bias, acc);
-                        } else {
-                            acc.fill(bias);
-                        }
-                        // The run's outputs are `s_x * out_c` apart.
-                        let at = (oy * out_w + px + c * s_x) * out_c + first;
-                        let step = s_x * out_c;
-                        let outputs = output[at..].chunks_mut(step).zip(acc.iter());
-                        if lanes == LANES {
-                            for (out, acc) in outputs {
-                                let Some(out) = out.first_chunk_mut::<LANES>() else {
-                                    break;
-                                };
-                                for ((out, &acc), &(multiplier, shift)) in
-                                    out.iter_mut().zip(acc).zip(&scales)
-                                {
-                                    *out = requant.apply(acc, multiplier, shift);
-                                }
-                            }
-                        } else {
-                            for (out, acc) in outputs {
-                                for ((out, &acc), &(multiplier, shift)) in
-                                    out[..lanes].iter_mut().zip(acc).zip(&scales)
-                                {
-                                    *out = requant.apply(acc, multiplier, shift);
-                                }
-                            }
-                        }
-                    }
-                    c += len;
                 }
+                at += step;
             }
         }
     }
+    true
 }
 
 /// The transposed convolution `g` in scatter form, for layers with few
@@ -312,7 +358,8 @@ pub(crate) fn conv_transpose_channels<'w>(
 /// each), along runs of an input row, and each sum is added to the int32
 /// accumulator of the output it lands on; the taps that land outside the
 /// output are the only wasted work. `sums` holds one int32 per output
-/// value. The same bytes as the gather kernels.
+/// value. The same bytes as the gather kernels; returns `false`, having
+/// written nothing, when its runs exceed [`MAX_RUN_TAPS`].
 #[cfg(any(test, tinyvae_dsp))]
 pub(crate) fn conv_transpose_scatter<'w>(
     g: &ConvGeometry,
@@ -321,7 +368,7 @@ pub(crate) fn conv_transpose_scatter<'w>(
     backend: &mut impl ChannelBackend<'w>,
     sums: &mut [i32],
     output: &mut [i8],
-) {
+) -> bool {
     let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
     let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
     let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
@@ -334,6 +381,19 @@ pub(crate) fn conv_transpose_scatter<'w>(
     for (at, sum) in sums.iter_mut().enumerate() {
         *sum = requant.bias(at % out_c);
     }
+    // One tap per run: MAX_RUN pixels of a row, reading weight vector 0.
+    let runs_per_row = in_w.div_ceil(MAX_RUN);
+    let mut taps = [PixelTap::default(); MAX_RUN_TAPS];
+    let listed = (0..in_h).flat_map(|iy| (0..in_w).step_by(MAX_RUN).map(move |ix| iy * in_w + ix));
+    let mut count = 0;
+    for (tap, pixel) in taps.iter_mut().zip(listed) {
+        *tap = PixelTap { tap: 0, pixel };
+        count += 1;
+    }
+    if count < in_h * runs_per_row {
+        return false;
+    }
+    backend.taps(&taps[..count]);
     let vectors = out_c * kh * kw;
     let mut acc = [[0; LANES]; MAX_RUN];
     for first in (0..vectors).step_by(LANES) {
@@ -355,11 +415,8 @@ pub(crate) fn conv_transpose_scatter<'w>(
             for ix0 in (0..in_w).step_by(MAX_RUN) {
                 let len = (in_w - ix0).min(MAX_RUN);
                 let acc = &mut acc[..len];
-                let tap = PixelTap {
-                    tap: 0,
-                    pixel: iy * in_w + ix0,
-                };
-                backend.run(&[tap], [0; LANES], acc);
+                let tap = iy * runs_per_row + ix0 / MAX_RUN;
+                backend.run(tap..tap + 1, [0; LANES], acc);
                 for (j, (co, ky, columns, first_ox)) in targets[..lanes].iter().enumerate() {
                     let oy = (iy * s_y + ky).wrapping_sub(p_y);
                     // The run's pixels that land inside the output.
@@ -369,8 +426,9 @@ pub(crate) fn conv_transpose_scatter<'w>(
                     }
                     let ox = first_ox + (from - columns.0) * s_x;
                     let at = (oy * out_w + ox) * out_c + co;
-                    let lands = sums[at..].iter_mut().step_by(step);
-                    for (sum, acc) in lands.zip(&acc[from - ix0..to - ix0]) {
+                    // Consecutive input pixels land `s_x` pixels apart.
+                    for (k, acc) in acc[from - ix0..to - ix0].iter().enumerate() {
+                        let sum = &mut sums[at + k * step];
                         *sum = sum.wrapping_add(acc[j]);
                     }
                 }
@@ -380,6 +438,7 @@ pub(crate) fn conv_transpose_scatter<'w>(
     for (at, (out, &sum)) in output.iter_mut().zip(sums.iter()).enumerate() {
         *out = requant.output(at % out_c, sum);
     }
+    true
 }
 
 /// Plain-Rust [`LaneBackend`]: the host's check of the phase
@@ -432,9 +491,10 @@ impl LaneBackend for Portable<'_> {
 /// Plain-Rust [`ChannelBackend`], for the same check.
 #[cfg(test)]
 pub(crate) struct PortableChannels<'a> {
-    pub input: &'a [i8],
-    pub channels: usize,
-    pub zero_point: i32,
+    input: &'a [i8],
+    channels: usize,
+    zero_point: i32,
+    taps: std::vec::Vec<PixelTap>,
     weights: std::vec::Vec<i8>,
     lanes: usize,
 }
@@ -443,12 +503,12 @@ pub(crate) struct PortableChannels<'a> {
 impl<'a> PortableChannels<'a> {
     /// A backend over the NHWC `input` of `channels` channels per pixel.
     pub(crate) fn new(input: &'a [i8], channels: usize, zero_point: i32) -> Self {
-        let weights = std::vec::Vec::new();
         Self {
             input,
             channels,
             zero_point,
-            weights,
+            taps: std::vec::Vec::new(),
+            weights: std::vec::Vec::new(),
             lanes: 0,
         }
     }
@@ -456,20 +516,24 @@ impl<'a> PortableChannels<'a> {
 
 #[cfg(test)]
 impl ChannelBackend<'_> for PortableChannels<'_> {
+    fn taps(&mut self, taps: &[PixelTap]) {
+        self.taps = taps.to_vec();
+    }
+
     fn channels(&mut self, weights: &[i8], lanes: usize) {
         self.weights = weights.to_vec();
         self.lanes = lanes;
     }
 
-    fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
+    fn run(&mut self, taps: core::ops::Range<usize>, bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
         let c = self.channels;
-        let channel = self.weights.len() / self.lanes;
+        let vector = self.weights.len() / self.lanes;
         for (p, acc) in acc.iter_mut().enumerate() {
             *acc = bias;
-            for tap in taps {
+            for tap in &self.taps[taps.clone()] {
                 let x = &self.input[(tap.pixel + p) * c..][..c];
                 for (j, acc) in acc.iter_mut().enumerate().take(self.lanes) {
-                    let w = &self.weights[j * channel + tap.tap * c..][..c];
+                    let w = &self.weights[j * vector + tap.tap * c..][..c];
                     for (&w, &x) in w.iter().zip(x) {
                         *acc = acc.wrapping_add(i32::from(w) * (i32::from(x) - self.zero_point));
                     }
