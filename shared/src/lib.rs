@@ -11,13 +11,15 @@
 //! - [`sampler`]: the fixed-point Gaussian and `z = mu + sigma * e`.
 //! - [`protocol`]: the host-board frames (`shared/PROTOCOL.md`).
 //! - `write` (feature `std`): encoding blobs and building tables on the host.
+//! - `HostDecoder` (feature `std`): the same bytes as [`Model::decode`],
+//!   faster, for the host tools.
 //!
 //! No allocation, no floating point on the inference path (f32 scales in the
 //! blob are only read by host tools), no panics on any input bytes.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![deny(missing_docs)]
-// `unsafe` only in the assembly of `dsp` and `armv6m` (each allows it,
-// documented there).
+// `unsafe` only in the assembly of `dsp` and `armv6m` and in `host`'s call
+// of its AVX2 kernel (each allows it, documented there).
 #![deny(unsafe_code)]
 
 #[cfg(tinyvae_armv6m)]
@@ -28,6 +30,8 @@ pub mod boards;
 mod dsp;
 mod error;
 pub mod fixedpoint;
+#[cfg(feature = "std")]
+mod host;
 mod layers;
 pub mod layout;
 mod model;
@@ -40,6 +44,8 @@ mod subpixel;
 pub mod write;
 
 pub use error::{Error, LayerProblem, ModelProblem};
+#[cfg(feature = "std")]
+pub use host::HostDecoder;
 pub use layers::Kernels;
 pub use model::Model;
 pub use sampler::{Draw, Latent, seeded_rng};

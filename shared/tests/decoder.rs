@@ -4,7 +4,7 @@ mod common;
 
 use tinyvae_shared::blob::{Activation, Layer, Op};
 use tinyvae_shared::sampler::{ONE_Q16, to_q16};
-use tinyvae_shared::{Error, Latent, Model, seeded_rng};
+use tinyvae_shared::{Error, HostDecoder, Kernels, Latent, Model, seeded_rng};
 
 use common::{LATENT, fixture_blob};
 
@@ -166,6 +166,45 @@ fn api_errors() {
         model.sample_latent(posterior, &mut rng, &mut z),
         Err(Error::LatentSize { .. })
     ));
+}
+
+/// The host decoder gives `Model`'s pixels and logits (dense and
+/// transposed convolution, latents over the whole int8 range) and refuses
+/// what `Model::decode` refuses.
+#[test]
+fn host_decoder_equals_model_decode_with_the_same_errors() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut decoder = HostDecoder::new(&model);
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let (mut expected, mut got) = (vec![0u8; model.image_len()], vec![0u8; model.image_len()]);
+    let mut rng = common::Splitmix(3);
+    for _ in 0..2000 {
+        let z: Vec<i8> = (0..model.latent_dim())
+            .map(|_| rng.next_u64() as i8)
+            .collect();
+        model
+            .decode_using(Kernels::Portable, &z, &mut scratch, &mut expected, |_| {})
+            .unwrap();
+        decoder.decode(&z, &mut got).unwrap();
+        assert_eq!(got, expected, "z {z:?}");
+        let logits = model.decode_logits(&z, &mut scratch).unwrap().to_vec();
+        assert_eq!(decoder.decode_logits(&z).unwrap(), logits, "z {z:?}");
+    }
+    let z = vec![0i8; model.latent_dim()];
+    // A short latent, then a short pixel buffer.
+    for (z, pixels) in [(&z[1..], model.image_len()), (&z[..], 35)] {
+        let refused = model.decode(z, &mut scratch, &mut got[..pixels]);
+        assert!(refused.is_err());
+        assert_eq!(decoder.decode(z, &mut got[..pixels]), refused);
+    }
+    assert_eq!(
+        decoder.decode_logits(&z[1..]),
+        Err(Error::LatentSize {
+            found: 3,
+            expected: 4
+        })
+    );
 }
 
 /// Float forward pass with the blob's own dequantized weights and biases

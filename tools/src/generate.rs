@@ -1,24 +1,25 @@
-//! The host's reference generation: the same `shared` sampler and int8
-//! decoder the firmware runs, driven by the same seeded PCG32, so a seed
-//! gives the chip's bytes exactly.
+//! The host's reference generation: the same `shared` sampler the firmware
+//! runs, driven by the same seeded PCG32, and `shared`'s host decoder (the
+//! chip's int8 arithmetic, vectorized), so a seed gives the chip's bytes
+//! exactly.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use tinyvae_shared::{Draw, Model, seeded_rng};
+use tinyvae_shared::{Draw, HostDecoder, Model, seeded_rng};
 
 use crate::fail::bad_input;
 
 /// `count` images (u8, HWC, one after another) generated from `seed` as
 /// `draw` says: the bytes the firmware sends for the same request.
 pub fn host_images(model: &Model<'_>, seed: u64, count: u32, draw: Draw) -> Result<Vec<u8>> {
-    let mut scratch = vec![0_i8; model.scratch_len()];
+    let mut decoder = HostDecoder::new(model);
     let mut pixels = vec![0_u8; model.image_len() * count as usize];
     let mut images = pixels.chunks_exact_mut(model.image_len());
     model
         .for_each_latent(draw, count, &mut seeded_rng(seed), |_, z| {
             match images.next() {
-                Some(image) => model.decode(z, &mut scratch, image),
+                Some(image) => decoder.decode(z, image),
                 None => Ok(()),
             }
         })

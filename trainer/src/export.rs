@@ -17,11 +17,11 @@
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::write::{
     OwnedLayer, OwnedModel, OwnedPrototypes, QuantizeError, sigmoid_table,
 };
+use tinyvae_shared::{HostDecoder, Model};
 
 use crate::data::{PIXELS, SIDE, Split};
 use crate::evaluation::{Nelbo, test_nelbo, test_nelbo_with_decoder};
@@ -471,10 +471,11 @@ pub struct Fidelity {
 }
 
 /// The int8 decoder of `blob` on float latents (flat `[n, latent]`): each
-/// z is quantized with the blob's z quantization, then decoded by `shared`.
+/// z is quantized with the blob's z quantization, then decoded by `shared`
+/// (its host decoder: the chip's bytes).
 pub fn int8_images(blob: &Model<'_>, latents: &[f32]) -> Vec<u8> {
     let q = blob.z_quant();
-    let mut scratch = vec![0i8; blob.scratch_len()];
+    let mut decoder = HostDecoder::new(blob);
     let mut pixels = vec![0u8; latents.len() / blob.latent_dim() * blob.image_len()];
     let mut z = vec![0i8; blob.latent_dim()];
     for (zf, image) in latents
@@ -484,7 +485,8 @@ pub fn int8_images(blob: &Model<'_>, latents: &[f32]) -> Vec<u8> {
         z.iter_mut()
             .zip(zf)
             .for_each(|(q8, &v)| *q8 = q.quantize(v));
-        blob.decode(&z, &mut scratch, image)
+        decoder
+            .decode(&z, image)
             .expect("buffers sized from the model");
     }
     pixels
@@ -522,7 +524,7 @@ pub fn fidelity(model: &Vae, blob: &Model<'_>, test: &Split, options: &ExportOpt
         .last()
         .map(|l| l.output)
         .expect("validated blob has layers");
-    let mut scratch = vec![0i8; blob.scratch_len()];
+    let mut decoder = HostDecoder::new(blob);
     let int8_logits = |z: Tensor<2>| {
         let [rows, latent] = z.dims();
         let zq: Vec<i8> = values(z)
@@ -531,8 +533,8 @@ pub fn fidelity(model: &Vae, blob: &Model<'_>, test: &Split, options: &ExportOpt
             .collect();
         let mut logits = Vec::with_capacity(rows * blob.image_len());
         for row in zq.chunks(latent) {
-            let out = blob
-                .decode_logits(row, &mut scratch)
+            let out = decoder
+                .decode_logits(row)
                 .expect("buffers sized from the model");
             logits.extend(out.iter().map(|&q| out_quant.dequantize(q)));
         }
