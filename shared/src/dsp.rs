@@ -69,7 +69,13 @@
 use core::arch::asm;
 
 use crate::layers::{ConvGeometry, Requantizer};
-use crate::subpixel::{self, ChannelBackend, LANES, MAX_RUN_TAPS, PixelTap};
+use crate::subpixel::{self, ChannelBackend, LANES, PixelTap};
+
+/// Most runs and taps the channel form lists at a time (the conv
+/// decoder's 14 x 14 output has 56 runs of 224 taps).
+const MAX_RUNS: usize = 128;
+/// See [`MAX_RUNS`].
+const MAX_TAPS: usize = 512;
 
 /// Largest dense input the fast path takes: `128 * 128 * 511 < 2^23`, and
 /// the layout pads to an even count.
@@ -277,7 +283,6 @@ pub(crate) fn conv_transpose(
         lanes: 0,
         weights: &[],
         expanded: [0; MAX_EXPANDED_WORDS],
-        offsets: [(0, 0); MAX_RUN_TAPS],
         job: ChannelJob {
             quads: quads as u32,
             count: 0,
@@ -290,7 +295,15 @@ pub(crate) fn conv_transpose(
             pixel_bytes: (8 * quads) as u32,
         },
     };
-    if by_channels && subpixel::conv_transpose_channels(g, weights, requant, &mut backend, output) {
+    if by_channels
+        && subpixel::conv_transpose_channels::<32, MAX_RUNS, MAX_TAPS>(
+            g,
+            weights,
+            requant,
+            &mut backend,
+            output,
+        )
+    {
         return true;
     }
     let mut sums = [0_i32; MAX_SCATTER_WORDS];
@@ -324,8 +337,6 @@ struct ChannelLanes<'a> {
     lanes: usize,
     weights: &'a [i8],
     expanded: [u32; MAX_EXPANDED_WORDS],
-    /// The layer's taps as byte offsets into `unpacked` and `expanded`.
-    offsets: [(u32, u32); MAX_RUN_TAPS],
     job: ChannelJob,
 }
 
@@ -354,52 +365,55 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
         (self.weights, self.lanes) = (weights, lanes);
     }
 
-    fn taps(&mut self, taps: &[PixelTap]) {
+    fn taps(&mut self, taps: &mut [PixelTap]) {
+        // Byte offsets of the first pixel's unpacked words and of the tap's
+        // expanded weights, checked by `run`.
         let words = 2 * self.quads;
-        for (slot, tap) in self.offsets.iter_mut().zip(taps) {
-            // Within `unpacked` and `expanded`: checked by `run`, and by
-            // `conv_transpose`'s bound on the expanded weights.
-            *slot = (
-                (tap.pixel * words * 4) as u32,
-                (tap.tap * 4 * words * 4) as u32,
-            );
+        for tap in taps {
+            *tap = PixelTap {
+                tap: tap.pixel * words * 4,
+                pixel: tap.tap * 4 * words * 4,
+            };
         }
     }
 
-    fn run(&mut self, taps: core::ops::Range<usize>, bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
+    fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
         let (c, words) = (self.channels, 2 * self.quads);
         let pixels = acc.len();
-        let offsets = &self.offsets[taps.clone()];
         // Each tap reads `pixels` input pixels and one tap's expanded
-        // weights, inside `unpacked` and `expanded`.
+        // weights, inside `unpacked` and `expanded`; offsets of words.
         let input_bytes = 4 * self.unpacked.len();
         let weight_bytes = 4 * (self.expanded.len() - 4 * words);
-        let inside = |&(x, w): &(u32, u32)| {
-            x as usize + pixels * words * 4 <= input_bytes && w as usize <= weight_bytes
+        let inside = |t: &PixelTap| {
+            let (x, w) = (t.tap, t.pixel);
+            x.is_multiple_of(4)
+                && w.is_multiple_of(4)
+                && x + pixels * words * 4 <= input_bytes
+                && w <= weight_bytes
         };
-        assert!(!offsets.is_empty() && pixels > 0 && offsets.iter().all(inside));
-        self.job.taps = offsets.as_ptr();
-        self.job.count = offsets.len() as u32;
+        assert!(!taps.is_empty() && pixels > 0 && taps.iter().all(inside));
+        self.job.taps = taps.as_ptr().cast();
+        self.job.count = taps.len() as u32;
         self.job.pixels = pixels as u32;
         self.job.bias = bias;
         self.job.out = acc.as_mut_ptr();
         self.job.input = self.unpacked.as_ptr();
         self.job.weights = self.expanded.as_ptr();
-        // SAFETY: `count >= 1` taps at `taps`, `pixels >= 1` and `quads >=
-        // 1` (checked by `conv_transpose`); every tap's input, `pixels`
-        // pixels of `2 * quads` words from its offset, lies in `unpacked`,
-        // and its weights, `8 * quads` words, in `expanded` (checked
-        // above); both are u32 arrays, word-aligned for LDRD, and the
-        // offsets are multiples of 4; `out` is `acc`, `pixels` entries.
+        // SAFETY: `count >= 1` taps at `taps` (a `PixelTap` is two 32-bit
+        // words here), `pixels >= 1` and `quads >= 1` (checked by
+        // `conv_transpose`); every tap's input, `pixels` pixels of `2 *
+        // quads` words from its offset, lies in `unpacked`, and its
+        // weights, `8 * quads` words, in `expanded` (checked above); both
+        // are u32 arrays and the offsets multiples of 4, word-aligned for
+        // LDRD; `out` is `acc`, `pixels` entries.
         unsafe { channels_run(&mut self.job) };
-        let taps = taps.map(|t| self.offsets[t]);
         if c.is_multiple_of(4) {
             return;
         }
         let vector = self.weights.len() / self.lanes;
-        for (x, w) in taps {
+        for t in taps {
             // Back from byte offsets to the first pixel and the tap.
-            let (pixel, tap) = (x as usize / (4 * words), w as usize / (16 * words));
+            let (pixel, tap) = (t.tap / (4 * words), t.pixel / (16 * words));
             for (p, acc) in acc.iter_mut().enumerate() {
                 let x = &self.input[(pixel + p) * c..][..c];
                 for (lane, acc) in acc.iter_mut().enumerate().take(self.lanes) {

@@ -844,10 +844,16 @@ mod tests {
                 let mut backend = crate::subpixel::Portable::new(&x, ic, zp);
                 crate::subpixel::conv_transpose(&geometry, &weights, &requant, &mut backend, &mut phases);
                 prop_assert_eq!(&phases, &gather);
+                // With buffers that hold the whole layer, and with small
+                // ones that are flushed phase by phase (or decline a layer
+                // whose one phase overflows them).
                 let mut backend = crate::subpixel::PortableChannels::new(&x, ic, zp);
-                // (It declines layers with more runs than it lists.)
-                if crate::subpixel::conv_transpose_channels(&geometry, &weights, &requant, &mut backend, &mut phases) {
+                if crate::subpixel::conv_transpose_channels::<32, 512, 4096>(&geometry, &weights, &requant, &mut backend, &mut phases) {
                     prop_assert_eq!(&phases, &gather);
+                }
+                let mut small = vec![0i8; len];
+                if crate::subpixel::conv_transpose_channels::<3, 6, 24>(&geometry, &weights, &requant, &mut backend, &mut small) {
+                    prop_assert_eq!(&small, &gather);
                 }
             }
             // The scatter form (any geometry).
