@@ -1,38 +1,44 @@
-//! The Cortex-M0/M0+ (ARMv6-M) kernel of transposed convolutions: the
-//! phase decomposition of [`crate::subpixel`] with its inner loop in
+//! The Cortex-M0/M0+ (ARMv6-M) kernels of transposed convolutions: the
+//! decompositions of [`crate::subpixel`] with their inner loops in
 //! assembly.
 //!
 //! ARMv6-M has no SIMD and few registers that its loads and MULS can name
 //! (r0 to r7), and LLVM's code for the plain-Rust kernels spills
-//! accumulators to the stack. This loop keeps the four lanes' accumulators
-//! in r8 to r11 and spends, per input channel of a tap, one signed load of
-//! the shared weight and per lane one load, one MULS and one ADD:
+//! accumulators to the stack. These loops keep four lanes' accumulators
+//! in r8 to r11 and spend, per input channel, one load of the value the
+//! lanes share and per lane one load, one MULS and one ADD:
 //!
 //! ```text
-//! ldrsb r6, [r0, r1]   @ w = weights[ci]           (r1 = ci, counting up to 0)
-//! ldrb  r7, [r2, r1]   @ x = lane 0's input[ci] - zero point, as u8
+//! ldrb  r6, [r0, r1]   @ x = input[ci] - zero point, as u8 (r1 = ci, up to 0)
+//! ldrsb r7, [r2, r1]   @ lane 0's weight
 //! muls  r7, r6, r7
 //! add   r8, r7         @ lane 0's sum
 //! ...                  @ lanes 1 to 3: r3, r4, r5 into r9, r10, r11
 //! adds  r1, #1
 //! ```
 //!
-//! Fifteen instructions per four multiply-accumulates (the loop is
-//! unrolled twice: fourteen and a half). The activations are read as
-//! `x - zero_point` in one byte: before the layer, its input is rewritten
-//! in place to that form, which is exact when no value lies below the zero
-//! point (always so after a ReLU, whose clamp is the zero point). A layer
-//! with such a value, more than [`MAX_CHANNELS`] input channels, or more
-//! taps per phase than [`crate::subpixel::MAX_PHASE_TAPS`], takes the
-//! portable kernel. Lanes outside the input read [`ZEROS`].
+//! Fifteen instructions per four multiply-accumulates (the loops are
+//! unrolled twice: fourteen and a half). Where a layer has four output
+//! channels or more, the lanes are four output channels over the runs of
+//! [`crate::subpixel::conv_transpose_channels`] ([`channels_run`]);
+//! otherwise four output pixels of a phase share each weight
+//! ([`lanes_dot`], [`crate::subpixel::conv_transpose`]), and lanes whose
+//! tap falls outside the input read [`ZEROS`].
+//!
+//! The activations are read as `x - zero_point` in one byte: before the
+//! layer, its input is rewritten in place to that form, which is exact
+//! when no value lies below the zero point (always so after a ReLU, whose
+//! clamp is the zero point). A layer with such a value, more than
+//! [`MAX_CHANNELS`] input channels, or more taps per phase than
+//! [`crate::subpixel::MAX_PHASE_TAPS`], takes the portable kernel.
 //!
 //! Exactness: each product is an int8 weight times a value in `0..=255`;
 //! the ADDs wrap modulo 2^32 like the portable kernel's `wrapping_add`, and
 //! the sum of the terms does not depend on their order.
 //!
-//! This module and `crate::dsp` are the crate's only `unsafe` code: the
-//! assembly reads memory through pointers that [`Lanes::group`] derives
-//! from checked slices.
+//! With `crate::dsp` and `crate::host`'s call of its AVX2 kernel, the
+//! crate's only `unsafe` code: the assembly reads memory through pointers
+//! that the backends derive from checked slices.
 #![allow(unsafe_code)]
 
 use core::arch::naked_asm;

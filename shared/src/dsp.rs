@@ -32,38 +32,31 @@
 //!
 //! # Transposed convolutions
 //!
-//! The weights stay in the blob's `[out_c][kh][kw][in_c]` order: one tap
-//! of one output channel is `in_c` contiguous int8, read a word (four
-//! channels) at a time with LDR, which may be unaligned on thumbv7em.
-//! SXTB16 sign-extends a word's bytes 0 and 2, SXTB16 with `ror #8` its
-//! bytes 1 and 3, so the activations minus the input zero point are
-//! unpacked once per layer ([`unpack_quads`]) into int16 pairs in that
-//! order: for channels `4q..4q+4` of a pixel, one word holds
-//! `(x[4q], x[4q+2])` and the next `(x[4q+1], x[4q+3])`. [`dot2`] runs two
-//! output channels over one tap, sharing the activation loads:
+//! The input minus its zero point is unpacked once per layer into int16
+//! pairs in SXTB16 order ([`unpack_quads`]: for channels `4q..4q+4` of a
+//! pixel, one word holds `(x[4q], x[4q+2])` and the next `(x[4q+1],
+//! x[4q+3])`), and four output channels' weights at a time are copied,
+//! sign-extended, into the same order, interleaved by channel. Then
+//! [`crate::subpixel`] walks the layer by output phase: each output
+//! pixel's taps are listed once, and consecutive pixels of a phase row
+//! that have the same taps form a run. [`channels_run`] computes a run's
+//! four channels: per channel quad, one LDRD of the input, two LDMs of
+//! four weight words, eight SMLADs. Layers with fewer than four output
+//! channels (the decoder's last) take the scatter form: the four lanes are
+//! four of the `out_c * kh * kw` kernel offsets, each input pixel meets
+//! them once, and the sums are added into an int32 copy of the output.
 //!
-//! ```text
-//! ldrd   x0, x1, [x], #8     @ (x0, x2), (x1, x3)
-//! ldr    wb, [wa, stride]    @ channel b's four weights
-//! ldr    w, [wa], #4         @ channel a's four weights
-//! sxtb16 t, w                @ (a0, a2)
-//! smlad  acc0, t, x0, acc0   @ acc0 += a0 x0 + a2 x2
-//! sxtb16 t, w, ror #8        @ (a1, a3)
-//! smlad  acc0, t, x1, acc0   @ acc0 += a1 x1 + a3 x3
-//! ...                        @ the same for b into acc1
-//! ```
+//! Exactness: `x - zero_point` lies in `-255..=255` and fits an int16
+//! half, every int16 x int16 product fits the multiplier exactly, and
+//! SMLAD's additions wrap modulo 2^32 like the portable kernel's
+//! `wrapping_add`, whose sums do not depend on the order of the terms: the
+//! accumulators equal the portable kernel's bit for bit, with no bound on
+//! `in_c`. The `in_c % 4` channels after the last full quad are added in
+//! plain Rust from the int8 input.
 //!
-//! Thirteen instructions with the loop's SUBS/BNE per eight
-//! multiply-accumulates. Exactness: `x - zero_point` lies in `-255..=255`
-//! and fits an int16 half, every int8 x int16 product fits the multiplier
-//! exactly, and SMLAD's additions wrap modulo 2^32 like the portable
-//! kernel's `wrapping_add`, whose sums do not depend on the order of the
-//! terms: the accumulators equal the portable kernel's bit for bit, with
-//! no bound on `in_c`. The `in_c % 4` channels after the last full quad
-//! are added in plain Rust from the int8 input.
-//!
-//! This is the crate's only `unsafe` code: the `asm!` blocks read memory
-//! through raw pointers whose bounds their safe wrappers check first.
+//! With `crate::armv6m` and `crate::host`'s call of its AVX2 kernel, the
+//! crate's only `unsafe` code: the assembly reads memory through raw
+//! pointers whose bounds their safe wrappers check first.
 #![allow(unsafe_code)]
 
 use core::arch::asm;

@@ -1,5 +1,5 @@
-//! Transposed convolution by phases (sub-pixel decomposition), four output
-//! pixels at a time: the loop shape of the chips' fast kernels.
+//! Transposed convolution by phases (sub-pixel decomposition), four lanes
+//! at a time: the loop shapes of the chips' fast kernels.
 //!
 //! A transposed convolution of stride `s` splits its output pixels into
 //! `s_y * s_x` *phases* by `(oy mod s_y, ox mod s_x)`. Every pixel of a
@@ -9,18 +9,26 @@
 //! where `q = (o + pad) / s`. So within a phase an ordinary convolution
 //! remains, with every multiply-accumulate useful and no scatter-add.
 //!
-//! The pixels of a phase are taken in raster order, four at a time (the
-//! *lanes*; the last group of a phase may have fewer). For each output
-//! channel and each tap of the phase, the four lanes share the tap's
-//! `in_c` weights and read four input pixels: one weight load serves four
-//! multiply-accumulates. A lane whose input pixel falls outside the input
-//! (at the borders) reads a pixel that contributes zero, so all lanes of a
-//! group run the same taps. The arithmetic is a backend's
-//! ([`LaneBackend`]): the Cortex-M0's and the Cortex-M4's assembly in
-//! `crate::armv6m` and `crate::dsp`, and a plain-Rust one that the host's
-//! tests hold to the gather kernels. Sums wrap
-//! modulo 2^32 like the gather kernels' and do not depend on the order of
-//! the terms, so every backend gives their bytes (the tests compare them).
+//! Three loop shapes share one input value or one weight among four
+//! *lanes*, so that one load serves four multiply-accumulates:
+//! - `conv_transpose_channels`: the lanes are four output channels of one
+//!   output pixel, over its taps (none outside the input). Along a phase
+//!   row, consecutive pixels with the same taps read consecutive input
+//!   pixels and form a *run*, one backend call.
+//! - `conv_transpose`: the lanes are four pixels of a phase, in raster
+//!   order, sharing each tap's weights; a lane whose tap falls outside the
+//!   input reads a pixel that contributes zero. For layers with fewer than
+//!   four output channels on the Cortex-M0.
+//! - `conv_transpose_scatter`: the lanes are four of the `out_c * kh * kw`
+//!   kernel offsets, each input pixel meets them once and the sums are
+//!   added to an int32 copy of the output. For layers with fewer than four
+//!   output channels on the Cortex-M4.
+//!
+//! The arithmetic is a backend's: the Cortex-M0's and the Cortex-M4's
+//! assembly in `crate::armv6m` and `crate::dsp`, and plain-Rust ones that
+//! the host's tests hold to the gather kernels. Sums wrap modulo 2^32 like
+//! the gather kernels' and do not depend on the order of the terms, so
+//! every backend gives their bytes (the tests compare them).
 
 use crate::layers::{ConvGeometry, Requantizer};
 
@@ -32,7 +40,8 @@ pub(crate) const LANES: usize = 4;
 /// the gather kernels.
 pub(crate) const MAX_PHASE_TAPS: usize = 16;
 
-/// Whether [`conv_transpose`] takes this geometry.
+/// Whether `conv_transpose` and `conv_transpose_channels` take this
+/// geometry.
 pub(crate) fn fits(g: &ConvGeometry) -> bool {
     let axis = |k: u8, s: u8| usize::from(k).div_ceil(usize::from(s));
     axis(g.kernel[0], g.stride[0]) * axis(g.kernel[1], g.stride[1]) <= MAX_PHASE_TAPS
@@ -168,7 +177,7 @@ pub(crate) struct PixelTap {
 const MAX_RUN: usize = 32;
 
 /// The arithmetic of [`conv_transpose_channels`] and
-/// [`conv_transpose_scatter`], whose lanes are four weight vectors (four
+/// `conv_transpose_scatter`, whose lanes are four weight vectors (four
 /// output channels, or four of the scatter form's kernel offsets) over the
 /// same input values.
 #[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
