@@ -3,8 +3,8 @@
 //! counted deterministically (`-icount shift=0` and a hardware timer, see
 //! firmware/src/bench.rs), in total and per phase (sampler, each layer,
 //! output table), for every kernel the target has: the portable int8
-//! kernels, the DSP fast path and, on the M4F, a float32 decoder with the
-//! same dequantized weights. Flash and static RAM come from the production
+//! kernels, the fast path (`dsp` on the M4F, `armv6m` assembly on the M0)
+//! and, on the M4F, a float32 decoder with the same dequantized weights. Flash and static RAM come from the production
 //! firmware ELF; stack peaks from the bench run. One table on stdout, the
 //! same numbers as JSON in `--json`.
 
