@@ -48,6 +48,41 @@ use crate::subpixel::{
     self, ChannelBackend, GroupTap, LANES, LaneBackend, MAX_PHASE_TAPS, PixelTap,
 };
 
+/// Copies r8-r11 into r4-r7 (ARMv6-M pushes and stores only r0-r7).
+macro_rules! high_to_low {
+    () => {
+        "mov r4, r8\nmov r5, r9\nmov r6, r10\nmov r7, r11"
+    };
+}
+
+/// Copies r4-r7 into r8-r11.
+macro_rules! low_to_high {
+    () => {
+        "mov r8, r4\nmov r9, r5\nmov r10, r6\nmov r11, r7"
+    };
+}
+
+/// One input channel `r1` (counting up to 0) of four lanes: the value the
+/// lanes share, loaded by `$shared` from r0, times each lane's value,
+/// loaded by `$lane` from r2-r5, added to r8-r11.
+macro_rules! four_lanes {
+    ($shared:literal, $lane:literal) => {
+        concat!(
+            $shared,
+            " r6, [r0, r1]\n",
+            $lane,
+            " r7, [r2, r1]\nmuls r7, r6, r7\nadd r8, r7\n",
+            $lane,
+            " r7, [r3, r1]\nmuls r7, r6, r7\nadd r9, r7\n",
+            $lane,
+            " r7, [r4, r1]\nmuls r7, r6, r7\nadd r10, r7\n",
+            $lane,
+            " r7, [r5, r1]\nmuls r7, r6, r7\nadd r11, r7\n",
+            "adds r1, #1"
+        )
+    };
+}
+
 /// Widest input (channels per pixel) the kernel takes: the length of
 /// [`ZEROS`].
 pub(crate) const MAX_CHANNELS: usize = 256;
@@ -260,10 +295,7 @@ struct ChannelJob {
 unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
     naked_asm!(
         "push {{r4-r7, lr}}",
-        "mov r4, r8",
-        "mov r5, r9",
-        "mov r6, r10",
-        "mov r7, r11",
+        high_to_low!(),
         "push {{r4-r7}}",
         // [sp] = job.
         "push {{r0}}",
@@ -273,10 +305,7 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "ldr r0, [sp]",
         "mov r1, r0",
         "ldm r1!, {{r4-r7}}",
-        "mov r8, r4",
-        "mov r9, r5",
-        "mov r10, r6",
-        "mov r11, r7",
+        low_to_high!(),
         "ldr r1, [r0, #32]",
         "mov r12, r1",
         "ldr r2, [r0, #20]",
@@ -305,45 +334,16 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "lsls r6, r1, #31",
         "bne 5f",
         "4:",
-        "ldrb r6, [r0, r1]",
-        "ldrsb r7, [r2, r1]",
-        "muls r7, r6, r7",
-        "add r8, r7",
-        "ldrsb r7, [r3, r1]",
-        "muls r7, r6, r7",
-        "add r9, r7",
-        "ldrsb r7, [r4, r1]",
-        "muls r7, r6, r7",
-        "add r10, r7",
-        "ldrsb r7, [r5, r1]",
-        "muls r7, r6, r7",
-        "add r11, r7",
-        "adds r1, #1",
+        four_lanes!("ldrb", "ldrsb"),
         "5:",
-        "ldrb r6, [r0, r1]",
-        "ldrsb r7, [r2, r1]",
-        "muls r7, r6, r7",
-        "add r8, r7",
-        "ldrsb r7, [r3, r1]",
-        "muls r7, r6, r7",
-        "add r9, r7",
-        "ldrsb r7, [r4, r1]",
-        "muls r7, r6, r7",
-        "add r10, r7",
-        "ldrsb r7, [r5, r1]",
-        "muls r7, r6, r7",
-        "add r11, r7",
-        "adds r1, #1",
+        four_lanes!("ldrb", "ldrsb"),
         "bne 4b",
         "cmp r12, lr",
         "bne 3b",
         // Store the pixel's sums; the next pixel's input.
         "ldr r0, [sp]",
         "ldr r1, [r0, #28]",
-        "mov r4, r8",
-        "mov r5, r9",
-        "mov r6, r10",
-        "mov r7, r11",
+        high_to_low!(),
         "stm r1!, {{r4-r7}}",
         "str r1, [r0, #28]",
         "ldr r1, [r0, #36]",
@@ -356,10 +356,7 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "bne 2b",
         "add sp, #4",
         "pop {{r4-r7}}",
-        "mov r8, r4",
-        "mov r9, r5",
-        "mov r10, r6",
-        "mov r11, r7",
+        low_to_high!(),
         "pop {{r4-r7, pc}}",
     )
 }
@@ -412,10 +409,7 @@ unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], channel: *const i8, job: 
     naked_asm!(
         // r0 = acc, r1 = channel, r2 = job. Save r4-r11 and lr.
         "push {{r4-r7, lr}}",
-        "mov r4, r8",
-        "mov r5, r9",
-        "mov r6, r10",
-        "mov r7, r11",
+        high_to_low!(),
         "push {{r4-r7}}",
         // r3 = -channels, r4 = count; r2 = the first tap.
         "ldm r2!, {{r3, r4}}",
@@ -424,10 +418,7 @@ unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], channel: *const i8, job: 
         "mov lr, r4",
         "mov r12, r2",
         "ldm r0!, {{r4-r7}}",
-        "mov r8, r4",
-        "mov r9, r5",
-        "mov r10, r6",
-        "mov r11, r7",
+        low_to_high!(),
         // Each tap: r0 = its weights' end, r1 = ci, r2-r5 = lane ends.
         "2:",
         "mov r0, r12",
@@ -440,35 +431,9 @@ unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], channel: *const i8, job: 
         "lsls r6, r1, #31",
         "bne 4f",
         "3:",
-        "ldrsb r6, [r0, r1]",
-        "ldrb r7, [r2, r1]",
-        "muls r7, r6, r7",
-        "add r8, r7",
-        "ldrb r7, [r3, r1]",
-        "muls r7, r6, r7",
-        "add r9, r7",
-        "ldrb r7, [r4, r1]",
-        "muls r7, r6, r7",
-        "add r10, r7",
-        "ldrb r7, [r5, r1]",
-        "muls r7, r6, r7",
-        "add r11, r7",
-        "adds r1, #1",
+        four_lanes!("ldrsb", "ldrb"),
         "4:",
-        "ldrsb r6, [r0, r1]",
-        "ldrb r7, [r2, r1]",
-        "muls r7, r6, r7",
-        "add r8, r7",
-        "ldrb r7, [r3, r1]",
-        "muls r7, r6, r7",
-        "add r9, r7",
-        "ldrb r7, [r4, r1]",
-        "muls r7, r6, r7",
-        "add r10, r7",
-        "ldrb r7, [r5, r1]",
-        "muls r7, r6, r7",
-        "add r11, r7",
-        "adds r1, #1",
+        four_lanes!("ldrsb", "ldrb"),
         "bne 3b",
         "mov r0, lr",
         "subs r0, #1",
@@ -476,17 +441,11 @@ unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], channel: *const i8, job: 
         "bne 2b",
         // Store the sums, restore r4-r11, return.
         "ldr r0, [sp]",
-        "mov r4, r8",
-        "mov r5, r9",
-        "mov r6, r10",
-        "mov r7, r11",
+        high_to_low!(),
         "stm r0!, {{r4-r7}}",
         "add sp, #12",
         "pop {{r4-r7}}",
-        "mov r8, r4",
-        "mov r9, r5",
-        "mov r10, r6",
-        "mov r11, r7",
+        low_to_high!(),
         "pop {{r4-r7, pc}}",
     )
 }

@@ -447,6 +447,24 @@ struct ChannelJob {
     pixel_bytes: u32,
 }
 
+/// One channel quad of [`channels_run`]'s four lanes: the input's two
+/// words from r4, each lane's two from r7 (two lanes per LDM), sums in
+/// r8-r11, `lr` counting down.
+macro_rules! channel_quad {
+    () => {
+        concat!(
+            "ldrd r2, r3, [r4], #8\n",
+            "ldm r7!, {{r0, r1, r5, r6}}\n",
+            "smlad r8, r0, r2, r8\nsmlad r8, r1, r3, r8\n",
+            "smlad r9, r5, r2, r9\nsmlad r9, r6, r3, r9\n",
+            "ldm r7!, {{r0, r1, r5, r6}}\n",
+            "smlad r10, r0, r2, r10\nsmlad r10, r1, r3, r10\n",
+            "smlad r11, r5, r2, r11\nsmlad r11, r6, r3, r11\n",
+            "subs lr, lr, #1"
+        )
+    };
+}
+
 /// For each pixel of the job's run: `bias` plus, over the taps, the dot
 /// product of lane `j`'s expanded weights with the tap's unpacked pixel,
 /// wrapping, stored to `out`. The input words are loaded once for the
@@ -501,31 +519,9 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "tst lr, #1",
         "bne 5f",
         "4:",
-        "ldrd r2, r3, [r4], #8",
-        "ldm r7!, {{r0, r1, r5, r6}}",
-        "smlad r8, r0, r2, r8",
-        "smlad r8, r1, r3, r8",
-        "smlad r9, r5, r2, r9",
-        "smlad r9, r6, r3, r9",
-        "ldm r7!, {{r0, r1, r5, r6}}",
-        "smlad r10, r0, r2, r10",
-        "smlad r10, r1, r3, r10",
-        "smlad r11, r5, r2, r11",
-        "smlad r11, r6, r3, r11",
-        "subs lr, lr, #1",
+        channel_quad!(),
         "5:",
-        "ldrd r2, r3, [r4], #8",
-        "ldm r7!, {{r0, r1, r5, r6}}",
-        "smlad r8, r0, r2, r8",
-        "smlad r8, r1, r3, r8",
-        "smlad r9, r5, r2, r9",
-        "smlad r9, r6, r3, r9",
-        "ldm r7!, {{r0, r1, r5, r6}}",
-        "smlad r10, r0, r2, r10",
-        "smlad r10, r1, r3, r10",
-        "smlad r11, r5, r2, r11",
-        "smlad r11, r6, r3, r11",
-        "subs lr, lr, #1",
+        channel_quad!(),
         "bne 4b",
         "ldr r0, [sp, #4]",
         "cmp r12, r0",

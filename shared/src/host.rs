@@ -259,29 +259,7 @@ mod tests {
     use crate::blob::{Activation, Quant};
     use crate::fixedpoint::{MAX_SHIFT, MIN_SHIFT};
     use crate::layout::DenseLayout;
-
-    /// splitmix64: the layers' random bytes from one proptest seed.
-    struct Splitmix(u64);
-
-    impl Splitmix {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn i8(&mut self) -> i8 {
-            self.next() as i8
-        }
-
-        /// Uniform in `range` (modulo bias is irrelevant here).
-        fn within(&mut self, range: core::ops::RangeInclusive<i64>) -> i64 {
-            let span = (range.end() - range.start() + 1) as u64;
-            range.start() + (self.next() % span) as i64
-        }
-    }
+    use crate::test_rng::SplitMix;
 
     /// The byte arrays of one dense layer, as a blob stores them.
     struct DenseBytes {
@@ -302,7 +280,7 @@ mod tests {
             outputs: usize,
             shift: i8,
             extreme: bool,
-            rng: &mut Splitmix,
+            rng: &mut SplitMix,
         ) -> Self {
             let layout = DenseLayout::new(inputs, outputs);
             let mut weights = vec![0; layout.stored_len().unwrap()];
@@ -373,7 +351,7 @@ mod tests {
             extreme in prop::bool::weighted(0.1),
             seed in any::<u64>(),
         ) {
-            let mut rng = Splitmix(seed);
+            let mut rng = SplitMix(seed);
             let bytes = DenseBytes::random(inputs, outputs, shift, extreme, &mut rng);
             let op = Op::Dense { inputs: inputs as u16, outputs: outputs as u16 };
             let activation = if relu { Activation::Relu } else { Activation::Linear };

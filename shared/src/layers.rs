@@ -520,6 +520,7 @@ mod tests {
     use super::*;
     use crate::blob::Quant;
     use crate::fixedpoint::quantize_multiplier;
+    use crate::test_rng::SplitMix;
 
     /// Largest difference in int8 steps allowed between the integer kernels
     /// and an f64 evaluation of the same quantized math: the Q31 multiplier
@@ -679,7 +680,7 @@ mod tests {
             output_q in quant(),
             relu in any::<bool>(),
         ) {
-            let mut rng = TestRng(seed);
+            let mut rng = SplitMix(seed);
             let weights: Vec<i8> = (0..inputs * outputs).map(|_| rng.i8()).collect();
             let x: Vec<i8> = (0..inputs).map(|_| rng.i8()).collect();
             let scales: Vec<f32> = (0..outputs).map(|_| 0.001 + rng.unit() * 0.05).collect();
@@ -724,7 +725,7 @@ mod tests {
             let (out_h, out_w) = (full(in_h), full(in_w));
             prop_assume!(out_h > 0 && out_w > 0);
             let (out_h, out_w) = (out_h as u16, out_w as u16);
-            let mut rng = TestRng(seed);
+            let mut rng = SplitMix(seed);
             let (ic, oc) = (usize::from(in_c), usize::from(out_c));
             let (ku, kk) = (usize::from(k), usize::from(k));
             let weights: Vec<i8> = (0..oc * ku * kk * ic).map(|_| rng.i8()).collect();
@@ -809,7 +810,7 @@ mod tests {
             let (out_h, out_w) = (full(in_h, kh, ph), full(in_w, kw, pw));
             prop_assume!(out_h > 0 && out_w > 0);
             let (out_h, out_w) = (out_h as u16, out_w as u16);
-            let mut rng = TestRng(seed);
+            let mut rng = SplitMix(seed);
             let (ic, oc) = (usize::from(in_c), usize::from(out_c));
             let weights: Vec<i8> = (0..oc * usize::from(kh) * usize::from(kw) * ic).map(|_| rng.i8()).collect();
             let x: Vec<i8> = (0..usize::from(in_h) * usize::from(in_w) * ic).map(|_| rng.i8()).collect();
@@ -898,24 +899,5 @@ mod tests {
         // c0: 1*5 + 2*-7 + 10 = 1; 0.5 -> round away = 1; + 3 = 4.
         // c1: -3*5 + 4*-7 - 10 = -53; -26.5 -> -27; + 3 = -24; ReLU clamps at zp 3.
         assert_eq!(out, [4, 3]);
-    }
-
-    /// splitmix64: a tiny deterministic generator for test data.
-    struct TestRng(u64);
-
-    impl TestRng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn i8(&mut self) -> i8 {
-            self.next() as i8
-        }
-        fn unit(&mut self) -> f32 {
-            (self.next() >> 40) as f32 / (1u64 << 24) as f32
-        }
     }
 }

@@ -40,6 +40,8 @@ pub mod sampler;
 // The phase decomposition the chips' assembly kernels run.
 #[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
 mod subpixel;
+#[cfg(test)]
+mod test_rng;
 #[cfg(feature = "std")]
 pub mod write;
 

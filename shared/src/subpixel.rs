@@ -40,6 +40,42 @@ pub(crate) const LANES: usize = 4;
 /// the gather kernels.
 pub(crate) const MAX_PHASE_TAPS: usize = 16;
 
+/// A transposed convolution's shapes as `usize`, named once.
+struct Dims {
+    s_y: usize,
+    s_x: usize,
+    p_y: usize,
+    p_x: usize,
+    kh: usize,
+    kw: usize,
+    out_h: usize,
+    out_w: usize,
+    in_h: usize,
+    in_w: usize,
+    in_c: usize,
+    out_c: usize,
+}
+
+impl Dims {
+    fn of(g: &ConvGeometry) -> Self {
+        let (b, w) = (<usize as From<u8>>::from, <usize as From<u16>>::from);
+        Self {
+            s_y: b(g.stride[0]),
+            s_x: b(g.stride[1]),
+            p_y: b(g.padding[0]),
+            p_x: b(g.padding[1]),
+            kh: b(g.kernel[0]),
+            kw: b(g.kernel[1]),
+            out_h: w(g.output.height),
+            out_w: w(g.output.width),
+            in_h: w(g.input.height),
+            in_w: w(g.input.width),
+            in_c: w(g.input.channels),
+            out_c: w(g.output.channels),
+        }
+    }
+}
+
 /// Whether `conv_transpose` and `conv_transpose_channels` take this
 /// geometry.
 pub(crate) fn fits(g: &ConvGeometry) -> bool {
@@ -82,15 +118,20 @@ pub(crate) fn conv_transpose(
     backend: &mut impl LaneBackend,
     output: &mut [i8],
 ) {
-    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
-    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
-    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
-    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
-    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
-    let (in_c, out_c) = (
-        usize::from(g.input.channels),
-        usize::from(g.output.channels),
-    );
+    let Dims {
+        s_y,
+        s_x,
+        p_y,
+        p_x,
+        kh,
+        kw,
+        out_h,
+        out_w,
+        in_h,
+        in_w,
+        in_c,
+        out_c,
+    } = Dims::of(g);
     let channel = kh * kw * in_c;
     let mut taps = [GroupTap::default(); MAX_PHASE_TAPS];
     for py in 0..s_y.min(out_h) {
@@ -225,11 +266,19 @@ fn list_phase(
     (runs, run_count): (&mut [Run], &mut usize),
     (taps, tap_count): (&mut [PixelTap], &mut usize),
 ) -> bool {
-    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
-    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
-    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
-    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
-    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
+    let Dims {
+        s_y,
+        s_x,
+        p_y,
+        p_x,
+        kh,
+        kw,
+        out_h,
+        out_w,
+        in_h,
+        in_w,
+        ..
+    } = Dims::of(g);
     // As in `conv_transpose`: the phase's kernel rows and columns, and
     // q = (o + pad) / s of its first pixel.
     let (first_ky, first_kx) = ((py + p_y) % s_y, (px + p_x) % s_x);
@@ -320,58 +369,35 @@ pub(crate) fn conv_transpose_channels<
     let mut runs = [Run::default(); RUNS];
     let mut taps = [PixelTap::default(); TAPS];
     let (mut run_count, mut tap_count) = (0, 0);
-    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
-    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
+    let Dims {
+        s_y,
+        s_x,
+        out_h,
+        out_w,
+        ..
+    } = Dims::of(g);
     let phases = (0..s_y.min(out_h)).flat_map(|py| (0..s_x.min(out_w)).map(move |px| (py, px)));
     for phase in phases {
-        let mut listed = |run_count: &mut usize, tap_count: &mut usize| {
-            list_phase(
-                g,
-                phase,
-                RUN,
-                (&mut runs, run_count),
-                (&mut taps, tap_count),
-            )
-        };
-        if listed(&mut run_count, &mut tap_count) {
-            continue;
-        }
-        // The buffers are full: run what they hold, then list again.
-        if run_count == 0 {
-            return false;
-        }
-        run_channels::<RUN>(
+        let mut flushed = false;
+        while !list_phase(
             g,
-            weights,
-            requant,
-            backend,
-            &runs[..run_count],
-            &mut taps[..tap_count],
-            output,
-        );
-        (run_count, tap_count) = (0, 0);
-        let mut listed = |run_count: &mut usize, tap_count: &mut usize| {
-            list_phase(
-                g,
-                phase,
-                RUN,
-                (&mut runs, run_count),
-                (&mut taps, tap_count),
-            )
-        };
-        if !listed(&mut run_count, &mut tap_count) {
-            return false;
+            phase,
+            RUN,
+            (&mut runs, &mut run_count),
+            (&mut taps, &mut tap_count),
+        ) {
+            // The buffers are full: run what they hold, then list again;
+            // a phase that overflows empty buffers is declined.
+            if flushed || run_count == 0 {
+                return false;
+            }
+            let (runs, taps) = (&runs[..run_count], &mut taps[..tap_count]);
+            run_channels::<RUN>(g, weights, requant, backend, runs, taps, output);
+            (run_count, tap_count, flushed) = (0, 0, true);
         }
     }
-    run_channels::<RUN>(
-        g,
-        weights,
-        requant,
-        backend,
-        &runs[..run_count],
-        &mut taps[..tap_count],
-        output,
-    );
+    let (runs, taps) = (&runs[..run_count], &mut taps[..tap_count]);
+    run_channels::<RUN>(g, weights, requant, backend, runs, taps, output);
     true
 }
 
@@ -392,11 +418,13 @@ fn run_channels<'w, const RUN: usize>(
     }
     backend.taps(taps);
     let taps = &*taps;
-    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
-    let (in_c, out_c) = (
-        usize::from(g.input.channels),
-        usize::from(g.output.channels),
-    );
+    let Dims {
+        kh,
+        kw,
+        in_c,
+        out_c,
+        ..
+    } = Dims::of(g);
     let channel = kh * kw * in_c;
     // The run's outputs are `s_x` pixels apart.
     let step = usize::from(g.stride[1]) * out_c;
@@ -462,15 +490,20 @@ pub(crate) fn conv_transpose_scatter<'w>(
     sums: &mut [i32],
     output: &mut [i8],
 ) -> bool {
-    let (s_y, s_x) = (usize::from(g.stride[0]), usize::from(g.stride[1]));
-    let (p_y, p_x) = (usize::from(g.padding[0]), usize::from(g.padding[1]));
-    let (kh, kw) = (usize::from(g.kernel[0]), usize::from(g.kernel[1]));
-    let (out_h, out_w) = (usize::from(g.output.height), usize::from(g.output.width));
-    let (in_h, in_w) = (usize::from(g.input.height), usize::from(g.input.width));
-    let (in_c, out_c) = (
-        usize::from(g.input.channels),
-        usize::from(g.output.channels),
-    );
+    let Dims {
+        s_y,
+        s_x,
+        p_y,
+        p_x,
+        kh,
+        kw,
+        out_h,
+        out_w,
+        in_h,
+        in_w,
+        in_c,
+        out_c,
+    } = Dims::of(g);
     for (at, sum) in sums.iter_mut().enumerate() {
         *sum = requant.bias(at % out_c);
     }
