@@ -69,7 +69,7 @@ impl<'a> Requantizer<'a> {
 
     /// The per-channel parameters four channels at a time, in step with
     /// a dense layer's row quads (the last group may be shorter).
-    fn quads(&self) -> impl Iterator<Item = ChannelQuad<'a>> + use<'a> {
+    pub(crate) fn quads(&self) -> impl Iterator<Item = ChannelQuad<'a>> + use<'a> {
         self.bias
             .chunks(16)
             .zip(self.multipliers.chunks(16))
@@ -86,7 +86,7 @@ impl<'a> Requantizer<'a> {
     /// the parameter bytes, rather than indexing them per channel, lets the
     /// compiler drop the bounds checks.
     #[inline(always)]
-    fn finish_quad(&self, params: ChannelQuad<'_>, sums: [i32; 4], outputs: &mut [i8]) {
+    pub(crate) fn finish_quad(&self, params: ChannelQuad<'_>, sums: [i32; 4], outputs: &mut [i8]) {
         let params = params
             .bias
             .chunks_exact(4)
@@ -100,7 +100,7 @@ impl<'a> Requantizer<'a> {
 }
 
 /// Bias, multiplier and shift bytes of (up to) four consecutive channels.
-struct ChannelQuad<'a> {
+pub(crate) struct ChannelQuad<'a> {
     bias: &'a [u8],
     multipliers: &'a [u8],
     shifts: &'a [u8],
@@ -233,6 +233,12 @@ pub(crate) fn run(kernels: Kernels, layer: &Layer<'_>, input: &mut [i8], output:
             match kernels {
                 #[cfg(tinyvae_dsp)]
                 Kernels::Dsp => dense_dsp(&layout, layer.weights, &requant, input, output),
+                #[cfg(tinyvae_armv6m)]
+                Kernels::Armv6m => {
+                    if !crate::armv6m::dense(&layout, layer.weights, &requant, input, output) {
+                        dense(&layout, layer.weights, &requant, input, output);
+                    }
+                }
                 _ => dense(&layout, layer.weights, &requant, input, output),
             }
         }
