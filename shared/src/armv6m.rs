@@ -142,15 +142,24 @@ pub(crate) fn conv_transpose(
     output: &mut [i8],
 ) -> bool {
     let channels = usize::from(g.input.channels);
-    if channels > MAX_CHANNELS
-        || !subpixel::fits(g)
-        || input.iter().any(|&x| i32::from(x) < zero_point)
-    {
+    if channels > MAX_CHANNELS || !subpixel::fits(g) {
         return false;
     }
+    // One pass: the rewrite, and whether any value lay below the zero point.
+    let mut below = false;
     for x in input.iter_mut() {
-        // In 0..=255: stored as its low byte.
-        *x = (i32::from(*x) - zero_point) as u8 as i8;
+        let v = i32::from(*x) - zero_point;
+        below |= v < 0;
+        // In 0..=255 when not below: stored as its low byte.
+        *x = v as u8 as i8;
+    }
+    if below {
+        // Undone: the low byte of `x - zero_point`, plus the zero point,
+        // is `x` modulo 256.
+        for x in input.iter_mut() {
+            *x = (i32::from(*x as u8) + zero_point) as i8;
+        }
+        return false;
     }
     let input: &[u8] = bytemuck::cast_slice(&*input);
     if g.output.channels >= 4 {
@@ -318,8 +327,8 @@ impl<'w> ChannelBackend<'w> for ChannelLanes<'_> {
         let c = self.channels;
         for tap in taps {
             *tap = PixelTap {
-                tap: (tap.pixel + 1) * c,
-                pixel: (tap.tap + 1) * c,
+                pixel: (tap.pixel + 1) * c,
+                tap: (tap.tap + 1) * c,
             };
         }
     }
@@ -336,10 +345,11 @@ impl<'w> ChannelBackend<'w> for ChannelLanes<'_> {
 
     fn run(&mut self, taps: &[PixelTap], bias: [i32; LANES], acc: &mut [[i32; LANES]]) {
         let (c, pixels) = (self.channels, acc.len());
-        // Each tap's `pixels` input pixels and its weights in a channel's.
+        // Each tap's `pixels` input pixels and its weights in a channel's
+        // (ends, so at least `c` from the start).
         let inside = |t: &PixelTap| {
-            let (x, w) = (t.tap, t.pixel);
-            x + (pixels - 1) * c <= self.input.len() && w <= self.weights
+            let (x, w) = (t.pixel, t.tap);
+            c <= x && x + (pixels - 1) * c <= self.input.len() && c <= w && w <= self.weights
         };
         assert!(!taps.is_empty() && pixels > 0 && c > 0 && taps.iter().all(inside));
         self.job.bias = bias;

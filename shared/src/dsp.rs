@@ -244,7 +244,7 @@ fn ssub16(a: u32, b: u32) -> u32 {
 /// ([`subpixel::conv_transpose_scatter`]) if its output fits
 /// [`MAX_SCATTER_WORDS`]. Both need four input channels or more, and the
 /// unpacked input within [`MAX_CONV_WORDS`].
-#[inline(never)] // its 28 KiB frame only when it runs
+#[inline(never)] // its 36 KiB frame only when it runs
 pub(crate) fn conv_transpose(
     g: &ConvGeometry,
     weights: &[i8],
@@ -364,8 +364,8 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
         let words = 2 * self.quads;
         for tap in taps {
             *tap = PixelTap {
-                tap: tap.pixel * words * 4,
-                pixel: tap.tap * 4 * words * 4,
+                pixel: tap.pixel * words * 4,
+                tap: tap.tap * 4 * words * 4,
             };
         }
     }
@@ -378,7 +378,7 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
         let input_bytes = 4 * self.unpacked.len();
         let weight_bytes = 4 * (self.expanded.len() - 4 * words);
         let inside = |t: &PixelTap| {
-            let (x, w) = (t.tap, t.pixel);
+            let (x, w) = (t.pixel, t.tap);
             x.is_multiple_of(4)
                 && w.is_multiple_of(4)
                 && x + pixels * words * 4 <= input_bytes
@@ -406,7 +406,7 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
         let vector = self.weights.len() / self.lanes;
         for t in taps {
             // Back from byte offsets to the first pixel and the tap.
-            let (pixel, tap) = (t.tap / (4 * words), t.pixel / (16 * words));
+            let (pixel, tap) = (t.pixel / (4 * words), t.tap / (16 * words));
             for (p, acc) in acc.iter_mut().enumerate() {
                 let x = &self.input[(pixel + p) * c..][..c];
                 for (lane, acc) in acc.iter_mut().enumerate().take(self.lanes) {

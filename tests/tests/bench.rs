@@ -162,7 +162,8 @@ fn random_conv_op(rng: &mut Splitmix, input: Hwc, channels: u16) -> Option<(Op, 
 /// and image buffers. The hidden activations' range is all positive or all
 /// negative: input zero points of -128 or 127, so that `x - zero_point`
 /// reaches +-255, and the Cortex-M0's kernel (which needs `x >= zero
-/// point`) runs on the first and falls back on the second.
+/// point`) runs where the zero point is -128 and falls back to the
+/// portable one where it is 127.
 fn random_conv_blob(rng: &mut Splitmix, machine: &Layout) -> Vec<u8> {
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let (hidden, ops) = loop {

@@ -84,18 +84,20 @@ pub(crate) fn fits(g: &ConvGeometry) -> bool {
     axis(g.kernel[0], g.stride[0]) * axis(g.kernel[1], g.stride[1]) <= MAX_PHASE_TAPS
 }
 
-/// One tap of one output pixel: its index `ky * kw + kx` (its weights
-/// start `in_c` times that into an output channel's `[kh][kw][in_c]`), and
-/// its input pixel's raster index.
+/// One tap of one output pixel: where its input is (the input pixel's
+/// raster index) and where its weights are (the tap's index `ky * kw +
+/// kx`: they start `in_c` times that into an output channel's
+/// `[kh][kw][in_c]`).
 ///
-/// A [`ChannelBackend`] may rewrite a listed tap's two words into its own
-/// form (`ChannelBackend::taps`); the assembly reads them as two `u32`s.
+/// A [`ChannelBackend`] may rewrite both into its own terms, byte offsets
+/// say (`ChannelBackend::taps`); the assembly reads them, in this order,
+/// as two `u32`s.
 #[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct PixelTap {
-    pub tap: usize,
     pub pixel: usize,
+    pub tap: usize,
 }
 
 /// The arithmetic of [`conv_transpose_channels`] and
@@ -137,8 +139,8 @@ struct Run {
 
 /// Appends the runs of phase `(py, px)` of `g` (at most `longest` pixels
 /// each) and their taps (the first pixel's) to `runs[*run_count..]` and
-/// `taps[*tap_count..]`; returns
-/// `false`, the counts unchanged, if they do not fit.
+/// `taps[*tap_count..]`; returns `false`, the counts unchanged, if they do
+/// not fit.
 #[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
 fn list_phase(
     g: &ConvGeometry,
@@ -283,11 +285,11 @@ fn run_channels<'w, const RUN: usize>(
     }
     backend.taps(taps);
     let taps = &*taps;
-    let [_, _, _, _, kh, kw, ..] = dims(g);
+    let [_, s_x, _, _, kh, kw, ..] = dims(g);
     let [.., _, _, _, _, in_c, out_c] = dims(g);
     let channel = kh * kw * in_c;
     // The run's outputs are `s_x` pixels apart.
-    let step = usize::from(g.stride[1]) * out_c;
+    let step = s_x * out_c;
     let mut acc = [[0; LANES]; RUN];
     for first in (0..out_c).step_by(LANES) {
         let lanes = (out_c - first).min(LANES);
