@@ -22,6 +22,7 @@ use tinyvae_shared::{Kernels, Latent, Model, blob::MAX_LATENT};
 use crate::board::Clock;
 use crate::failure::Failure;
 use crate::report;
+use tinyvae_shared::hash::fnv1a;
 use tinyvae_shared::protocol::Request;
 
 /// The int8 kernels measured, the portable baseline first.
@@ -32,13 +33,6 @@ const KERNELS: &[Kernels] = &[
     #[cfg(feature = "microbit")]
     Kernels::Armv6m,
 ];
-
-/// FNV-1a of the bytes: the host compares it with its own images'.
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
 
 /// Generates `request.count` images with every kernel, timing each phase.
 pub fn run(

@@ -290,12 +290,12 @@ mod tests {
             layout.pack(&mut weights, |r, i| logical[r * inputs + i]);
             let (mut bias, mut multipliers, mut shifts) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..outputs {
-                let b = match rng.next() % 8 {
+                let b = match rng.within(0..=7) {
                     0 => i32::MIN + rng.within(0..=1000) as i32,
                     1 => i32::MAX - rng.within(0..=1000) as i32,
                     _ => rng.within(-(1 << 20)..=1 << 20) as i32,
                 };
-                let m = match rng.next() % 4 {
+                let m = match rng.within(0..=3) {
                     0 => rng.within(0..=i64::from(i32::MAX)),
                     _ => rng.within(1 << 30..=i64::from(i32::MAX)),
                 };
@@ -351,7 +351,7 @@ mod tests {
             extreme in prop::bool::weighted(0.1),
             seed in any::<u64>(),
         ) {
-            let mut rng = SplitMix(seed);
+            let mut rng = SplitMix::new(seed);
             let bytes = DenseBytes::random(inputs, outputs, shift, extreme, &mut rng);
             let op = Op::Dense { inputs: inputs as u16, outputs: outputs as u16 };
             let activation = if relu { Activation::Relu } else { Activation::Linear };

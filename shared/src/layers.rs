@@ -686,7 +686,7 @@ mod tests {
             output_q in quant(),
             relu in any::<bool>(),
         ) {
-            let mut rng = SplitMix(seed);
+            let mut rng = SplitMix::new(seed);
             let weights: Vec<i8> = (0..inputs * outputs).map(|_| rng.i8()).collect();
             let x: Vec<i8> = (0..inputs).map(|_| rng.i8()).collect();
             let scales: Vec<f32> = (0..outputs).map(|_| 0.001 + rng.unit() * 0.05).collect();
@@ -731,7 +731,7 @@ mod tests {
             let (out_h, out_w) = (full(in_h), full(in_w));
             prop_assume!(out_h > 0 && out_w > 0);
             let (out_h, out_w) = (out_h as u16, out_w as u16);
-            let mut rng = SplitMix(seed);
+            let mut rng = SplitMix::new(seed);
             let (ic, oc) = (usize::from(in_c), usize::from(out_c));
             let (ku, kk) = (usize::from(k), usize::from(k));
             let weights: Vec<i8> = (0..oc * ku * kk * ic).map(|_| rng.i8()).collect();
@@ -816,7 +816,7 @@ mod tests {
             let (out_h, out_w) = (full(in_h, kh, ph), full(in_w, kw, pw));
             prop_assume!(out_h > 0 && out_w > 0);
             let (out_h, out_w) = (out_h as u16, out_w as u16);
-            let mut rng = SplitMix(seed);
+            let mut rng = SplitMix::new(seed);
             let (ic, oc) = (usize::from(in_c), usize::from(out_c));
             let weights: Vec<i8> = (0..oc * usize::from(kh) * usize::from(kw) * ic).map(|_| rng.i8()).collect();
             let x: Vec<i8> = (0..usize::from(in_h) * usize::from(in_w) * ic).map(|_| rng.i8()).collect();

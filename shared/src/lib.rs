@@ -10,6 +10,8 @@
 //! - [`Model`]: a validated blob and its int8 decoder.
 //! - [`sampler`]: the fixed-point Gaussian and `z = mu + sigma * e`.
 //! - [`protocol`]: the host-board frames (`shared/PROTOCOL.md`).
+//! - [`hash`]: FNV-1a, the `bench` firmware's image hash.
+//! - [`splitmix`]: SplitMix64, the trainer's and the tests' randomness.
 //! - `write` (feature `std`): encoding blobs and building tables on the host.
 //! - `HostDecoder` (feature `std`): the same bytes as [`Model::decode`],
 //!   faster, for the host tools.
@@ -30,6 +32,7 @@ pub mod boards;
 mod dsp;
 mod error;
 pub mod fixedpoint;
+pub mod hash;
 #[cfg(feature = "std")]
 mod host;
 mod layers;
@@ -37,6 +40,7 @@ pub mod layout;
 mod model;
 pub mod protocol;
 pub mod sampler;
+pub mod splitmix;
 // The phase decomposition the chips' assembly kernels run.
 #[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
 mod subpixel;

@@ -178,7 +178,7 @@ fn host_decoder_equals_model_decode_with_the_same_errors() {
     let mut decoder = HostDecoder::new(&model);
     let mut scratch = vec![0i8; model.scratch_len()];
     let (mut expected, mut got) = (vec![0u8; model.image_len()], vec![0u8; model.image_len()]);
-    let mut rng = common::Splitmix(3);
+    let mut rng = tinyvae_shared::splitmix::SplitMix64::new(3);
     for _ in 0..2000 {
         let z: Vec<i8> = (0..model.latent_dim())
             .map(|_| rng.next_u64() as i8)

@@ -39,40 +39,17 @@ pub fn conv_blob() -> Vec<u8> {
     conv_model().to_blob().expect("the conv fixture quantizes")
 }
 
-/// splitmix64: deterministic pseudo-random numbers for fixtures and
-/// randomized tests.
-pub struct Splitmix(pub u64);
+pub use tinyvae_shared::splitmix::SplitMix64;
 
-impl Splitmix {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+/// `n` values uniform in [-a, a) with `a = gain * sqrt(3 / fan_in)`:
+/// unit-variance inputs give outputs of variance `gain^2`.
+fn weights(rng: &mut SplitMix64, n: usize, fan_in: usize, gain: f32) -> Vec<f32> {
+    uniform(rng, n, gain * (3.0 / fan_in as f32).sqrt())
+}
 
-    /// Uniform in `0..n` (modulo bias is irrelevant for test shapes).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn symmetric(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    /// `n` values uniform in [-a, a) with `a = gain * sqrt(3 / fan_in)`:
-    /// unit-variance inputs give outputs of variance `gain^2`.
-    fn weights(&mut self, n: usize, fan_in: usize, gain: f32) -> Vec<f32> {
-        let amplitude = gain * (3.0 / fan_in as f32).sqrt();
-        (0..n).map(|_| amplitude * self.symmetric()).collect()
-    }
-
-    fn uniform(&mut self, n: usize, amplitude: f32) -> Vec<f32> {
-        (0..n).map(|_| amplitude * self.symmetric()).collect()
-    }
+/// `n` values uniform in [-amplitude, amplitude).
+pub fn uniform(rng: &mut SplitMix64, n: usize, amplitude: f32) -> Vec<f32> {
+    (0..n).map(|_| amplitude * rng.symmetric()).collect()
 }
 
 /// z ~ N(0, 1) in [-4, 4].
@@ -88,7 +65,7 @@ fn range(min: f32, max: f32) -> Quant {
 }
 
 fn dense(
-    rng: &mut Splitmix,
+    rng: &mut SplitMix64,
     inputs: u16,
     outputs: u16,
     act: Activation,
@@ -101,15 +78,15 @@ fn dense(
         act,
         q.0,
         q.1,
-        &rng.weights(i * o, i, gain),
-        &rng.uniform(o, 0.2),
+        &weights(rng, i * o, i, gain),
+        &uniform(rng, o, 0.2),
     )
     .expect("a dense layer quantizes")
 }
 
 /// Transposed convolution k4 s2 p1 (doubles height and width).
 fn conv_t(
-    rng: &mut Splitmix,
+    rng: &mut SplitMix64,
     input: Hwc,
     out_channels: u16,
     act: Activation,
@@ -136,17 +113,16 @@ fn conv_t(
         act,
         q.0,
         q.1,
-        &rng.weights(n, fan_in, gain),
-        &rng.uniform(usize::from(out_channels), 0.2),
+        &weights(rng, n, fan_in, gain),
+        &uniform(rng, usize::from(out_channels), 0.2),
     )
     .expect("a transposed convolution quantizes")
 }
 
-fn model(name: &str, rng: &mut Splitmix, layers: Vec<OwnedLayer>, logits: Quant) -> OwnedModel {
+fn model(name: &str, rng: &mut SplitMix64, layers: Vec<OwnedLayer>, logits: Quant) -> OwnedModel {
     let values = usize::from(CLASSES) * usize::from(LATENT);
-    let mu = rng.uniform(values, 1.5);
-    let sigma: Vec<f32> = rng
-        .uniform(values, 0.3)
+    let mu = uniform(rng, values, 1.5);
+    let sigma: Vec<f32> = uniform(rng, values, 0.3)
         .iter()
         .map(|s| 0.4 + s.abs())
         .collect();
@@ -165,7 +141,7 @@ fn model(name: &str, rng: &mut Splitmix, layers: Vec<OwnedLayer>, logits: Quant)
 
 /// 20 -> 400 ReLU -> 784 logits.
 pub fn mlp_model() -> OwnedModel {
-    let mut rng = Splitmix(0x006d_6c70);
+    let mut rng = SplitMix64::new(0x006d_6c70);
     let hidden = range(0.0, 4.0);
     let logits = range(-8.0, 8.0);
     let layers = vec![
@@ -191,7 +167,7 @@ pub fn mlp_model() -> OwnedModel {
 
 /// 20 -> 7x7x32 ReLU -> 14x14x40 ReLU -> 28x28x1 logits.
 pub fn conv_model() -> OwnedModel {
-    let mut rng = Splitmix(0x636f_6e76);
+    let mut rng = SplitMix64::new(0x636f_6e76);
     let hidden = range(0.0, 4.0);
     let logits = range(-8.0, 8.0);
     let hw = |height, channels| Hwc {
@@ -237,7 +213,7 @@ pub fn exported(arch: Arch) -> Vec<u8> {
     let device = Backend::default().device();
     let model = VaeConfig::new(arch).init(&device, &mut Rng::new(5));
     let split = |n: usize, seed: u64| {
-        let mut rng = Splitmix(seed);
+        let mut rng = SplitMix64::new(seed);
         Split {
             pixels: (0..n * 784).map(|_| rng.below(256) as u8).collect(),
             labels: (0..n).map(|k| (k % 10) as u8).collect(),

@@ -11,7 +11,7 @@ use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::boards::{self, Layout};
 use tinyvae_shared::protocol::Request;
 use tinyvae_shared::{Draw, Model};
-use tinyvae_tests::fixtures::{self, Splitmix};
+use tinyvae_tests::fixtures::{self, SplitMix64};
 use tinyvae_tools::firmware::{self, Machine};
 use tinyvae_tools::generate::host_images;
 
@@ -50,7 +50,7 @@ fn bench_is_deterministic_and_kernels_agree() {
                 let at = image.image as usize * model.image_len();
                 assert_eq!(
                     image.fnv1a,
-                    firmware::fnv1a(&host[at..at + model.image_len()]),
+                    tinyvae_shared::hash::fnv1a(&host[at..at + model.image_len()]),
                     "{name} {kernel} image {}: bytes differ from the host's",
                     image.image
                 );
@@ -63,7 +63,7 @@ fn bench_is_deterministic_and_kernels_agree() {
 /// A dense-only decoder with random shapes: odd and even input and output
 /// counts, partial row quads, and a layer around the DSP path's limit of
 /// 510 inputs (wider ones fall back to the portable kernel).
-fn random_dense_blob(rng: &mut Splitmix) -> Vec<u8> {
+fn random_dense_blob(rng: &mut SplitMix64) -> Vec<u8> {
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let latent = 1 + rng.below(40) as u16;
     let side = 3 + rng.below(10) as u16;
@@ -134,7 +134,7 @@ const CHANNELS: [u16; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 31, 32, 33, 40, 
 /// One random transposed convolution from `input`: kernels 1 to 5, strides
 /// 1 to 3, any padding and output padding, `channels` outputs, or `None`
 /// when PyTorch's rule leaves no output.
-fn random_conv_op(rng: &mut Splitmix, input: Hwc, channels: u16) -> Option<(Op, Hwc)> {
+fn random_conv_op(rng: &mut SplitMix64, input: Hwc, channels: u16) -> Option<(Op, Hwc)> {
     let (k, s) = (1 + rng.below(5) as u8, 1 + rng.below(3) as u8);
     let pad = rng.below(u64::from(k)) as u8;
     let out_pad = rng.below(u64::from(s)) as i32;
@@ -164,11 +164,11 @@ fn random_conv_op(rng: &mut Splitmix, input: Hwc, channels: u16) -> Option<(Op, 
 /// reaches +-255, and the Cortex-M0's kernel (which needs `x >= zero
 /// point`) runs where the zero point is -128 and falls back to the
 /// portable one where it is 127.
-fn random_conv_blob(rng: &mut Splitmix, machine: &Layout) -> Vec<u8> {
+fn random_conv_blob(rng: &mut SplitMix64, machine: &Layout) -> Vec<u8> {
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let (hidden, ops) = loop {
         let side = 1 + rng.below(5) as u16;
-        let pick = |rng: &mut Splitmix| CHANNELS[rng.below(CHANNELS.len() as u64) as usize];
+        let pick = |rng: &mut SplitMix64| CHANNELS[rng.below(CHANNELS.len() as u64) as usize];
         let hidden = Hwc {
             height: side,
             width: side,
@@ -294,13 +294,13 @@ fn check_random_blobs(
     machine: Machine,
     name: &str,
     seed: u64,
-    make: &dyn Fn(&mut Splitmix) -> Vec<u8>,
+    make: &dyn Fn(&mut SplitMix64) -> Vec<u8>,
 ) {
     let dir = firmware::firmware_dir().join("target/bench");
     let elf = firmware::build_with(machine, &["bench"], &dir).expect("build the bench firmware");
     let tmp = std::env::temp_dir().join(format!("tinyvae-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let mut rng = Splitmix(seed);
+    let mut rng = SplitMix64::new(seed);
     for case in 0..8 {
         let blob = make(&mut rng);
         let model = Model::from_bytes(&blob).unwrap();
@@ -320,7 +320,7 @@ fn check_random_blobs(
             let at = image.image as usize * model.image_len();
             assert_eq!(
                 image.fnv1a,
-                firmware::fnv1a(&host[at..at + model.image_len()]),
+                tinyvae_shared::hash::fnv1a(&host[at..at + model.image_len()]),
                 "{shapes:?} {} image {}",
                 image.kernel,
                 image.image

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use tinyvae_shared::{Draw, HostDecoder, Kernels, Model, seeded_rng};
-use tinyvae_tests::fixtures::{self, CLASSES, Splitmix};
+use tinyvae_tests::fixtures::{self, CLASSES, SplitMix64};
 use tinyvae_tools::generate::host_images;
 use tinyvae_trainer::model::Arch;
 
@@ -60,7 +60,7 @@ fn host_images_equal_the_portable_kernels() {
 /// as [`Model::decode_logits`] (the portable kernels, on the host).
 #[test]
 fn host_logits_equal_the_portable_kernels_on_any_latent() {
-    let mut rng = Splitmix(17);
+    let mut rng = SplitMix64::new(17);
     for (name, blob) in blobs() {
         let model = Model::from_bytes(blob).unwrap();
         let mut decoder = HostDecoder::new(&model);

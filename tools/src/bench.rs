@@ -87,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
                     kernels.push(&image.kernel);
                 }
                 if image.kernel != "float" {
-                    let expected = firmware::fnv1a(
+                    let expected = tinyvae_shared::hash::fnv1a(
                         &host[image.image as usize * model.image_len()..][..model.image_len()],
                     );
                     if image.fnv1a != expected {

@@ -585,10 +585,3 @@ pub fn bench(
     }
     Ok(bench)
 }
-
-/// FNV-1a of `bytes`, as the bench firmware hashes its images.
-pub fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}

@@ -6,26 +6,11 @@
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
 
-/// splitmix64, for deterministic pseudo-random float weights.
-pub struct Splitmix(pub u64);
+use tinyvae_shared::splitmix::SplitMix64;
 
-impl Splitmix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn symmetric(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    pub fn vec(&mut self, n: usize, amplitude: f32) -> Vec<f32> {
-        (0..n).map(|_| amplitude * self.symmetric()).collect()
-    }
+/// `n` values uniform in [-amplitude, amplitude).
+fn uniform(rng: &mut SplitMix64, n: usize, amplitude: f32) -> Vec<f32> {
+    (0..n).map(|_| amplitude * rng.symmetric()).collect()
 }
 
 pub const LATENT: u16 = 4;
@@ -33,7 +18,7 @@ pub const LATENT: u16 = 4;
 /// latent 4 -> dense 36 (ReLU) -> reshape 3x3x4 -> transposed conv
 /// (k4 s2 p1) -> 6x6x1 logits -> sigmoid table.
 pub fn fixture_model() -> OwnedModel {
-    let mut rng = Splitmix(7);
+    let mut rng = SplitMix64::new(7);
     let z = Quant {
         scale: 4.0 / 127.0,
         zero_point: 0,
@@ -48,8 +33,8 @@ pub fn fixture_model() -> OwnedModel {
         Activation::Relu,
         z,
         hidden,
-        &rng.vec(36 * usize::from(LATENT), 0.8),
-        &rng.vec(36, 0.3),
+        &uniform(&mut rng, 36 * usize::from(LATENT), 0.8),
+        &uniform(&mut rng, 36, 0.3),
     )
     .unwrap();
     let conv = OwnedLayer::quantize(
@@ -71,14 +56,13 @@ pub fn fixture_model() -> OwnedModel {
         Activation::Linear,
         hidden,
         logits,
-        &rng.vec(16 * 4, 1.0),
-        &rng.vec(1, 0.5),
+        &uniform(&mut rng, 16 * 4, 1.0),
+        &uniform(&mut rng, 1, 0.5),
     )
     .unwrap();
     let classes = 3;
-    let mu = rng.vec(classes * usize::from(LATENT), 1.5);
-    let sigma: Vec<f32> = rng
-        .vec(classes * usize::from(LATENT), 0.2)
+    let mu = uniform(&mut rng, classes * usize::from(LATENT), 1.5);
+    let sigma: Vec<f32> = uniform(&mut rng, classes * usize::from(LATENT), 0.2)
         .iter()
         .map(|s| 0.3 + s.abs())
         .collect();
