@@ -1,8 +1,8 @@
-//! Each machine's memory facts, in one place: the firmware takes its blob
-//! region and buffer sizes from here (`firmware/src/board/mod.rs`), the
-//! host tools where to load a blob and what fits (`tools/src/firmware.rs`,
-//! `tinyvae hex`). The linker scripts (`firmware/memory/*.x`) give the same
-//! flash and RAM; `tests/tests/shapes.rs` checks that they agree.
+//! Each machine's memory map, in one place: the firmware's build script
+//! writes its linker script's `MEMORY` block from here
+//! (`firmware/build.rs`), the firmware takes its blob region and buffer
+//! sizes from here (`firmware/src/board/mod.rs`), the host tools where to
+//! load a blob and what fits (`tools/src/firmware`, `tinyvae hex`).
 
 /// Where things live on one machine, and how much room the firmware has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,15 @@ pub struct Layout {
     pub ram_start: u32,
     /// Bytes of RAM.
     pub ram_len: u32,
+    /// First byte of the memory the program is linked into (the linker
+    /// script's `FLASH`: the chip's flash, or the RAM QEMU's `-kernel`
+    /// loads the code into).
+    pub flash_start: u32,
+    /// Bytes of that memory.
+    pub flash_len: u32,
+    /// Bytes at [`Layout::flash_start`] the program may take: the rest of
+    /// the memory, if any, is left to the blob (and the command page).
+    pub code_len: u32,
 }
 
 impl Layout {
@@ -32,11 +41,43 @@ impl Layout {
     pub const fn blob_capacity(&self) -> usize {
         (self.blob_end - self.blob_start) as usize
     }
+
+    /// Writes the linker script's `MEMORY` block for this board: the code
+    /// region ([`Layout::code_len`] bytes at [`Layout::flash_start`]) as
+    /// `FLASH`, and the RAM, as cortex-m-rt's `link.x` expects them in
+    /// `memory.x`.
+    pub fn write_memory_x(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        writeln!(
+            out,
+            "/* {}: from tinyvae_shared::boards, by firmware/build.rs. */",
+            self.name
+        )?;
+        writeln!(out, "MEMORY\n{{")?;
+        writeln!(
+            out,
+            "  FLASH : ORIGIN = {:#010x}, LENGTH = {}",
+            self.flash_start, self.code_len
+        )?;
+        writeln!(
+            out,
+            "  RAM   : ORIGIN = {:#010x}, LENGTH = {}",
+            self.ram_start, self.ram_len
+        )?;
+        writeln!(out, "}}")
+    }
 }
 
-/// QEMU `mps2-an386` (Cortex-M4F), the lab machine. From QEMU 7.2's
-/// `hw/arm/mps2.c`: PSRAM (16 MiB at `0x2100_0000`, linked with nothing)
-/// holds the command frame and then the blob; SRAM is 4 MiB.
+/// Every board the firmware builds for.
+pub const ALL: [&Layout; 4] = [&MPS2_AN386, &MICROBIT, &MICROBIT_V2, &STM32F429I_DISC1];
+
+/// QEMU `mps2-an386` (Arm MPS2 FPGA image AN386, Cortex-M4F), the lab
+/// machine. From QEMU 7.2's `hw/arm/mps2.c`, `mps2_common_init()` (`info
+/// mtree -f` in the QEMU monitor shows the same): "ssram1", 4 MiB at 0
+/// where `-kernel` loads the vector table and code; "ssram23", 4 MiB of
+/// SRAM at `0x2000_0000`; "psram", 16 MiB at `0x2100_0000`, linked with
+/// nothing, where the host's generic loader puts the command frame and
+/// then the blob, so new weights need no rebuild (never in SRAM: startup
+/// zeroes `.bss`).
 pub const MPS2_AN386: Layout = Layout {
     name: "qemu mps2-an386 (Cortex-M4F)",
     blob_start: 0x2100_1000,
@@ -46,11 +87,17 @@ pub const MPS2_AN386: Layout = Layout {
     pixels: 64 * 1024,
     ram_start: 0x2000_0000,
     ram_len: 4 * 1024 * 1024,
+    flash_start: 0,
+    flash_len: 4 * 1024 * 1024,
+    code_len: 4 * 1024 * 1024,
 };
 
-/// BBC micro:bit v1 (nRF51822, Cortex-M0): 256 KiB flash, 16 KiB RAM. The
-/// code takes the first 128 KiB; the page at `0x0002_0000` holds the
-/// `bench` lab build's command frame, the blob the rest of flash.
+/// BBC micro:bit v1 (nRF51822, Cortex-M0): 256 KiB flash at 0, 16 KiB RAM
+/// at `0x2000_0000`, 1 KiB flash pages (QEMU 7.2's `hw/arm/nrf51_soc.c`
+/// and `include/hw/arm/nrf51.h`: `NRF51822_FLASH_SIZE`,
+/// `NRF51822_SRAM_SIZE`, `NRF51_PAGE_SIZE`). The code takes the first 128
+/// KiB; above it, unlinked, the page at `0x0002_0000` holds the `bench`
+/// lab build's command frame and the blob the rest of flash (127 KiB).
 pub const MICROBIT: Layout = Layout {
     name: "BBC micro:bit v1 (nRF51822, Cortex-M0)",
     blob_start: 0x0002_0400,
@@ -62,10 +109,16 @@ pub const MICROBIT: Layout = Layout {
     pixels: 1024,
     ram_start: 0x2000_0000,
     ram_len: 16 * 1024,
+    flash_start: 0,
+    flash_len: 256 * 1024,
+    code_len: 128 * 1024,
 };
 
-/// BBC micro:bit v2 (nRF52833, Cortex-M4F): 512 KiB flash, 128 KiB RAM;
-/// the code takes the first 128 KiB, the blob the rest.
+/// BBC micro:bit v2 (nRF52833, Cortex-M4F): from Nordic's nRF52833
+/// Product Specification v1.6, section 4.2.1 "Memory", 512 KiB flash at 0
+/// (4 KiB pages) and 128 KiB RAM at `0x2000_0000`. The code takes the first
+/// 128 KiB; the blob the rest (384 KiB), flashed on its own (`tinyvae
+/// hex`), so new weights need no rebuild.
 pub const MICROBIT_V2: Layout = Layout {
     name: "BBC micro:bit v2 (nRF52833, Cortex-M4F)",
     blob_start: 0x0002_0000,
@@ -77,10 +130,18 @@ pub const MICROBIT_V2: Layout = Layout {
     pixels: 4 * 1024,
     ram_start: 0x2000_0000,
     ram_len: 128 * 1024,
+    flash_start: 0,
+    flash_len: 512 * 1024,
+    code_len: 128 * 1024,
 };
 
-/// STM32F429I-DISC1 (STM32F429ZI, Cortex-M4F): flash sectors 8-11 hold
-/// the blob (ST's RM0090, table 6), 192 KiB of contiguous SRAM.
+/// STM32F429I-DISC1 (STM32F429ZIT6, Cortex-M4F). From ST's RM0090, section
+/// 3.3 "Embedded Flash memory" (2 MiB at `0x0800_0000`; bank 1 sectors 0-3
+/// of 16 KiB, 4 of 64 KiB, 5-11 of 128 KiB) and section 2.3's memory map
+/// (SRAM1-3: 192 KiB contiguous at `0x2000_0000`; the 64 KiB CCM RAM at
+/// `0x1000_0000` is unused). The code takes sectors 0-7 (512 KiB); sectors
+/// 8-11 (512 KiB at `0x0808_0000`) hold the blob, flashed on its own, so a
+/// firmware flash leaves the weights alone.
 pub const STM32F429I_DISC1: Layout = Layout {
     name: "STM32F429I-DISC1 (Cortex-M4F)",
     blob_start: 0x0808_0000,
@@ -90,4 +151,67 @@ pub const STM32F429I_DISC1: Layout = Layout {
     pixels: 16 * 1024,
     ram_start: 0x2000_0000,
     ram_len: 192 * 1024,
+    flash_start: 0x0800_0000,
+    flash_len: 2 * 1024 * 1024,
+    code_len: 512 * 1024,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+
+    /// The regions of each board do not collide: the code fits its memory,
+    /// the blob lies either in flash above the code or outside flash
+    /// altogether, and never in RAM; the command page, where there is
+    /// one, lies below the blob and above the code.
+    #[test]
+    fn regions_are_disjoint() {
+        for layout in ALL {
+            let name = layout.name;
+            let flash = u64::from(layout.flash_start)
+                ..u64::from(layout.flash_start) + u64::from(layout.flash_len);
+            let code_end = u64::from(layout.flash_start) + u64::from(layout.code_len);
+            let blob = u64::from(layout.blob_start)..u64::from(layout.blob_end);
+            let ram = u64::from(layout.ram_start)
+                ..u64::from(layout.ram_start) + u64::from(layout.ram_len);
+            assert!(code_end <= flash.end, "{name}: code past its memory");
+            assert!(blob.start < blob.end, "{name}: empty blob region");
+            if flash.contains(&blob.start) {
+                assert!(
+                    blob.start >= code_end && blob.end <= flash.end,
+                    "{name}: blob over the code or past flash"
+                );
+            } else {
+                assert!(
+                    blob.end <= flash.start || blob.start >= flash.end,
+                    "{name}: blob straddles flash"
+                );
+            }
+            assert!(
+                blob.end <= ram.start || blob.start >= ram.end,
+                "{name}: blob in RAM"
+            );
+            if let Some(command) = layout.command {
+                let command = u64::from(command);
+                assert!(
+                    command < blob.start && (command >= code_end || !flash.contains(&command)),
+                    "{name}: command page"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn memory_x_names_both_regions() {
+        let mut script = String::new();
+        super::MICROBIT.write_memory_x(&mut script).unwrap();
+        assert!(
+            script.contains("FLASH : ORIGIN = 0x00000000, LENGTH = 131072"),
+            "{script}"
+        );
+        assert!(
+            script.contains("RAM   : ORIGIN = 0x20000000, LENGTH = 16384"),
+            "{script}"
+        );
+    }
+}

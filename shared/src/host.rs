@@ -18,7 +18,8 @@
 //! ([`crate::layers`]). Transposed convolutions run the portable kernel.
 
 use crate::blob::{Layer, Op};
-use crate::layers::{self, Kernels, Requantizer};
+use crate::layers::{self, Kernels};
+use crate::requant::Requantizer;
 use crate::{Error, Model};
 
 /// Inputs per step of the dense dot product: four SSE2 registers, two AVX2

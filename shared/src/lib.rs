@@ -39,6 +39,7 @@ mod layers;
 pub mod layout;
 mod model;
 pub mod protocol;
+mod requant;
 pub mod sampler;
 pub mod splitmix;
 // The phase decomposition the chips' assembly kernels run.

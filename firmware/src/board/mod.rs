@@ -58,7 +58,7 @@ pub const PIXELS: usize = LAYOUT.pixels;
 /// The memory the blob may occupy.
 pub fn blob_region() -> &'static [u8] {
     // SAFETY: the region is memory that exists on this machine (see
-    // memory/*.x), that nothing in the program links or writes, and that
+    // `tinyvae_shared::boards`), that nothing in the program links or writes, and that
     // stays unchanged while the program runs (flash, or QEMU's PSRAM).
     unsafe { core::slice::from_raw_parts(LAYOUT.blob_start as *const u8, LAYOUT.blob_capacity()) }
 }

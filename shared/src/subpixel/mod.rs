@@ -30,7 +30,8 @@
 //! the gather kernels' and do not depend on the order of the terms, so
 //! every backend gives their bytes (the tests compare them).
 
-use crate::layers::{ConvGeometry, Requantizer};
+use crate::layers::ConvGeometry;
+use crate::requant::Requantizer;
 
 #[cfg(any(test, tinyvae_armv6m))]
 mod pixels;

@@ -2,7 +2,8 @@
 //! the Cortex-M0's form for layers with fewer than four output channels.
 
 use super::{LANES, MAX_PHASE_TAPS, dims};
-use crate::layers::{ConvGeometry, Requantizer};
+use crate::layers::ConvGeometry;
+use crate::requant::Requantizer;
 
 /// One tap of a lane group: where its weights start within an output
 /// channel's `[kh][kw][in_c]`, and each lane's input pixel (its index in

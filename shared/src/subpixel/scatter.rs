@@ -3,7 +3,8 @@
 //! for layers with fewer than four output channels.
 
 use super::{ChannelBackend, LANES, PixelTap, dims};
-use crate::layers::{ConvGeometry, Requantizer};
+use crate::layers::ConvGeometry;
+use crate::requant::Requantizer;
 
 /// Longest run of output pixels of [`conv_transpose_scatter`].
 const MAX_RUN: usize = 32;

@@ -1,0 +1,169 @@
+//! Requantization: an int32 sum of int8 products, plus the int32 bias, to
+//! the next layer's int8, per output channel, bit for bit as
+//! [`multiply_by_quantized_multiplier`] (TFLite Micro's arithmetic) and in
+//! fewer instructions. Every kernel (portable, `dsp`, `armv6m`, the host's)
+//! ends in [`Requantizer`].
+
+use crate::blob::{Activation, Layer, Le};
+#[cfg(doc)]
+use crate::fixedpoint::multiply_by_quantized_multiplier;
+
+/// Per-channel requantization of one layer, read from its byte arrays.
+pub(crate) struct Requantizer<'a> {
+    bias: &'a [u8],
+    multipliers: &'a [u8],
+    shifts: &'a [u8],
+    zero_point: i32,
+    min: i32,
+}
+
+impl<'a> Requantizer<'a> {
+    pub(crate) fn new(layer: &Layer<'a>) -> Self {
+        let zero_point = i32::from(layer.output.zero_point);
+        Self {
+            bias: layer.bias,
+            multipliers: layer.multipliers,
+            shifts: layer.shifts,
+            zero_point,
+            min: match layer.activation {
+                Activation::Linear => i32::from(i8::MIN),
+                Activation::Relu => zero_point,
+            },
+        }
+    }
+
+    /// The int32 bias of channel `c`.
+    #[inline]
+    pub(crate) fn bias(&self, c: usize) -> i32 {
+        le_i32(self.bias, c)
+    }
+
+    /// Accumulator of channel `c` (bias included) to its int8 output.
+    #[inline(always)]
+    pub(crate) fn output(&self, c: usize, acc: i32) -> i8 {
+        let (multiplier, shift) = self.scale(c);
+        self.apply(acc, multiplier, shift)
+    }
+
+    /// Channel `c`'s multiplier and shift, for [`Requantizer::apply`].
+    #[inline(always)]
+    pub(crate) fn scale(&self, c: usize) -> (i32, i8) {
+        (le_i32(self.multipliers, c), self.shifts[c] as i8)
+    }
+
+    /// Requantizes `acc` with one channel's multiplier and shift, adds the
+    /// output zero point and clamps (the activation).
+    #[inline(always)]
+    pub(crate) fn apply(&self, acc: i32, multiplier: i32, shift: i8) -> i8 {
+        requantize(acc, multiplier, i32::from(shift))
+            .wrapping_add(self.zero_point)
+            .clamp(i32::from(i8::MIN), i32::from(i8::MAX))
+            .max(self.min) as i8
+    }
+
+    /// The per-channel parameters four channels at a time, in step with
+    /// a dense layer's row quads (the last group may be shorter).
+    pub(crate) fn quads(&self) -> impl Iterator<Item = ChannelQuad<'a>> + use<'a> {
+        self.bias
+            .chunks(16)
+            .zip(self.multipliers.chunks(16))
+            .zip(self.shifts.chunks(4))
+            .map(|((bias, multipliers), shifts)| ChannelQuad {
+                bias,
+                multipliers,
+                shifts,
+            })
+    }
+
+    /// Adds a row quad's biases to its sums and requantizes them into
+    /// `outputs` (fewer than four in a padded last quad). Iterating over
+    /// the parameter bytes, rather than indexing them per channel, lets the
+    /// compiler drop the bounds checks.
+    #[inline(always)]
+    pub(crate) fn finish_quad(&self, params: ChannelQuad<'_>, sums: [i32; 4], outputs: &mut [i8]) {
+        let params = params
+            .bias
+            .chunks_exact(4)
+            .zip(params.multipliers.chunks_exact(4))
+            .zip(params.shifts);
+        for ((out, sum), ((b, m), &shift)) in outputs.iter_mut().zip(sums).zip(params) {
+            let word = |x: &[u8]| i32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+            *out = self.apply(sum.wrapping_add(word(b)), word(m), shift as i8);
+        }
+    }
+}
+
+/// Bias, multiplier and shift bytes of (up to) four consecutive channels.
+pub(crate) struct ChannelQuad<'a> {
+    bias: &'a [u8],
+    multipliers: &'a [u8],
+    shifts: &'a [u8],
+}
+
+/// [`multiply_by_quantized_multiplier`], bit for bit, for the
+/// non-negative multipliers that validation admits, in fewer instructions:
+/// - gemmlowp's nudge-and-truncate (`(ab + nudge) / 2^31` with
+///   `nudge = 2^30` or `1 - 2^30`) is `floor((ab + 2^30) / 2^31)` for
+///   either sign of `ab`: one arithmetic shift of the 64-bit product
+///   instead of a branch and a signed division. Its one saturating case
+///   (`i32::MIN * i32::MIN`) needs a negative multiplier. The result is at
+///   most `2^31 - 2`.
+/// - the rounding right shift by `e >= 1` (round half away from zero) is
+///   `(((h - [h < 0]) >> (e - 1)) + 1) >> 1`: for `h >= 0` that is
+///   `floor((h + 2^(e-1)) / 2^e)`, round half up, and subtracting one
+///   from a negative `h` first turns its ties downwards. No masks, no
+///   overflow (`h <= 2^31 - 2`).
+///
+/// A test compares the two on random and edge inputs.
+#[inline(always)]
+pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
+    #[cfg(not(tinyvae_armv6m))]
+    let high = |x: i32| ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+    #[cfg(tinyvae_armv6m)]
+    let high = |x: i32| high_product_halves(x, multiplier);
+    if shift >= 0 {
+        high(acc.wrapping_shl(shift as u32))
+    } else {
+        let h = high(acc);
+        // `h >> 31` is -1 for negative `h`; `!shift` is `-shift - 1`.
+        let floor_half = h.wrapping_add(h >> 31) >> (!shift as u32 & 31);
+        floor_half.wrapping_add(1) >> 1
+    }
+}
+
+/// `floor((a * m + 2^30) / 2^31)` for `m >= 0`, the rounded high half of
+/// [`requantize`]'s product, from 16-bit halves in 32-bit arithmetic: on
+/// ARMv6-M a 64-bit product is a library call (`__aeabi_lmul`, about forty
+/// instructions), four MULS are a quarter of that.
+///
+/// With `a = ah * 2^16 + al` and `m = mh * 2^16 + ml` (`al`, `ml` in
+/// `0..2^16`, `mh` in `0..2^15`), `a * m + 2^30 = 2^32 * ah * mh +
+/// 2^16 * (c1 + c2) + r` where `c1 = ah * ml`, `c2 = al * mh +
+/// floor(al * ml / 2^16) + 2^14` and `0 <= r < 2^16`, so the result is
+/// `2 * ah * mh + floor((c1 + c2) / 2^15)`, each term in range. A test
+/// compares it with the 64-bit form.
+#[cfg(any(test, tinyvae_armv6m))]
+#[inline(always)]
+pub(crate) fn high_product_halves(a: i32, m: i32) -> i32 {
+    let (ah, al) = (a >> 16, (a & 0xffff) as u32);
+    let (mh, ml) = (m >> 16, m & 0xffff);
+    // |c1| < 2^31; c2 < 2^31 + 2^17.
+    let c1 = ah * ml;
+    let c2 = al * mh as u32 + ((al * ml as u32) >> 16) + (1 << 14);
+    // The two remainders modulo 2^15 carry at most one.
+    let carry = ((c1 & 0x7fff) as u32 + (c2 & 0x7fff)) >> 15;
+    (2 * ah * mh)
+        .wrapping_add(c1 >> 15)
+        .wrapping_add((c2 >> 15) as i32)
+        .wrapping_add(carry as i32)
+}
+
+/// Little-endian i32 number `index` of `bytes` with one bounds check (one
+/// word load on thumbv7em), where `Le::i32` checks each byte.
+#[inline(always)]
+pub(crate) fn le_i32(bytes: &[u8], index: usize) -> i32 {
+    match bytes.get(index * 4..index * 4 + 4) {
+        Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+        _ => Le::i32(bytes, index),
+    }
+}
