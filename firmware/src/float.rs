@@ -4,16 +4,18 @@
 //! for dense layers (the fold undone), `bias * in_scale * w_scale[c]` for
 //! transposed convolutions; activations stay f32 between layers; the output
 //! is `round(255 * sigmoid(logit))` with micromath's `exp`. The arrays live
-//! in PSRAM above the blob (0x2180_0000, linked with nothing), filled once
-//! at boot.
+//! in PSRAM above the blob (`boards::MPS2_AN386_FLOAT_ARENA`, linked with
+//! nothing), filled once at boot.
 
 use micromath::F32Ext;
 use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Activation, Op, tap};
+use tinyvae_shared::boards;
 
-/// PSRAM from 0x2180_0000 to its end (hw/arm/mps2.c: 16 MiB at 0x2100_0000).
-const ARENA: usize = 0x2180_0000;
-const ARENA_END: usize = 0x2200_0000;
+/// The arena's first byte.
+const ARENA: usize = boards::MPS2_AN386_FLOAT_ARENA.start as usize;
+/// One past the arena's last byte.
+const ARENA_END: usize = boards::MPS2_AN386_FLOAT_ARENA.end as usize;
 
 struct FloatLayer {
     op: Op,

@@ -81,7 +81,7 @@ pub const ALL: [&Layout; 4] = [&MPS2_AN386, &MICROBIT, &MICROBIT_V2, &STM32F429I
 pub const MPS2_AN386: Layout = Layout {
     name: "qemu mps2-an386 (Cortex-M4F)",
     blob_start: 0x2100_1000,
-    blob_end: 0x2200_0000,
+    blob_end: MPS2_AN386_FLOAT_ARENA.start,
     command: Some(0x2100_0000),
     scratch: 256 * 1024,
     pixels: 64 * 1024,
@@ -91,6 +91,11 @@ pub const MPS2_AN386: Layout = Layout {
     flash_len: 4 * 1024 * 1024,
     code_len: 4 * 1024 * 1024,
 };
+
+/// The upper half of the `mps2-an386`'s PSRAM, above its blob region and
+/// linked with nothing: where the `bench` build's float32 baseline keeps
+/// its dequantized weights and activations (`firmware/src/float.rs`).
+pub const MPS2_AN386_FLOAT_ARENA: core::ops::Range<u32> = 0x2180_0000..0x2200_0000;
 
 /// BBC micro:bit v1 (nRF51822, Cortex-M0): 256 KiB flash at 0, 16 KiB RAM
 /// at `0x2000_0000`, 1 KiB flash pages (QEMU 7.2's `hw/arm/nrf51_soc.c`

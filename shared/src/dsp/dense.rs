@@ -29,6 +29,30 @@ pub(crate) fn unpack(x: &[i8], out: &mut [u32; MAX_PAIRS]) -> i32 {
     sum
 }
 
+/// One input pair (`$x`, two int16 halves) against the loaded words
+/// `{w0}`, `{w1}` of row pairs 0 and 1: the module doc's SMLAD, UXTB16,
+/// SMLAD for each, into `{s0}`, `{t0}` and `{s1}`, `{t1}`.
+macro_rules! pair_step {
+    ($x:literal) => {
+        concat!(
+            "smlad {s0}, {w0}, ",
+            $x,
+            ", {s0}\n",
+            "uxtb16 {w0}, {w0}\n",
+            "smlad {t0}, {w0}, ",
+            $x,
+            ", {t0}\n",
+            "smlad {s1}, {w1}, ",
+            $x,
+            ", {s1}\n",
+            "uxtb16 {w1}, {w1}\n",
+            "smlad {t1}, {w1}, ",
+            $x,
+            ", {t1}"
+        )
+    };
+}
+
 /// The four sums of one row quad: `[s0, t0, s1, t1]` in the module doc's
 /// notation, for row pair 0 and row pair 1, over all of `x`'s pairs.
 /// `quad` holds the quad's `2 * x.len()` words.
@@ -51,34 +75,14 @@ pub(crate) fn dot_quad(quad: &[u32], x: &[u32]) -> [i32; 4] {
             "2:",
             "ldrd {x0}, {x1}, [{xp}], #8",
             "ldrd {w0}, {w1}, [{wp}], #8",
-            "smlad {s0}, {w0}, {x0}, {s0}",
-            "uxtb16 {w0}, {w0}",
-            "smlad {t0}, {w0}, {x0}, {t0}",
-            "smlad {s1}, {w1}, {x0}, {s1}",
-            "uxtb16 {w1}, {w1}",
-            "smlad {t1}, {w1}, {x0}, {t1}",
+            pair_step!("{x0}"),
             "ldrd {w0}, {w1}, [{wp}], #8",
-            "smlad {s0}, {w0}, {x1}, {s0}",
-            "uxtb16 {w0}, {w0}",
-            "smlad {t0}, {w0}, {x1}, {t0}",
-            "smlad {s1}, {w1}, {x1}, {s1}",
-            "uxtb16 {w1}, {w1}",
-            "smlad {t1}, {w1}, {x1}, {t1}",
+            pair_step!("{x1}"),
             "ldrd {x0}, {x1}, [{xp}], #8",
             "ldrd {w0}, {w1}, [{wp}], #8",
-            "smlad {s0}, {w0}, {x0}, {s0}",
-            "uxtb16 {w0}, {w0}",
-            "smlad {t0}, {w0}, {x0}, {t0}",
-            "smlad {s1}, {w1}, {x0}, {s1}",
-            "uxtb16 {w1}, {w1}",
-            "smlad {t1}, {w1}, {x0}, {t1}",
+            pair_step!("{x0}"),
             "ldrd {w0}, {w1}, [{wp}], #8",
-            "smlad {s0}, {w0}, {x1}, {s0}",
-            "uxtb16 {w0}, {w0}",
-            "smlad {t0}, {w0}, {x1}, {t0}",
-            "smlad {s1}, {w1}, {x1}, {s1}",
-            "uxtb16 {w1}, {w1}",
-            "smlad {t1}, {w1}, {x1}, {t1}",
+            pair_step!("{x1}"),
             "subs {n}, {n}, #4",
             "bge 2b",
             "3:",
@@ -88,12 +92,7 @@ pub(crate) fn dot_quad(quad: &[u32], x: &[u32]) -> [i32; 4] {
             "4:",
             "ldr {x0}, [{xp}], #4",
             "ldrd {w0}, {w1}, [{wp}], #8",
-            "smlad {s0}, {w0}, {x0}, {s0}",
-            "uxtb16 {w0}, {w0}",
-            "smlad {t0}, {w0}, {x0}, {t0}",
-            "smlad {s1}, {w1}, {x0}, {s1}",
-            "uxtb16 {w1}, {w1}",
-            "smlad {t1}, {w1}, {x0}, {t1}",
+            pair_step!("{x0}"),
             "subs {n}, {n}, #1",
             "bne 4b",
             "5:",
