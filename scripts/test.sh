@@ -44,5 +44,20 @@ step "firmware: fmt and clippy for every board, release builds of the boards QEM
 step "the fuzz target builds (run it with cargo-fuzz: see shared/README.md)"
 cargo build --manifest-path shared/fuzz/Cargo.toml
 
-step "cargo test --workspace"
-cargo test --workspace
+step "cargo test --workspace (every test binary, even after a failure)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# Each test binary (and each crate's doc tests) ends with one line
+# `test result: ok. N passed; M failed; ...`.
+count() { grep -E '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{n += $1} END {print n + 0}'; }
+passed="$(count passed)"
+failed="$(count failed)"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    echo "cargo test exited $status with no failed test: a build error or a crashed test binary (above)"
+fi
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
