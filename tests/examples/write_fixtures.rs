@@ -5,8 +5,8 @@ fn main() -> std::io::Result<()> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| ".".into()));
     std::fs::create_dir_all(&dir)?;
     for (name, blob) in [
-        ("mlp.blob", tinyvae_tests::fixtures::mlp_blob()),
-        ("conv.blob", tinyvae_tests::fixtures::conv_blob()),
+        ("mlp.tvae", tinyvae_tests::fixtures::mlp_blob()),
+        ("conv.tvae", tinyvae_tests::fixtures::conv_blob()),
     ] {
         std::fs::write(dir.join(name), &blob)?;
         println!("{}: {} bytes", dir.join(name).display(), blob.len());

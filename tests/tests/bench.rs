@@ -26,7 +26,7 @@ fn bench_is_deterministic_and_kernels_agree() {
         ("mlp", fixtures::mlp_blob()),
         ("conv", fixtures::conv_blob()),
     ] {
-        let path = tmp.join(format!("{name}.blob"));
+        let path = tmp.join(format!("{name}.tvae"));
         std::fs::write(&path, &blob).unwrap();
         let request = Request::new(Draw::Prior, 2, Some(7));
         let run =

@@ -117,7 +117,7 @@ fn requests() -> Vec<Request> {
 fn mlp_on_cortex_m4_equals_host() {
     chip_equals_host(
         Machine::Mps2An386,
-        "mlp.blob",
+        "mlp.tvae",
         &fixtures::mlp_blob(),
         &requests(),
     );
@@ -127,7 +127,7 @@ fn mlp_on_cortex_m4_equals_host() {
 fn conv_on_cortex_m4_equals_host() {
     chip_equals_host(
         Machine::Mps2An386,
-        "conv.blob",
+        "conv.tvae",
         &fixtures::conv_blob(),
         &requests(),
     );
@@ -139,8 +139,8 @@ fn exported_models_on_the_chips_equal_host() {
         fixtures::exported(Arch::Mlp),
         fixtures::exported(Arch::Conv),
     );
-    chip_equals_host(Machine::Mps2An386, "exported-mlp.blob", &mlp, &requests());
-    chip_equals_host(Machine::Mps2An386, "exported-conv.blob", &conv, &requests());
+    chip_equals_host(Machine::Mps2An386, "exported-mlp.tvae", &mlp, &requests());
+    chip_equals_host(Machine::Mps2An386, "exported-conv.tvae", &conv, &requests());
 }
 
 /// Asserts a failed run: non-zero exit, no images, an error naming `problem`.
@@ -164,7 +164,7 @@ fn corrupt_blob_is_refused() {
     let mut blob = fixtures::conv_blob();
     let middle = blob.len() / 2;
     blob[middle] ^= 0x40;
-    let path = blob_file("corrupt.blob", &blob);
+    let path = blob_file("corrupt.tvae", &blob);
     let run = run(Some(&path), Some(&ONE));
     assert_refused(&run, "checksum mismatch, the blob is corrupt");
     assert!(
@@ -186,14 +186,14 @@ fn missing_blob_is_refused() {
 
 #[test]
 fn missing_request_is_refused() {
-    let path = blob_file("for-missing-request.blob", &fixtures::conv_blob());
+    let path = blob_file("for-missing-request.tvae", &fixtures::conv_blob());
     let run = run(Some(&path), None);
     assert_refused(&run, "no request block at 0x21000000");
 }
 
 #[test]
 fn unknown_class_is_refused() {
-    let path = blob_file("for-unknown-class.blob", &fixtures::conv_blob());
+    let path = blob_file("for-unknown-class.tvae", &fixtures::conv_blob());
     let request = Request {
         draw: Draw::Class(fixtures::CLASSES),
         ..ONE
