@@ -16,7 +16,7 @@ use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::data::Split;
 use tinyvae_trainer::export::{ExportOptions, export};
 use tinyvae_trainer::model::{Arch, VaeConfig};
-use tinyvae_trainer::training::Rng;
+use tinyvae_trainer::rng::Rng;
 
 /// Dimensions of z in both fixtures.
 pub const LATENT: u16 = 20;

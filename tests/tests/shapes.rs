@@ -9,7 +9,7 @@ use tinyvae_tools::firmware::Machine;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::export::float_layers;
 use tinyvae_trainer::model::{Arch, VaeConfig};
-use tinyvae_trainer::training::Rng;
+use tinyvae_trainer::rng::Rng;
 
 #[test]
 fn conv_fixture_has_the_trained_decoders_shapes() {

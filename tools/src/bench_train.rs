@@ -8,8 +8,9 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::config::TrainingConfig;
 use tinyvae_trainer::model::{Arch, VaeConfig};
-use tinyvae_trainer::training::{RunOptions, TrainingConfig, train};
+use tinyvae_trainer::training::{RunOptions, train};
 
 use crate::fail::bad_input;
 use crate::train::classify;

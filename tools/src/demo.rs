@@ -15,11 +15,12 @@ use anyhow::{Context, Result, bail, ensure};
 use tinyvae_shared::{Draw, Model};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::classifier::{Classifier, judge, train_classifier};
+use tinyvae_trainer::config::TrainingConfig;
 use tinyvae_trainer::data::{DataSet, PIXELS, Split};
 use tinyvae_trainer::export::{self as int8, ExportOptions, Fidelity};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
-use tinyvae_trainer::training::{RunOptions, Trained, TrainingConfig, train};
+use tinyvae_trainer::training::{RunOptions, Trained, train};
 
 use tinyvae_shared::protocol::Request;
 

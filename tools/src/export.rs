@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tinyvae_shared::Model;
 use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::checkpoint::load_checkpoint;
 use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR};
 use tinyvae_trainer::export::{self as int8, ExportOptions, Fidelity};
-use tinyvae_trainer::training::load_checkpoint;
+use tinyvae_trainer::fsio;
 
 use crate::fail::bad_input;
 
@@ -80,8 +81,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let json = serde_json::to_string_pretty(&report).expect("the report serialises");
     let report_path = fidelity_path(&args.out);
-    data::write_atomic(&report_path, json.as_bytes())?;
-    data::write_atomic(&args.out, &blob)?;
+    fsio::write_atomic(&report_path, json.as_bytes())?;
+    fsio::write_atomic(&args.out, &blob)?;
     print!("{}", table(&report));
     println!(
         "wrote {} ({} bytes) and {}",

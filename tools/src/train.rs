@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::ValueEnum;
 use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::checkpoint::CheckpointError;
+use tinyvae_trainer::config::{LrSchedule, TrainingConfig};
 use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet};
+use tinyvae_trainer::error::TrainError;
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
-use tinyvae_trainer::training::{LrSchedule, RunOptions, TrainError, TrainingConfig, train};
+use tinyvae_trainer::training::{RunOptions, train};
 
 use crate::fail::bad_input;
 
@@ -158,8 +161,9 @@ pub fn load_data(data: Option<&Path>, download: Option<Download>) -> anyhow::Res
 pub fn classify(err: TrainError) -> anyhow::Error {
     match err {
         TrainError::BadOption(_)
-        | TrainError::OtherRun { .. }
-        | TrainError::NoCheckpoint { .. } => bad_input(err),
+        | TrainError::Checkpoint(
+            CheckpointError::OtherRun { .. } | CheckpointError::NoCheckpoint { .. },
+        ) => bad_input(err),
         _ => anyhow::Error::new(err),
     }
 }

@@ -1,11 +1,13 @@
-//! The burn backends this build offers, the threads they run on, and the
-//! flush-to-zero setting of those threads.
+//! The burn backends this build offers, and the threads they run on (with
+//! flush-to-zero set: [`crate::ftz`]).
 
 use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+
+use crate::ftz::flush_denormals;
 
 #[cfg(not(any(
     feature = "flex",
@@ -149,28 +151,4 @@ pub fn run_in_pool<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> 
         flush_denormals();
         work()
     })
-}
-
-/// Sets flush-to-zero and denormals-are-zero on the calling thread. Adam's
-/// moments of weights whose gradient stays zero (border pixels) decay into
-/// denormals, which cost ~100 cycles per operation on x86; the results do not
-/// change measurably.
-pub fn flush_denormals() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads and writes the SSE control register of this thread only;
-    // bits 15 (FTZ) and 6 (DAZ) change how denormals round, nothing else.
-    unsafe {
-        let mut mxcsr: u32 = 0;
-        std::arch::asm!("stmxcsr [{}]", in(reg) &mut mxcsr, options(nostack));
-        mxcsr |= (1 << 15) | (1 << 6);
-        std::arch::asm!("ldmxcsr [{}]", in(reg) &mxcsr, options(nostack));
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: sets the FZ bit (24) of this thread's FPCR; nothing else changes.
-    unsafe {
-        let mut fpcr: u64;
-        std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack));
-        fpcr |= 1 << 24;
-        std::arch::asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack));
-    }
 }

@@ -4,6 +4,7 @@
 //! garments do not. The demo uses it to put a number on the difference
 //! between a VAE's and a plain autoencoder's prior samples.
 
+use burn::data::dataloader::batcher::Batcher;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
@@ -11,8 +12,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::batch::{ImageBatcher, batched, values};
 use crate::data::{PIXELS, Split};
-use crate::training::{Rng, images_tensor};
+use crate::rng::Rng;
 
 /// Hidden units of the classifier.
 const HIDDEN: usize = 256;
@@ -35,6 +37,22 @@ impl Classifier {
     }
 }
 
+/// Batches labelled images: the images as [`ImageBatcher`] makes them, and
+/// their labels as class indices `[batch]`.
+#[derive(Debug, Clone, Copy)]
+struct LabelledBatcher;
+
+impl<'a> Batcher<(&'a [u8], u8), (Tensor<2>, Tensor<1, Int>)> for LabelledBatcher {
+    fn batch(&self, items: Vec<(&'a [u8], u8)>, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+        let (images, labels): (Vec<&[u8]>, Vec<i64>) = items
+            .into_iter()
+            .map(|(image, label)| (image, i64::from(label)))
+            .unzip();
+        let targets = Tensor::from_data(TensorData::new(labels, [images.len()]), device);
+        (ImageBatcher.batch(images, device), targets)
+    }
+}
+
 /// Trains a classifier on `train` for `epochs` epochs (Adam, 1e-3) on
 /// `device` (a CPU device; autodiff is added here).
 pub fn train_classifier(train: &Split, epochs: usize, seed: u64, device: &Device) -> Classifier {
@@ -54,23 +72,10 @@ pub fn train_classifier(train: &Split, epochs: usize, seed: u64, device: &Device
     let loss = CrossEntropyLossConfig::new().init(&device);
     let mut rng = Rng::new(seed);
     for _ in 0..epochs {
-        for batch in rng.permutation(train.len()).chunks(BATCH) {
-            let chunk = Split {
-                pixels: batch
-                    .iter()
-                    .flat_map(|&i| &train.pixels[i * PIXELS..(i + 1) * PIXELS])
-                    .copied()
-                    .collect(),
-                labels: batch.iter().map(|&i| train.labels[i]).collect(),
-            };
-            let targets = Tensor::<1, Int>::from_data(
-                TensorData::new(
-                    chunk.labels.iter().map(|&l| i64::from(l)).collect(),
-                    [chunk.len()],
-                ),
-                &device,
-            );
-            let logits = model.forward(images_tensor(&chunk, &device)); // [batch, classes]
+        let order = rng.permutation(train.len());
+        let items = order.into_iter().map(|i| (train.image(i), train.labels[i]));
+        for (x, targets) in batched(items, BATCH, &LabelledBatcher, &device) {
+            let logits = model.forward(x); // [batch, classes]
             let grads =
                 GradientsParams::from_grads(loss.forward(logits, targets).backward(), &model);
             model = optim.step(1e-3, model, grads);
@@ -94,19 +99,12 @@ pub struct Verdict {
 pub fn judge(model: &Classifier, pixels: &[u8], labels: Option<&[u8]>) -> Verdict {
     let device = model.fc1.weight.val().device();
     let n = pixels.len() / PIXELS;
-    let split = Split {
-        pixels: pixels.to_vec(),
-        labels: vec![0; n],
-    };
-    let probs = softmax(model.forward(images_tensor(&split, &device)), 1); // [n, classes]
+    let images = ImageBatcher.batch(pixels.chunks_exact(PIXELS).collect(), &device);
+    let probs = softmax(model.forward(images), 1); // [n, classes]
     let classes = probs.dims()[1];
-    let values = probs
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 tensor data");
+    let probs = values(probs);
     let (mut confidence, mut correct) = (0.0, 0usize);
-    for (i, row) in values.chunks(classes).enumerate() {
+    for (i, row) in probs.chunks(classes).enumerate() {
         let (best, p) = row
             .iter()
             .enumerate()

@@ -1,15 +1,14 @@
-//! The test-set negative ELBO in nats per image, with its reconstruction
-//! (BCE) and KL parts.
+//! What a run measures: the test-set negative ELBO in nats per image, with
+//! its reconstruction (BCE) and KL parts, and the record of each epoch.
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{PIXELS, Split};
-use crate::model::{Vae, bce_with_logits_sum, kl_sum};
-use crate::training::{Rng, images_tensor, noise};
-
-/// Images per forward pass of the evaluation.
-const EVAL_BATCH: usize = 1000;
+use crate::batch::{INFERENCE_BATCH, ImageBatcher, batched};
+use crate::data::Split;
+use crate::loss::{bce_with_logits_sum, kl_sum};
+use crate::model::Vae;
+use crate::rng::Rng;
 
 /// Negative ELBO per image = BCE + KL (the KL at weight 1, whatever beta the
 /// run trained with), in nats. A single-sample estimate, as pytorch/examples
@@ -22,6 +21,22 @@ pub struct Nelbo {
     pub bce: f64,
     /// KL(q(z|x) || N(0, I)).
     pub kl: f64,
+}
+
+/// One epoch of a run: a line of `metrics.jsonl`, and part of every
+/// checkpoint's `state.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss (BCE + beta * KL) per image over the epoch.
+    pub train_loss: f64,
+    /// Test negative ELBO and its parts, nats per image.
+    pub test: Nelbo,
+    /// Seconds of training (without the test pass).
+    pub train_seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
 }
 
 /// The negative ELBO of `model` on `split`, with the noise drawn from a
@@ -43,16 +58,11 @@ pub fn test_nelbo_with_decoder(
     let latent = model.latent();
     let mut rng = Rng::new(seed ^ 0x7e57_5eed);
     let (mut bce, mut kl) = (0.0, 0.0);
-    for start in (0..split.len()).step_by(EVAL_BATCH) {
-        let end = (start + EVAL_BATCH).min(split.len());
-        let chunk = Split {
-            pixels: split.pixels[start * PIXELS..end * PIXELS].to_vec(),
-            labels: split.labels[start..end].to_vec(),
-        };
-        let x = images_tensor(&chunk, &device); // [batch, 784]
+    for x in batched(split.images(), INFERENCE_BATCH, &ImageBatcher, &device) {
+        let [rows, _] = x.dims(); // [batch, 784]
         let (mu, logvar) = model.encode(x.clone()); // [batch, latent]
-        let eps = noise(&mut rng, end - start, latent, &device);
-        let z = mu.clone() + logvar.clone().mul_scalar(0.5).exp() * eps; // [batch, latent]
+        let eps = rng.noise(rows, latent, &device);
+        let z = Vae::reparameterize(mu.clone(), logvar.clone(), eps); // [batch, latent]
         bce += f64::from(bce_with_logits_sum(decode(z), x).into_scalar::<f32>());
         kl += f64::from(kl_sum(mu, logvar).into_scalar::<f32>());
     }

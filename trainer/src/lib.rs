@@ -1,12 +1,44 @@
 //! Training, evaluation and int8 export of the tinyvae VAE.
+//!
+//! The modules, leaf first: each imports only modules above it in this list
+//! (no import cycle).
+//!
+//! - [`rng`]: the host random stream (SplitMix64) and its draws.
+//! - [`fsio`]: atomic file writes.
+//! - [`ftz`]: flush-to-zero on training threads (the crate's only `unsafe`).
+//! - [`backend`]: the burn backends of this build and their thread pool.
+//! - [`data`]: MNIST-format (IDX) data sets: reading, writing, download.
+//! - [`batch`]: host data to tensors in batches (burn `Batcher`s) and back.
+//! - [`loss`]: the VAE's loss terms (BCE, KL, the fused BCE).
+//! - [`model`]: the VAEs, their forward passes and the reparameterisation.
+//! - [`optim`]: the run's Adam (fused on the CPU).
+//! - [`evaluation`]: the test NELBO and the per-epoch metrics.
+//! - [`classifier`]: a classifier that judges generated images.
+//! - [`pictures`]: PNG grids and the loss curve.
+//! - [`config`]: what defines a run, and its learning-rate schedule.
+//! - [`checkpoint`]: checkpoints and metrics on disk: save, load, resume.
+//! - [`error`]: the error of a training run.
+//! - [`training`]: the training loop.
+//! - [`export`]: int8 quantization into a blob, and its fidelity report.
+
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod backend;
+pub mod batch;
+pub mod checkpoint;
 pub mod classifier;
+pub mod config;
 pub mod data;
+pub mod error;
 pub mod evaluation;
 pub mod export;
+pub mod fsio;
+#[allow(unsafe_code)]
+pub mod ftz;
 pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod pictures;
+pub mod rng;
 pub mod training;

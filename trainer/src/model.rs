@@ -1,9 +1,10 @@
-//! The two VAEs (`mlp`, `conv`) and their loss.
+//! The two VAEs (`mlp`, `conv`): their shapes, initialisation and forward
+//! passes, and the reparameterisation that joins encoder and decoder.
 //!
 //! Every model maps images `[batch, 784]` in [0, 1] to `(mu, logvar)`
 //! `[batch, latent]` and latents `[batch, latent]` to pixel logits
 //! `[batch, 784]`; the decoder ends in logits, not in a sigmoid, so the loss
-//! is computed stably from them.
+//! ([`crate::loss`]) is computed stably from them.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -14,7 +15,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{PIXELS, SIDE};
-use crate::training::Rng;
+use crate::rng::Rng;
 
 /// Which VAE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,12 +240,21 @@ impl Vae {
         self.decoder.forward(z)
     }
 
-    /// Encodes, draws z = mu + exp(logvar / 2) * eps with the given noise
-    /// `eps` `[batch, latent]`, decodes: `(logits, mu, logvar)`.
+    /// Encodes, draws z with the given noise `eps` `[batch, latent]`
+    /// ([`Vae::reparameterize`]), decodes: `(logits, mu, logvar)`.
     pub fn forward(&self, x: Tensor<2>, eps: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
         let (mu, logvar) = self.encode(x); // [batch, latent] each
-        let z = mu.clone() + logvar.clone().mul_scalar(0.5).exp() * eps; // [batch, latent]
+        let z = Self::reparameterize(mu.clone(), logvar.clone(), eps); // [batch, latent]
         (self.decode_logits(z), mu, logvar) // [batch, 784]
+    }
+
+    /// A draw from the posterior `N(mu, exp(logvar))` given standard normal
+    /// noise `e`: `z = mu + exp(logvar / 2) * e`, differentiable in `mu` and
+    /// `logvar` (the reparameterisation trick). All `[batch, latent]`. The
+    /// one place the formula lives: training, evaluation and the export's
+    /// posterior latents all draw through it.
+    pub fn reparameterize(mu: Tensor<2>, logvar: Tensor<2>, e: Tensor<2>) -> Tensor<2> {
+        mu + logvar.mul_scalar(0.5).exp() * e
     }
 
     /// Size of z.
@@ -279,19 +289,41 @@ impl Encoder {
 }
 
 impl Decoder {
-    /// Latents `[batch, latent]` to pixel logits `[batch, 784]`.
+    /// Latents `[batch, latent]` to pixel logits `[batch, 784]`: the last of
+    /// [`Decoder::forward_layers`], without keeping the others.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        self.run(z, None)
+    }
+
+    /// The output of every layer (after its activation) for latents
+    /// `[batch, latent]`, each `[batch, elements]` (feature maps flattened
+    /// channels-first, as burn holds them): what the export calibrates on.
+    /// The last is the pixel logits `[batch, 784]`, as [`Decoder::forward`]
+    /// gives them.
+    pub fn forward_layers(&self, z: Tensor<2>) -> Vec<Tensor<2>> {
+        let mut layers = Vec::new();
+        let logits = self.run(z, Some(&mut layers));
+        layers.push(logits);
+        layers
+    }
+
+    /// The one forward pass: the logits, and each hidden layer's output
+    /// pushed onto `hidden` when given.
+    fn run(&self, z: Tensor<2>, mut hidden: Option<&mut Vec<Tensor<2>>>) -> Tensor<2> {
+        let [batch, _] = z.dims();
         match self {
             Decoder::Mlp(m) => {
                 let h = relu(m.fc3.forward(z)); // [batch, 400]
+                keep(&mut hidden, || h.clone());
                 m.fc4.forward(h) // [batch, 784]
             }
             Decoder::Conv(m) => {
-                let [batch, _] = z.dims();
                 let c0 = m.deconv1.channels[0];
                 let h0 = CONV_DECODER_H0;
-                let h = relu(m.fc.forward(z)).reshape([batch, c0, h0, h0]); // [batch, C0, 7, 7]
-                let h = relu(m.deconv1.forward(h)); // [batch, C1, 14, 14]
+                let h = relu(m.fc.forward(z)); // [batch, C0*7*7]
+                keep(&mut hidden, || h.clone());
+                let h = relu(m.deconv1.forward(h.reshape([batch, c0, h0, h0]))); // [batch, C1, 14, 14]
+                keep(&mut hidden, || h.clone().flatten::<2>(1, 3)); // [batch, C1*14*14]
                 m.deconv2.forward(h).reshape([batch, PIXELS]) // [batch, 784]
             }
         }
@@ -326,95 +358,20 @@ impl Decoder {
     }
 }
 
-/// Bernoulli negative log-likelihood of grayscale targets `x` in [0, 1] under
-/// pixel logits `l`, summed over pixels and images, computed stably as
-/// `max(l, 0) - x*l + ln(1 + exp(-|l|))`. Shapes `[batch, 784]`; returns `[1]`.
-pub fn bce_with_logits_sum(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
-    let softplus_neg_abs = logits.clone().abs().neg().exp().log1p(); // [batch, 784]
-    (relu(logits.clone()) - x * logits + softplus_neg_abs).sum()
-}
-
-/// KL(q(z|x) || N(0, I)) = 0.5 * sum(exp(logvar) - 1 - logvar + mu^2), summed
-/// over latent dimensions and images. Shapes `[batch, latent]`; returns `[1]`.
-pub fn kl_sum(mu: Tensor<2>, logvar: Tensor<2>) -> Tensor<1> {
-    (logvar.clone().exp() - logvar + mu.square())
-        .sub_scalar(1.0)
-        .sum()
-        .mul_scalar(0.5)
+/// Pushes `layer()` onto `hidden` when there is one (and only then
+/// computes it).
+fn keep(hidden: &mut Option<&mut Vec<Tensor<2>>>, layer: impl FnOnce() -> Tensor<2>) {
+    if let Some(hidden) = hidden {
+        hidden.push(layer());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Tolerance for f32 sums of a few terms.
-    const TOL: f32 = 1e-4;
-
     fn device() -> Device {
         crate::backend::Backend::default().device()
-    }
-
-    fn scalar(t: Tensor<1>) -> f32 {
-        t.into_scalar::<f32>()
-    }
-
-    fn tensor(values: &[f32], cols: usize) -> Tensor<2> {
-        Tensor::from_data(
-            TensorData::new(values.to_vec(), [values.len() / cols, cols]),
-            &device(),
-        )
-    }
-
-    #[test]
-    fn bce_matches_hand_computed_values() {
-        // (logit, target, -[x ln s(l) + (1-x) ln(1-s(l))]) computed by hand:
-        // l = 0: ln 2 whatever x; l = 2, x = 1: ln(1 + e^-2);
-        // l = -3, x = 0.25: 0.25*3 + ln(1 + e^-3); l = 80, x = 0: 80 (no overflow);
-        // l = -80, x = 1: 80.
-        let cases: [(f32, f32, f32); 6] = [
-            (0.0, 0.0, std::f32::consts::LN_2),
-            (0.0, 0.7, std::f32::consts::LN_2),
-            (2.0, 1.0, 0.126_928_01),
-            (-3.0, 0.25, 0.75 + 0.048_587_35),
-            (80.0, 0.0, 80.0),
-            (-80.0, 1.0, 80.0),
-        ];
-        for (l, x, expected) in cases {
-            let got = scalar(bce_with_logits_sum(tensor(&[l], 1), tensor(&[x], 1)));
-            assert!(
-                (got - expected).abs() <= TOL * expected.max(1.0),
-                "bce(logit {l}, target {x}) = {got}, expected {expected}"
-            );
-        }
-        let total = scalar(bce_with_logits_sum(
-            tensor(&[0.0, 2.0, -3.0, 80.0], 2),
-            tensor(&[0.7, 1.0, 0.25, 0.0], 2),
-        ));
-        let expected = std::f32::consts::LN_2 + 0.126_928_01 + 0.798_587_4 + 80.0;
-        assert!(
-            (total - expected).abs() <= TOL * expected,
-            "{total} vs {expected}"
-        );
-    }
-
-    #[test]
-    fn kl_matches_hand_computed_values() {
-        // mu = 0, logvar = 0: 0. mu = 1, logvar = 0: 0.5.
-        // mu = 0, logvar = ln 2: 0.5 (2 - 1 - ln 2) = 0.153_426_4.
-        // mu = -2, logvar = -1: 0.5 (e^-1 - 1 + 1 + 4) = 2.183_939_7.
-        let cases: [(f32, f32, f32); 4] = [
-            (0.0, 0.0, 0.0),
-            (1.0, 0.0, 0.5),
-            (0.0, std::f32::consts::LN_2, 0.153_426_4),
-            (-2.0, -1.0, 2.183_939_7),
-        ];
-        for (mu, logvar, expected) in cases {
-            let got = scalar(kl_sum(tensor(&[mu], 1), tensor(&[logvar], 1)));
-            assert!(
-                (got - expected).abs() <= TOL,
-                "kl(mu {mu}, logvar {logvar}) = {got}, expected {expected}"
-            );
-        }
     }
 
     #[test]
@@ -457,5 +414,40 @@ mod tests {
         assert_eq!(model.decoder.int8_bytes(), weights + biases);
         let z = Tensor::<2>::zeros([2, 3], &device);
         assert_eq!(model.decode_logits(z).dims(), [2, PIXELS]);
+    }
+
+    /// `forward` is the last of `forward_layers`, whose outputs have the
+    /// sizes of the layers the blob holds.
+    #[test]
+    fn forward_is_the_last_layer_output() {
+        use crate::batch::values;
+        let device = device();
+        let z: Vec<f32> = (0..15).map(|i| i as f32 * 0.1 - 0.7).collect();
+        let z = Tensor::<2>::from_data(TensorData::new(z, [3, 5]), &device);
+        let archs = [
+            (Arch::Mlp, vec![400, PIXELS]),
+            (Arch::Conv, vec![32 * 49, 40 * 196, PIXELS]),
+        ];
+        for (arch, sizes) in archs {
+            let model = VaeConfig::new(arch)
+                .with_latent(5)
+                .init(&device, &mut Rng::new(2));
+            let layers = model.decoder.forward_layers(z.clone());
+            let dims: Vec<[usize; 2]> = layers.iter().map(|l| l.dims()).collect();
+            let expected: Vec<[usize; 2]> = sizes.iter().map(|&n| [3, n]).collect();
+            assert_eq!(dims, expected, "{arch:?}");
+            let last = values(layers.last().unwrap().clone());
+            assert_eq!(last, values(model.decode_logits(z.clone())), "{arch:?}");
+        }
+    }
+
+    #[test]
+    fn reparameterize_is_mu_plus_sigma_times_e() {
+        let device = device();
+        let t = |v: [f32; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, 2]), &device);
+        // mu 1, sigma 2 (logvar ln 4), e 0.5: 2; mu -1, sigma 1, e -1: -2.
+        let z = Vae::reparameterize(t([1.0, -1.0]), t([4f32.ln(), 0.0]), t([0.5, -1.0]));
+        let z = crate::batch::values(z);
+        assert!((z[0] - 2.0).abs() < 1e-6 && z[1] == -2.0, "{z:?}");
     }
 }

@@ -1,4 +1,5 @@
-//! A fused, in-place Adam for the CPU backends.
+//! The optimizer of a run ([`adam`]): a fused, in-place Adam on the CPU
+//! backends, burn's `Adam` on the GPU ones.
 //!
 //! burn's `Adam` runs about 13 tensor operations per parameter per step, each
 //! allocating a new buffer. This one updates the parameter and both moments
@@ -7,9 +8,24 @@
 //! pool. Its state is burn's `AdamState`, so checkpoints are interchangeable
 //! with burn's `Adam` (which the GPU backends use).
 
-use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
+use burn::optim::{
+    AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
+};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
+
+use crate::backend::Backend;
+
+/// PyTorch's Adam (epsilon 1e-8; burn's default is 1e-5): fused and in place
+/// on the CPU backends, burn's `Adam` on the GPU ones. Both keep the same
+/// state, so their checkpoints are interchangeable.
+pub fn adam(backend: Backend) -> ModuleOptimizer {
+    if backend.is_cpu() {
+        ModuleOptimizer::from(FusedAdam::default())
+    } else {
+        AdamConfig::new().with_epsilon(1e-8).init()
+    }
+}
 
 /// Elements per parallel task.
 const CHUNK: usize = 16 * 1024;
@@ -104,9 +120,7 @@ impl Optimizer for FusedAdam {
 mod tests {
     use super::*;
     use burn::module::{Module, Param};
-    use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-
-    use crate::backend::Backend;
+    use burn::optim::GradientsParams;
 
     #[derive(Module, Debug)]
     struct Weights {

@@ -7,9 +7,11 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 use plotters::prelude::*;
 
+use crate::batch::images_tensor;
 use crate::data::{PIXELS, SIDE, Split};
+use crate::evaluation::EpochMetrics;
 use crate::model::Vae;
-use crate::training::{EpochMetrics, Rng, images_tensor, noise};
+use crate::rng::Rng;
 
 /// Images per row of the grids.
 const GRID_COLS: usize = 8;
@@ -81,12 +83,7 @@ fn reconstruction_rows(model: &Vae, test: &Split, pairs: usize) -> Vec<u8> {
 /// `count` images decoded from z ~ N(0, I).
 fn prior_samples(model: &Vae, count: usize, seed: u64) -> Vec<u8> {
     let device = model.device();
-    let z = noise(
-        &mut Rng::new(seed ^ 0x5a3_91e5),
-        count,
-        model.latent(),
-        &device,
-    );
+    let z = Rng::new(seed ^ 0x5a3_91e5).noise(count, model.latent(), &device);
     to_gray(model.decode_logits(z))
 }
 

@@ -9,7 +9,7 @@ use tinyvae_trainer::export::{
     Agreement, ExportOptions, export, fidelity, float_images, int8_images,
 };
 use tinyvae_trainer::model::{Arch, VaeConfig};
-use tinyvae_trainer::training::Rng;
+use tinyvae_trainer::rng::Rng;
 
 use common::shapes;
 
@@ -137,9 +137,10 @@ fn conv_export_follows_decoder_channels() {
 #[test]
 fn class_samples_come_from_their_prototype() {
     use tinyvae_shared::{Latent, seeded_rng};
+    use tinyvae_trainer::config::TrainingConfig;
     use tinyvae_trainer::data::{DataSet, PIXELS};
     use tinyvae_trainer::export::encode;
-    use tinyvae_trainer::training::{RunOptions, TrainingConfig, train};
+    use tinyvae_trainer::training::{RunOptions, train};
 
     let tmp = tempfile::tempdir().unwrap();
     let data = DataSet {

@@ -6,12 +6,14 @@ mod common;
 use std::path::Path;
 
 use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::checkpoint::{CheckpointError, load_model, read_metrics};
+use tinyvae_trainer::config::TrainingConfig;
 use tinyvae_trainer::data::{self, DataSet};
+use tinyvae_trainer::error::TrainError;
+use tinyvae_trainer::evaluation::EpochMetrics;
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
-use tinyvae_trainer::training::{
-    EpochMetrics, RunOptions, TrainError, TrainingConfig, load_model, read_metrics, train,
-};
+use tinyvae_trainer::training::{RunOptions, train};
 
 /// A resumed run repeats the same float operations in the same order; allow
 /// for reductions whose order may depend on thread scheduling.
@@ -158,7 +160,13 @@ fn resumed_run_matches_uninterrupted_run() {
 
     let other = config.clone().with_lr(3e-4);
     let err = train(&other, &data, &options(&out)).unwrap_err();
-    assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TrainError::Checkpoint(CheckpointError::OtherRun { .. })
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("lr differs"), "{err}");
 
     let nothing = RunOptions {
@@ -166,5 +174,11 @@ fn resumed_run_matches_uninterrupted_run() {
         ..options(&tmp.path().join("empty"))
     };
     let err = train(&config, &data, &nothing).unwrap_err();
-    assert!(matches!(err, TrainError::NoCheckpoint { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TrainError::Checkpoint(CheckpointError::NoCheckpoint { .. })
+        ),
+        "{err}"
+    );
 }
