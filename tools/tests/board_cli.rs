@@ -81,6 +81,14 @@ fn hex_of(blob: &Path, out: &Path, extra: &[&str]) {
     assert_success(&run_hex(blob, out, extra));
 }
 
+/// The test blob in `dir`, and `tinyvae hex`'s file of it beside it.
+fn blob_and_hex(dir: &Path) -> (PathBuf, PathBuf) {
+    let blob = write_blob(dir);
+    let hex = dir.join("model.hex");
+    hex_of(&blob, &hex, &[]);
+    (blob, hex)
+}
+
 /// Asserts exit 2 and one line on stderr that contains `words`.
 fn assert_bad_input(run: &std::process::Output, words: &str) {
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -121,9 +129,7 @@ fn json_lines(path: PathBuf) -> Vec<serde_json::Value> {
 #[test]
 fn hex_places_the_blob_at_the_board_address_and_with_the_firmware() {
     let dir = tempfile::tempdir().unwrap();
-    let blob = write_blob(dir.path());
-    let hex = dir.path().join("model.hex");
-    hex_of(&blob, &hex, &[]);
+    let (blob, hex) = blob_and_hex(dir.path());
     let chunks = parse_intel_hex(&std::fs::read_to_string(&hex).unwrap()).unwrap();
     assert_eq!(chunks.len(), 1);
     assert_eq!(chunks[0].address, BLOB_ADDRESS);
@@ -182,9 +188,7 @@ fn a_blob_too_big_for_the_board_is_refused() {
 #[test]
 fn listen_to_the_emulated_microbit() {
     let dir = tempfile::tempdir().unwrap();
-    let blob = write_blob(dir.path());
-    let hex = dir.path().join("model.hex");
-    hex_of(&blob, &hex, &[]);
+    let (blob, hex) = blob_and_hex(dir.path());
     let board = boot(Some(&hex));
     let blob_arg = blob.to_str().unwrap();
 

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use tinyvae_shared::protocol::Request;
 
 use super::Machine;
-use super::lab::run_with;
+use super::lab::LabQemu;
 use crate::link::LogLine;
 
 /// One kernel's measurement of one image from the `bench` firmware.
@@ -170,14 +170,9 @@ pub fn bench(
     request: &Request,
     timeout: Duration,
 ) -> Result<Bench> {
-    let run = run_with(
-        elf,
-        machine,
-        Some(blob),
-        Some(request),
-        timeout,
-        &["-icount", "shift=0"],
-    )?;
+    let mut qemu = LabQemu::new(machine, Some(blob), Some(request))?;
+    qemu.command.args(["-icount", "shift=0"]);
+    let run = qemu.run(elf, timeout)?;
     if run.exit_code != 0 {
         bail!(
             "the bench firmware exited with {}: {}{}",

@@ -3,7 +3,7 @@
 //! frames read from semihosting's stdout when QEMU exits.
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -71,76 +71,93 @@ pub fn run(
     request: Option<&Request>,
     timeout: Duration,
 ) -> Result<Run> {
-    run_with(elf, machine, blob, request, timeout, &[])
+    LabQemu::new(machine, blob, request)?.run(elf, timeout)
 }
 
-/// [`run`] with extra QEMU arguments (`-icount shift=0` for counting
-/// instructions).
-pub fn run_with(
-    elf: &Path,
-    machine: Machine,
-    blob: Option<&Path>,
-    request: Option<&Request>,
-    timeout: Duration,
-    qemu_args: &[&str],
-) -> Result<Run> {
-    let table = read_defmt_table(elf)?;
-    let scratch = ScratchDir::new()?;
-    let mut command = Qemu::command(machine, "none");
-    command.args(["-semihosting-config", "enable=on,target=native"]);
-    command.args(qemu_args);
-    if let Some(request) = request {
-        let address = machine
-            .layout()
-            .command
-            .context("this machine reads its commands from its UART, not from memory")?;
-        let frame = protocol::Command::Generate(*request).to_frame();
-        let path = scratch.write("request.bin", &frame)?;
-        command.arg("-device").arg(loader(&path, Some(address)));
-    }
-    if let Some(blob) = blob {
-        command
-            .arg("-device")
-            .arg(loader(blob, Some(machine.blob_address())));
-    }
-    let mut qemu = Qemu::start(&mut command, elf, Stdio::piped())?;
-    let stdout = drain(qemu.0.stdout.take());
-    let stderr = drain(qemu.0.stderr.take());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = qemu.0.try_wait().context("waiting for QEMU")? {
-            break status;
+/// A lab run's QEMU, set up but not started: its command line, to which a
+/// caller may add arguments (`bench` adds `-icount shift=0`), and the
+/// files it loads.
+pub(crate) struct LabQemu {
+    /// `qemu-system-arm` with the machine, semihosting and the loaders.
+    pub(crate) command: Command,
+    _scratch: ScratchDir,
+}
+
+impl LabQemu {
+    /// QEMU for `machine` with semihosting on, `blob` at the machine's
+    /// blob address and the command frame for `request` at its command
+    /// address.
+    pub(crate) fn new(
+        machine: Machine,
+        blob: Option<&Path>,
+        request: Option<&Request>,
+    ) -> Result<Self> {
+        let scratch = ScratchDir::new()?;
+        let mut command = Qemu::command(machine, "none");
+        command.args(["-semihosting-config", "enable=on,target=native"]);
+        if let Some(request) = request {
+            let address = machine
+                .layout()
+                .command
+                .context("this machine reads its commands from its UART, not from memory")?;
+            let frame = protocol::Command::Generate(*request).to_frame();
+            let path = scratch.write("request.bin", &frame)?;
+            command.arg("-device").arg(loader(&path, Some(address)));
         }
-        if Instant::now() > deadline {
-            bail!("QEMU ran longer than {timeout:?} (killed)");
+        if let Some(blob) = blob {
+            command
+                .arg("-device")
+                .arg(loader(blob, Some(machine.blob_address())));
         }
-        thread::sleep(Duration::from_millis(2));
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let mut run = Run {
-        exit_code: status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
-        ..Run::default()
-    };
-    for event in Decoder::new(Some(table)).feed(&stdout) {
-        match event {
-            Event::Image(image) => {
-                let expected = run.images.len();
-                if image.index as usize != expected {
-                    bail!(
-                        "image {} arrived where image {expected} was expected",
-                        image.index
-                    );
-                }
-                run.images.push(image.pixels);
-                run.latents.push(image.latent);
+        Ok(Self {
+            command,
+            _scratch: scratch,
+        })
+    }
+
+    /// Boots `elf`, waits for it to exit (killing it after `timeout`) and
+    /// decodes what it sent.
+    pub(crate) fn run(mut self, elf: &Path, timeout: Duration) -> Result<Run> {
+        let table = read_defmt_table(elf)?;
+        let mut qemu = Qemu::start(&mut self.command, elf, Stdio::piped())?;
+        let stdout = drain(qemu.0.stdout.take());
+        let stderr = drain(qemu.0.stderr.take());
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = qemu.0.try_wait().context("waiting for QEMU")? {
+                break status;
             }
-            Event::Log(line) => run.log.push(line),
-            Event::Begin(begin) => run.seed = Some(begin.seed),
-            Event::Refused(_, detail) => run.refusal = Some(detail),
-            Event::Damaged(error) => bail!("a damaged frame from the lab firmware ({error})"),
-            Event::Status(_) | Event::Done(_) => {}
+            if Instant::now() > deadline {
+                bail!("QEMU ran longer than {timeout:?} (killed)");
+            }
+            thread::sleep(Duration::from_millis(2));
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let mut run = Run {
+            exit_code: status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
+            ..Run::default()
+        };
+        for event in Decoder::new(Some(table)).feed(&stdout) {
+            match event {
+                Event::Image(image) => {
+                    let expected = run.images.len();
+                    if image.index as usize != expected {
+                        bail!(
+                            "image {} arrived where image {expected} was expected",
+                            image.index
+                        );
+                    }
+                    run.images.push(image.pixels);
+                    run.latents.push(image.latent);
+                }
+                Event::Log(line) => run.log.push(line),
+                Event::Begin(begin) => run.seed = Some(begin.seed),
+                Event::Refused(_, detail) => run.refusal = Some(detail),
+                Event::Damaged(error) => bail!("a damaged frame from the lab firmware ({error})"),
+                Event::Status(_) | Event::Done(_) => {}
+            }
         }
+        Ok(run)
     }
-    Ok(run)
 }

@@ -33,5 +33,5 @@ pub use bench::{Bench, BenchImage, FloatDiff, KernelMean, ProtocolCost, bench};
 pub use build::{build, build_bench, build_with, firmware_dir};
 pub use elf::{Sizes, elf_load_chunks, elf_sizes};
 pub use emulator::{Emulator, emulate_microbit};
-pub use lab::{Run, log_line, log_text, run, run_with};
+pub use lab::{Run, log_line, log_text, run};
 pub use machine::Machine;
