@@ -10,7 +10,8 @@ fn chunk(address: u32, bytes: Vec<u8>) -> Chunk {
 /// A little-endian ELF32 file: the 52-byte header, `phdrs` 32-byte
 /// program headers right after it (p_offset values are relative to the
 /// end of the program headers), then `payload`, then `shdrs` 40-byte
-/// section headers (none: no section header table).
+/// section headers (none: no section header table); the first `SHT_STRTAB`
+/// among them holds the section names.
 fn tiny_elf(phdrs: &[[u32; 8]], payload: &[u8], shdrs: &[[u32; 10]]) -> Vec<u8> {
     let data_start = 52 + 32 * phdrs.len() as u32;
     let shoff = if shdrs.is_empty() {
@@ -34,7 +35,8 @@ fn tiny_elf(phdrs: &[[u32; 8]], payload: &[u8], shdrs: &[[u32; 10]]) -> Vec<u8> 
     elf.extend_from_slice(&(phdrs.len() as u16).to_le_bytes()); // e_phnum
     elf.extend_from_slice(&40u16.to_le_bytes()); // e_shentsize
     elf.extend_from_slice(&(shdrs.len() as u16).to_le_bytes()); // e_shnum
-    elf.extend_from_slice(&0u16.to_le_bytes()); // e_shstrndx
+    let shstrndx = shdrs.iter().position(|h| h[1] == SHT_STRTAB).unwrap_or(0);
+    elf.extend_from_slice(&(shstrndx as u16).to_le_bytes()); // e_shstrndx
     assert_eq!(elf.len(), 52);
     for phdr in phdrs {
         let mut phdr = *phdr;
@@ -53,6 +55,7 @@ fn tiny_elf(phdrs: &[[u32; 8]], payload: &[u8], shdrs: &[[u32; 10]]) -> Vec<u8> 
 }
 
 const PT_NOTE: u32 = 4;
+const SHT_STRTAB: u32 = 3;
 
 #[test]
 fn elf_load_chunks_uses_physical_addresses() {
@@ -147,7 +150,8 @@ fn elf_sizes_counts_flash_and_static_ram() {
         // .bss and .uninit: RAM only.
         [0, SHT_NOBITS, ALLOC | 1, 0x2000_0010, 0, 0x200, 0, 0, 4, 0],
         [0, SHT_NOBITS, ALLOC | 1, 0x2000_0210, 0, 0x30, 0, 0, 4, 0],
-        // Not allocated (debug info, attributes), and empty: not counted.
+        // Not allocated (names, debug info, attributes), and empty: not counted.
+        [0, SHT_STRTAB, 0, 0, 0, 0, 0, 0, 1, 0],
         [0, SHT_PROGBITS, 0, 0, 0, 0x9999, 0, 0, 1, 0],
         [0, SHT_ARM_ATTRIBUTES, 0, 0, 0, 0x40, 0, 0, 1, 0],
         [0, SHT_PROGBITS, ALLOC, 0x0000_2000, 0, 0, 0, 0, 4, 0],
