@@ -71,3 +71,22 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(&anyhow::anyhow!("failed")), 1);
+        let bad = bad_input(anyhow::anyhow!("no such file"));
+        assert_eq!(exit_code(&bad), BAD_INPUT);
+        assert_eq!(exit_code(&bad.context("reading the blob")), BAD_INPUT);
+        let exit = exit_with(3, anyhow::anyhow!("the firmware stopped"));
+        assert_eq!(exit.to_string(), "the firmware stopped");
+        assert_eq!(exit_code(&exit), 3);
+        // As `std::process::exit` would: the low eight bits.
+        assert_eq!(exit_code(&exit_with(-1, anyhow::anyhow!("killed"))), 255);
+        assert_eq!(exit_code(&exit_with(2, bad_input(anyhow::anyhow!("x")))), 2);
+    }
+}
