@@ -210,7 +210,7 @@ fn malformed_and_unservable_requests_get_error_frames_and_the_board_stays_up() {
 /// Semihosting calls (`BKPT 0xAB`) halfwords in an ELF's flashed bytes.
 fn semihosting_calls(elf: &std::path::Path) -> usize {
     let bytes = std::fs::read(elf).unwrap();
-    tinyvae_tools::hex::elf_load_chunks(&bytes)
+    tinyvae_tools::firmware::elf_load_chunks(&bytes)
         .unwrap()
         .iter()
         .map(|chunk| {

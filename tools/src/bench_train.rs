@@ -13,7 +13,7 @@ use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::training::{RunOptions, train};
 
 use crate::fail::bad_input;
-use crate::train::classify;
+use crate::train::{classify, data_dir, load_data};
 
 /// Time training epochs of the mlp recipe: burn (each CPU backend) vs PyTorch.
 #[derive(Debug, clap::Args)]
@@ -119,6 +119,7 @@ fn run_pytorch(args: &Args, data: &Path) -> anyhow::Result<Timing> {
     })
 }
 
+/// Runs `bench-train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.epochs == 0 || args.threads == 0 {
         bail!(bad_input(anyhow::anyhow!(
@@ -128,11 +129,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_pytorch {
         check_torch(&args.python)?;
     }
-    let data_dir = args
-        .data
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(tinyvae_trainer::data::DEFAULT_DATA_DIR));
-    let data = crate::train::load_data(Some(&data_dir), None)?;
+    let data_dir = data_dir(args.data.as_deref(), None);
+    let data = load_data(Some(&data_dir), None)?;
     let mut timings = Vec::new();
     for &backend in Backend::ALL.iter().filter(|b| b.is_cpu()) {
         eprintln!(

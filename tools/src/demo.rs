@@ -8,26 +8,25 @@
 //! Everything lands in `--out`, with `summary.md` last.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
+use tinyvae_shared::protocol::Request;
 use tinyvae_shared::{Draw, Model};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::classifier::{Classifier, judge, train_classifier};
 use tinyvae_trainer::config::TrainingConfig;
 use tinyvae_trainer::data::{DataSet, PIXELS, Split};
-use tinyvae_trainer::export::{self as int8, ExportOptions, Fidelity};
+use tinyvae_trainer::export::Fidelity;
 use tinyvae_trainer::model::{Arch, VaeConfig};
-use tinyvae_trainer::pictures::write_pictures;
-use tinyvae_trainer::training::{RunOptions, Trained, train};
+use tinyvae_trainer::training::{RunOptions, Trained};
 
-use tinyvae_shared::protocol::Request;
-
-use crate::firmware::{self, Machine};
-use crate::generate::host_images;
+use crate::firmware::{self, Machine, Sizes};
+use crate::generate::{host_images, macs};
 use crate::images::write_grid;
-use crate::train::{classify, load_data};
+use crate::qemu::Lab;
+use crate::train::{data_dir, load_data, train_and_draw};
 
 /// Run the main job: train, export, generate on the chip, check, summarize.
 #[derive(Debug, clap::Args)]
@@ -155,8 +154,18 @@ pub fn run(args: Args) -> Result<()> {
 
     step.next("building the firmware and generating on the Cortex-M4 in QEMU");
     let blob_path = args.out.join("vae.tvae");
-    let chip = Chip::new(&blob_path, &vae_model)?;
-    let chip_prior = chip.generate(args.seed, PRIOR_SAMPLES, Draw::Prior)?;
+    let machine = Machine::Mps2An386;
+    let elf = firmware::build(machine)?;
+    let sizes = Sizes::of_file(&elf, machine)?;
+    let chip = Lab {
+        elf: &elf,
+        machine,
+        blob: &blob_path,
+        model: &vae_model,
+        timeout: Duration::from_secs(300),
+    };
+    let (chip_prior, mut identical) =
+        generate_checked(&chip, args.seed, PRIOR_SAMPLES, Draw::Prior)?;
     write_grid(
         &args.out,
         "chip-prior",
@@ -164,14 +173,12 @@ pub fn run(args: Args) -> Result<()> {
         vae_model.image_shape(),
         8,
     )?;
-    let mut identical = chip_prior == vae_prior;
 
     step.next("one grid per class and interpolation strips on the chip");
     let mut class_grid = Vec::new();
     for class in 0..vae_model.classes() {
         let seed = args.seed + u64::from(class);
-        let (images, same) =
-            chip.generate_checked(&vae_model, seed, PER_CLASS, Draw::Class(class))?;
+        let (images, same) = generate_checked(&chip, seed, PER_CLASS, Draw::Class(class))?;
         identical &= same;
         class_grid.extend(images);
     }
@@ -184,8 +191,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     let mut strips = Vec::new();
     for strip in 0..STRIPS {
-        let (images, same) =
-            chip.generate_checked(&vae_model, args.seed + strip, STEPS, Draw::Interpolate)?;
+        let (images, same) = generate_checked(&chip, args.seed + strip, STEPS, Draw::Interpolate)?;
         identical &= same;
         strips.extend(images);
     }
@@ -198,7 +204,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
 
     step.next("counting the chip's instructions per image (QEMU -icount)");
-    let instructions = chip.instructions_per_image(args.seed)?;
+    let instructions = instructions_per_image(&chip, args.seed)?;
 
     step.next("summary");
     let summary = summary(&SummaryInput {
@@ -208,9 +214,9 @@ pub fn run(args: Args) -> Result<()> {
         blob_bytes: vae_blob.len(),
         identical,
         measures: &measures,
-        chip: &chip,
+        sizes,
         instructions,
-        macs: vae_model.body().layers.iter().map(|l| l.op.macs()).sum(),
+        macs: macs(&vae_model),
     });
     let path = args.out.join("summary.md");
     std::fs::write(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
@@ -225,50 +231,35 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Trains the demo's MLP with `beta` into `out/name`, as `tinyvae train`
+/// does.
 fn train_model(args: &Args, data: &DataSet, beta: f64, name: &str) -> Result<Trained> {
     let config = TrainingConfig::new(VaeConfig::new(Arch::Mlp), Backend::default())
         .with_epochs(args.epochs)
         .with_beta(beta)
         .with_seed(args.seed);
-    let out = args.out.join(name);
     let options = RunOptions {
-        out: out.clone(),
+        out: args.out.join(name),
         threads: args.threads,
         resume: false,
         stop_after: None,
     };
-    let trained = train(&config, data, &options).map_err(classify)?;
-    write_pictures(
-        &out,
-        &trained.model,
-        &data.test,
-        &trained.metrics,
-        args.seed,
-    )
-    .with_context(|| format!("writing the {name}'s pictures"))?;
+    let (trained, _) =
+        train_and_draw(&config, data, &options).with_context(|| format!("the {name}"))?;
     Ok(trained)
 }
 
+/// Exports `trained` to `out/name.tvae` (and its fidelity report) with
+/// `tinyvae export`'s defaults, as `tinyvae export` does.
 fn export(
     args: &Args,
     trained: &Trained,
     data: &DataSet,
     name: &str,
 ) -> Result<(Vec<u8>, Fidelity)> {
-    let options = ExportOptions {
-        dataset: "fashion-mnist".into(),
-        epochs: u32::try_from(args.epochs).unwrap_or(u32::MAX),
-        ..ExportOptions::default()
-    };
-    let blob = int8::export(&trained.model, &data.train, &data.test, &options)?;
-    let fidelity = {
-        let model = Model::from_bytes(&blob).context("the exported blob")?;
-        int8::fidelity(&trained.model, &model, &data.test, &options)
-    };
+    let options = crate::export::options(&data_dir(args.data.as_deref(), None), args.epochs);
     let path = args.out.join(format!("{name}.tvae"));
-    std::fs::write(&path, &blob).with_context(|| format!("writing {}", path.display()))?;
-    let report = serde_json::to_string_pretty(&fidelity).expect("the report serialises");
-    std::fs::write(crate::export::fidelity_path(&path), report)?;
+    let (blob, fidelity) = crate::export::export(&trained.model, data, &options, &path)?;
     eprint!("{name}: {}", crate::export::table(&fidelity));
     Ok((blob, fidelity))
 }
@@ -327,100 +318,35 @@ fn nearest_distance(images: &[u8], reference: &Split) -> f64 {
     total / (images.len() / PIXELS).max(1) as f64
 }
 
-/// The firmware for the M4, built once, with the blob it runs.
-struct Chip {
-    elf: PathBuf,
-    blob: PathBuf,
-    image_len: usize,
-    sizes: firmware::Sizes,
+/// The chip's images for one request, run as `tinyvae qemu` runs it, and
+/// whether they equal the host's.
+fn generate_checked(chip: &Lab<'_>, seed: u64, count: u32, draw: Draw) -> Result<(Vec<u8>, bool)> {
+    let collected = chip.generate(Request::new(draw, count, Some(seed)), |_| {})?;
+    let images: Vec<u8> = collected
+        .images
+        .into_iter()
+        .flat_map(|i| i.pixels)
+        .collect();
+    let same = images == host_images(chip.model, seed, count, draw)?;
+    Ok((images, same))
 }
 
-impl Chip {
-    fn new(blob: &Path, model: &Model<'_>) -> Result<Self> {
-        let elf = firmware::build(Machine::Mps2An386)?;
-        let bytes = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
-        let sizes = firmware::elf_sizes(&bytes, Machine::Mps2An386.ram())?;
-        Ok(Self {
-            elf,
-            blob: blob.to_owned(),
-            image_len: model.image_len(),
-            sizes,
-        })
-    }
-
-    /// Executed instructions for one prior image (sampler, layers, table),
-    /// with the DSP fast path and with the portable kernels, from the
-    /// `bench` firmware under `-icount shift=0`.
-    fn instructions_per_image(&self, seed: u64) -> Result<(u64, u64)> {
-        let machine = Machine::Mps2An386;
-        let elf = firmware::build_with(
-            machine,
-            &["bench"],
-            &firmware::firmware_dir().join("target/bench"),
-        )?;
-        let request = Request::new(Draw::Prior, 1, Some(seed));
-        let bench = firmware::bench(
-            &elf,
-            machine,
-            &self.blob,
-            &request,
-            Duration::from_secs(300),
-        )?;
-        ensure!(
-            bench.mismatches.is_empty(),
-            "kernels disagree on the chip: {:?}",
-            bench.mismatches
-        );
-        let total = |kernel: &str| -> Result<u64> {
-            bench
-                .images
-                .iter()
-                .find(|i| i.kernel == kernel)
-                .map(|i| i.instructions.iter().sum())
-                .with_context(|| format!("the bench firmware measured no {kernel} image"))
-        };
-        Ok((total("dsp")?, total("portable")?))
-    }
-
-    /// The chip's images for one request, and whether they equal the host's.
-    fn generate_checked(
-        &self,
-        model: &Model<'_>,
-        seed: u64,
-        count: u32,
-        draw: Draw,
-    ) -> Result<(Vec<u8>, bool)> {
-        let chip = self.generate(seed, count, draw)?;
-        let same = chip == host_images(model, seed, count, draw)?;
-        Ok((chip, same))
-    }
-
-    /// The chip's images for one request, checked for completeness.
-    fn generate(&self, seed: u64, count: u32, draw: Draw) -> Result<Vec<u8>> {
-        let request = Request::new(draw, count, Some(seed));
-        let run = firmware::run(
-            &self.elf,
-            Machine::Mps2An386,
-            Some(&self.blob),
-            Some(&request),
-            Duration::from_secs(300),
-        )?;
-        ensure!(
-            run.exit_code == 0,
-            "the firmware exited with {}: {}",
-            run.exit_code,
-            run.error().unwrap_or("no error logged")
-        );
-        let images = run.images.concat();
-        ensure!(
-            images.len() == count as usize * self.image_len,
-            "the firmware sent {} bytes for {count} images",
-            images.len()
-        );
-        Ok(images)
-    }
+/// Executed instructions for one prior image (sampler, layers, table),
+/// with the DSP fast path and with the portable kernels, measured as
+/// `tinyvae bench` measures them.
+fn instructions_per_image(chip: &Lab<'_>, seed: u64) -> Result<(u64, u64)> {
+    let elf = firmware::build_bench(chip.machine)?;
+    let rows = crate::bench::measure(&elf, chip.machine, chip.blob, chip.model, seed, 1)?;
+    let total = |kernel: &str| -> Result<u64> {
+        rows.iter()
+            .find(|row| row.kernel == kernel)
+            .map(|row| row.instructions)
+            .with_context(|| format!("the bench firmware measured no {kernel} image"))
+    };
+    Ok((total("dsp")?, total("portable")?))
 }
 
+/// What the summary reports.
 struct SummaryInput<'a> {
     args: &'a Args,
     vae: &'a Trained,
@@ -428,7 +354,8 @@ struct SummaryInput<'a> {
     blob_bytes: usize,
     identical: bool,
     measures: &'a [Measure],
-    chip: &'a Chip,
+    /// The production firmware's flash and static RAM.
+    sizes: Sizes,
     /// Executed instructions per image: (DSP fast path, portable kernels).
     instructions: (u64, u64),
     macs: u64,
@@ -478,7 +405,7 @@ fn summary(input: &SummaryInput<'_>) -> String {
     let _ = writeln!(
         s,
         "| firmware flash / static RAM | {} / {} bytes |",
-        input.chip.sizes.flash, input.chip.sizes.static_ram
+        input.sizes.flash, input.sizes.static_ram
     );
     let _ = writeln!(
         s,

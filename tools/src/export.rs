@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use tinyvae_shared::Model;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::checkpoint::load_checkpoint;
-use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR};
+use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataSet};
 use tinyvae_trainer::export::{self as int8, ExportOptions, Fidelity};
 use tinyvae_trainer::fsio;
+use tinyvae_trainer::model::Vae;
 
 use crate::fail::bad_input;
 
@@ -58,8 +59,7 @@ pub fn run(args: Args) -> Result<()> {
         calibration_samples: args.calibration,
         fidelity_samples: args.fidelity,
         seed: args.seed,
-        dataset: dataset_name(&args.data),
-        epochs: u32::try_from(checkpoint.epoch).unwrap_or(u32::MAX),
+        ..options(&args.data, checkpoint.epoch)
     };
     eprintln!(
         "exporting {} (epoch {}) calibrated on {} prior + {} posterior latents",
@@ -68,29 +68,55 @@ pub fn run(args: Args) -> Result<()> {
         args.calibration,
         args.calibration
     );
-    let blob =
-        int8::export(&checkpoint.model, &data.train, &data.test, &options).map_err(bad_input)?;
-    let model = Model::from_bytes(&blob).context("the exported blob does not parse")?;
-    eprintln!(
-        "measuring int8 vs float on {} prior and {} test posterior latents",
-        args.fidelity, args.fidelity
-    );
-    let report = int8::fidelity(&checkpoint.model, &model, &data.test, &options);
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
-    let report_path = fidelity_path(&args.out);
-    fsio::write_atomic(&report_path, json.as_bytes())?;
-    fsio::write_atomic(&args.out, &blob)?;
+    let (blob, report) = export(&checkpoint.model, &data, &options, &args.out)?;
     print!("{}", table(&report));
     println!(
         "wrote {} ({} bytes) and {}",
         args.out.display(),
         blob.len(),
-        report_path.display()
+        fidelity_path(&args.out).display()
     );
     Ok(())
+}
+
+/// The default export options for a model trained `epochs` epochs on the
+/// data in `data_dir`: the blob's metadata names the data set after its
+/// directory, so it says what the model really saw.
+pub fn options(data_dir: &Path, epochs: usize) -> ExportOptions {
+    ExportOptions {
+        dataset: dataset_name(data_dir),
+        epochs: u32::try_from(epochs).unwrap_or(u32::MAX),
+        ..ExportOptions::default()
+    }
+}
+
+/// Quantizes `model`'s decoder to the int8 blob (calibrated on `data`'s
+/// training images), measures it against the float decoder on the test
+/// images, and writes the blob to `out` and the report beside it
+/// ([`fidelity_path`]), each atomically (a reader never sees half a file).
+/// Returns both.
+pub fn export(
+    model: &Vae,
+    data: &DataSet,
+    options: &ExportOptions,
+    out: &Path,
+) -> Result<(Vec<u8>, Fidelity)> {
+    let blob = int8::export(model, &data.train, &data.test, options).map_err(bad_input)?;
+    let report = {
+        let parsed = Model::from_bytes(&blob).context("the exported blob does not parse")?;
+        eprintln!(
+            "measuring int8 vs float on {} prior and {} test posterior latents",
+            options.fidelity_samples, options.fidelity_samples
+        );
+        int8::fidelity(model, &parsed, &data.test, options)
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    fsio::write_atomic(&fidelity_path(out), json.as_bytes())?;
+    fsio::write_atomic(out, &blob)?;
+    Ok((blob, report))
 }
 
 /// The data set's name: its directory's name (`fashion-mnist`, `mnist`, ...).

@@ -40,6 +40,12 @@ pub fn host_latents(model: &Model<'_>, seed: u64, count: u32, draw: Draw) -> Res
     Ok(zs)
 }
 
+/// Multiply-accumulates per image: the decoder's work, which instruction
+/// counts are divided by (`tinyvae bench`, `demo`) and `inspect` shows.
+pub fn macs(model: &Model<'_>) -> u64 {
+    model.body().layers.iter().map(|l| l.op.macs()).sum()
+}
+
 /// Bad input unless `draw` names no class or one of the blob's prototypes.
 pub fn check_class(model: &Model<'_>, draw: Draw, blob: &Path) -> Result<()> {
     match draw {

@@ -10,8 +10,8 @@ use clap::ValueEnum;
 
 use crate::blobfile::BlobFile;
 use crate::fail::bad_input;
-use crate::firmware::{self, Machine};
-use crate::hex::{Chunk, elf_load_chunks, intel_hex};
+use crate::firmware::{self, Machine, elf_load_chunks};
+use crate::hex::{Chunk, intel_hex};
 
 /// Write a blob (and optionally the firmware) as Intel HEX for a board.
 #[derive(Debug, clap::Args)]

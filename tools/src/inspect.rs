@@ -10,6 +10,7 @@ use tinyvae_shared::blob::{Activation, Layer, Op, Quant};
 use tinyvae_shared::sampler::ONE_Q16;
 
 use crate::blobfile::BlobFile;
+use crate::generate::macs;
 
 /// Show a blob's header, layers, quantization, prototypes and metadata.
 #[derive(Debug, clap::Args)]
@@ -52,29 +53,28 @@ fn activation_name(activation: Activation) -> &'static str {
     }
 }
 
+/// An op's shapes in words: `inputs -> outputs`, or a transposed
+/// convolution's `HxWxC -> HxWxC, kernel KxK, stride SxS, padding PxP`,
+/// read from [`op_json`] so that both outputs name the same numbers.
 fn shape_text(op: &Op) -> String {
+    let json = op_json(op);
+    let field = |key: &str| match &json[key] {
+        Value::Array(dims) => dims
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("x"),
+        value => value.to_string(),
+    };
     match op {
-        Op::Dense { inputs, outputs } => format!("{inputs} -> {outputs}"),
-        Op::ConvTranspose2d {
-            input,
-            output,
-            kernel,
-            stride,
-            padding,
-        } => format!(
-            "{}x{}x{} -> {}x{}x{}, kernel {}x{}, stride {}x{}, padding {}x{}",
-            input.height,
-            input.width,
-            input.channels,
-            output.height,
-            output.width,
-            output.channels,
-            kernel[0],
-            kernel[1],
-            stride[0],
-            stride[1],
-            padding[0],
-            padding[1]
+        Op::Dense { .. } => format!("{} -> {}", field("inputs"), field("outputs")),
+        Op::ConvTranspose2d { .. } => format!(
+            "{} -> {}, kernel {}, stride {}, padding {}",
+            field("input"),
+            field("output"),
+            field("kernel"),
+            field("stride"),
+            field("padding")
         ),
     }
 }
@@ -133,7 +133,7 @@ fn to_text(model: &Model<'_>, file_len: usize) -> String {
             quant_text(layer.output),
         );
     }
-    let total_macs: u64 = body.layers.iter().map(|l| l.op.macs()).sum();
+    let total_macs = macs(model);
     let _ = writeln!(out, "MACs per image  {total_macs}");
     match body.prototypes {
         Some(p) => {
@@ -160,6 +160,7 @@ fn quant_json(q: Quant) -> Value {
     json!({ "scale": q.scale, "zero_point": q.zero_point })
 }
 
+/// An op's kind and shapes as JSON: `--json`'s `op`.
 fn op_json(op: &Op) -> Value {
     match op {
         Op::Dense { inputs, outputs } => {
@@ -244,7 +245,7 @@ fn to_json(model: &Model<'_>, file_len: usize, weights: bool) -> Value {
         "z": { "quant": quant_json(model.z_quant()), "inv_scale_q16": body.z_inv_scale_q16 },
         "image": [image.height, image.width, image.channels],
         "scratch_bytes": model.scratch_len(),
-        "macs": body.layers.iter().map(|l| l.op.macs()).sum::<u64>(),
+        "macs": macs(model),
         "layers": body.layers.iter().map(|l| layer_json(l, weights)).collect::<Vec<_>>(),
         "prototypes": prototypes,
         "metadata": {

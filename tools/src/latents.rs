@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use crate::generate::host_latents;
 use crate::request::RequestArgs;
 
 /// Print the latents the sampler draws for a seed, as CSV.
@@ -20,12 +19,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let file = args.request.read_blob()?;
     let model = file.model()?;
-    let zs = host_latents(
-        &model,
-        args.request.seed,
-        args.request.count,
-        args.request.draw(),
-    )?;
+    let zs = args.request.host_latents(&model)?;
     let quant = model.z_quant();
     let dims = model.latent_dim();
     let mut csv = String::from("image");

@@ -4,12 +4,16 @@
 //!
 //! - [`blobfile`]: reading a blob file, errors naming the file;
 //! - [`fail`]: bad input vs. failure, and the exit codes;
-//! - [`firmware`]: building the firmware, running it in QEMU (the lab
-//!   machines, and the micro:bit board firmware on an emulated UART);
+//! - [`firmware`]: building the firmware, reading its ELF, running it in
+//!   QEMU (the lab machines, and the micro:bit board firmware on an
+//!   emulated UART), parsing the `bench` build's measurements;
 //! - [`generate`]: the host's reference generation (the chip's bytes);
-//! - [`hex`]: a firmware ELF's load segments, to and from Intel HEX;
+//! - [`hex`]: flash images to and from Intel HEX;
 //! - [`images`]: raw and PNG-grid output;
 //! - [`link`]: the host's side of the board protocol, over any serial port.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod blobfile;
 pub mod fail;

@@ -16,6 +16,7 @@ use tinyvae_shared::{Draw, Model};
 
 use crate::blobfile::BlobFile;
 use crate::fail::bad_input;
+use crate::firmware::log_line;
 use crate::generate::{check_class, host_images};
 use crate::images::write_images;
 use crate::link::{Board, Collected, Decoder, defmt_table};
@@ -86,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
         "{} on {}: firmware {}, protocol {}",
         board.status.board, args.port, board.status.firmware, board.status.protocol
     );
-    board.on_log = Box::new(|line| eprintln!("board: {:<5} {}", line.level, line.message));
+    board.on_log = Box::new(|line| eprintln!("board: {}", log_line(line)));
     let request = Request::new(draw_of(args.class, args.interpolate), args.count, args.seed);
     collect(
         &mut board,

@@ -5,6 +5,9 @@
 //! bad input (a missing or malformed file, an impossible flag) exits with 2,
 //! anything else that fails with 1.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod bench;
 mod bench_train;
 mod demo;

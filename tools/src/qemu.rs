@@ -5,17 +5,17 @@
 //! flashes, the blob loaded as Intel HEX, over the emulated UART with
 //! `tinyvae listen`'s code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-
-use crate::fail::bad_input;
+use tinyvae_shared::Model;
 use tinyvae_shared::protocol::{Request, SeedSource};
 
+use crate::fail::{bad_input, exit_with};
 use crate::firmware::{self, Machine};
-use crate::link::{ChipImage, Collected};
+use crate::link::{ChipImage, Collected, LogLine};
 use crate::listen::{collect, write_collected};
 use crate::request::RequestArgs;
 
@@ -52,6 +52,7 @@ enum MachineArg {
     Microbit,
 }
 
+/// Runs `qemu`.
 pub fn run(args: Args) -> Result<()> {
     let machine = match args.machine {
         MachineArg::Mps2An386 => Machine::Mps2An386,
@@ -75,16 +76,13 @@ pub fn run(args: Args) -> Result<()> {
         Some(elf) => elf.clone(),
         None => firmware::build(machine)?,
     };
-    let request = Request::new(
-        args.request.draw(),
-        args.request.count,
-        Some(args.request.seed),
-    );
+    let request = args.request.request();
     let timeout = Duration::from_secs(args.timeout);
+    let print = |line: &LogLine| eprintln!("{}", firmware::log_line(line));
     if machine == Machine::Microbit {
         let mut emulator = firmware::emulate_microbit(&elf, Some(blob.bytes()), timeout)?;
         eprintln!("{} on {}", emulator.board.status.board, emulator.port);
-        emulator.board.on_log = Box::new(|line| eprintln!("{:<5} {}", line.level, line.message));
+        emulator.board.on_log = Box::new(print);
         return collect(
             &mut emulator.board,
             request,
@@ -94,52 +92,98 @@ pub fn run(args: Args) -> Result<()> {
             "qemu",
         );
     }
-    let run = firmware::run(
-        &elf,
+    let lab = Lab {
+        elf: &elf,
         machine,
-        Some(&args.request.blob),
-        Some(&request),
+        blob: &args.request.blob,
+        model: &model,
         timeout,
-    )?;
-    eprint!("{}", run.log_text());
-    if run.exit_code != 0 {
-        // Pass the firmware's exit code back, as qemu-run does.
-        eprintln!(
-            "error: the firmware in QEMU exited with code {}{}",
-            run.exit_code,
-            run.error().map(|e| format!(": {e}")).unwrap_or_default()
-        );
-        std::process::exit(run.exit_code);
-    }
-    if run.images.len() != args.request.count as usize {
-        bail!(
-            "the firmware sent {} images, {} were requested",
-            run.images.len(),
-            args.request.count
-        );
-    }
-    let collected = Collected {
-        seed: args.request.seed,
-        source: SeedSource::Host,
-        request,
-        images: (0..)
-            .zip(run.images.into_iter().zip(run.latents))
-            .map(|(index, (pixels, latent))| ChipImage {
-                index,
-                latent,
-                pixels,
-            })
-            .collect(),
-        damaged: 0,
-        resent: 0,
     };
-    let shape = model.image_shape();
+    let collected = lab.generate(request, print)?;
     write_collected(
         &collected,
-        shape,
+        model.image_shape(),
         Some(&model),
         args.check,
         &args.out,
         "qemu",
     )
+}
+
+/// A lab build (`mps2-an386`) and the blob it runs: what `tinyvae qemu`
+/// and `tinyvae demo` generate on.
+pub struct Lab<'a> {
+    /// The firmware ELF.
+    pub elf: &'a Path,
+    /// The machine it was built for.
+    pub machine: Machine,
+    /// The blob file QEMU loads.
+    pub blob: &'a Path,
+    /// The blob's model: the shape the images must have.
+    pub model: &'a Model<'a>,
+    /// How long QEMU may run.
+    pub timeout: Duration,
+}
+
+impl Lab<'_> {
+    /// Runs `request` (which carries its seed) in QEMU, hands the
+    /// firmware's log lines to `on_log`, and returns its images as
+    /// collected. A firmware that stops with an error ends `tinyvae` with
+    /// its exit code; missing or misshapen images are an error.
+    pub fn generate(
+        &self,
+        request: Request,
+        mut on_log: impl FnMut(&LogLine),
+    ) -> Result<Collected> {
+        let run = firmware::run(
+            self.elf,
+            self.machine,
+            Some(self.blob),
+            Some(&request),
+            self.timeout,
+        )?;
+        run.log.iter().for_each(&mut on_log);
+        if run.exit_code != 0 {
+            return Err(exit_with(
+                run.exit_code,
+                anyhow::anyhow!(
+                    "the firmware in QEMU exited with code {}{}",
+                    run.exit_code,
+                    run.error().map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+            ));
+        }
+        if run.images.len() != request.count as usize {
+            bail!(
+                "the firmware sent {} images, {} were requested",
+                run.images.len(),
+                request.count
+            );
+        }
+        let image_len = self.model.image_len();
+        if let Some(index) = run.images.iter().position(|i| i.len() != image_len) {
+            bail!(
+                "the firmware sent image {index} with {} bytes, not {image_len}",
+                run.images[index].len()
+            );
+        }
+        Ok(Collected {
+            seed: request
+                .seed
+                .or(run.seed)
+                .context("the firmware reported no seed")?,
+            source: SeedSource::Host,
+            request,
+            images: (0..)
+                .zip(run.images.into_iter().zip(run.latents))
+                .map(|(index, (pixels, latent))| ChipImage {
+                    index,
+                    latent,
+                    pixels,
+                })
+                .collect(),
+            damaged: 0,
+            resent: 0,
+        })
+    }
 }

@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use tinyvae_shared::Draw;
+use tinyvae_shared::protocol::Request;
+use tinyvae_shared::{Draw, Model};
 
 use crate::blobfile::BlobFile;
-use crate::generate::check_class;
+use crate::generate::{check_class, host_images, host_latents};
 
 /// What to generate, and from which blob.
 #[derive(Debug, clap::Args)]
@@ -36,6 +37,22 @@ impl RequestArgs {
     /// What the flags ask to draw.
     pub fn draw(&self) -> Draw {
         draw_of(self.class, self.interpolate)
+    }
+
+    /// The request the flags make, with the host's seed: what the chip
+    /// is asked for.
+    pub fn request(&self) -> Request {
+        Request::new(self.draw(), self.count, Some(self.seed))
+    }
+
+    /// The host's images for this request with `model`: the chip's bytes.
+    pub fn host_images(&self, model: &Model<'_>) -> Result<Vec<u8>> {
+        host_images(model, self.seed, self.count, self.draw())
+    }
+
+    /// The int8 latents of this request's images with `model`.
+    pub fn host_latents(&self, model: &Model<'_>) -> Result<Vec<i8>> {
+        host_latents(model, self.seed, self.count, self.draw())
     }
 
     /// Reads and validates the blob, and checks that the requested class

@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::Result;
 use tinyvae_shared::Draw;
 
-use crate::generate::host_images;
 use crate::images::write_images;
 use crate::request::RequestArgs;
 
@@ -26,12 +25,7 @@ pub fn run(args: Args) -> Result<()> {
     let file = args.request.read_blob()?;
     let model = file.model()?;
     let started = Instant::now();
-    let pixels = host_images(
-        &model,
-        args.request.seed,
-        args.request.count,
-        args.request.draw(),
-    )?;
+    let pixels = args.request.host_images(&model)?;
     let seconds = started.elapsed().as_secs_f64();
     write_images(
         &args.out,

@@ -11,7 +11,7 @@ use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet};
 use tinyvae_trainer::error::TrainError;
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
-use tinyvae_trainer::training::{RunOptions, train};
+use tinyvae_trainer::training::{RunOptions, Trained, train};
 
 use crate::fail::bad_input;
 
@@ -136,19 +136,36 @@ impl Args {
     }
 }
 
-/// Loads the data set `args` names, downloading it first if asked.
+/// The directory of the data set: `data`, or with `download` and no
+/// `data` `data/<name>`, or [`DEFAULT_DATA_DIR`].
+pub fn data_dir(data: Option<&Path>, download: Option<Download>) -> PathBuf {
+    match (data, download) {
+        (Some(dir), _) => dir.to_owned(),
+        (None, Some(which)) => Path::new("data").join(which.source().1),
+        (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
+    }
+}
+
+impl Download {
+    /// The trainer's source, and the data set's name.
+    fn source(self) -> (data::Source, &'static str) {
+        match self {
+            Download::Mnist => (data::Source::Mnist, "mnist"),
+            Download::FashionMnist => (data::Source::FashionMnist, "fashion-mnist"),
+        }
+    }
+}
+
+/// Loads the data set in [`data_dir`], downloading it first if asked.
 pub fn load_data(data: Option<&Path>, download: Option<Download>) -> anyhow::Result<DataSet> {
+    let dir = data_dir(data, download);
     let loaded = match download {
         Some(which) => {
-            let (source, name) = match which {
-                Download::Mnist => (data::Source::Mnist, "mnist"),
-                Download::FashionMnist => (data::Source::FashionMnist, "fashion-mnist"),
-            };
-            let dir = data.map_or_else(|| Path::new("data").join(name), Path::to_owned);
+            let (source, name) = which.source();
             eprintln!("downloading {name} into {}", dir.display());
             data::download(source, &dir)
         }
-        None => data::load_dir(data.unwrap_or(Path::new(DEFAULT_DATA_DIR))),
+        None => data::load_dir(&dir),
     };
     loaded.map_err(|err| match err {
         // A failed download is the network's fault, not the user's input.
@@ -168,6 +185,27 @@ pub fn classify(err: TrainError) -> anyhow::Error {
     }
 }
 
+/// Trains `config` on `data` into `options.out` (checkpoints, metrics) and
+/// draws the run's pictures there: `tinyvae train`, and each of `tinyvae
+/// demo`'s models. Returns the run and the pictures' paths.
+pub fn train_and_draw(
+    config: &TrainingConfig,
+    data: &DataSet,
+    options: &RunOptions,
+) -> anyhow::Result<(Trained, Vec<PathBuf>)> {
+    let trained = train(config, data, options).map_err(classify)?;
+    let pictures = write_pictures(
+        &options.out,
+        &trained.model,
+        &data.test,
+        &trained.metrics,
+        config.seed,
+    )
+    .context("writing the pictures")?;
+    Ok((trained, pictures))
+}
+
+/// Runs `train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.decoder_channels.is_some() && args.model != Model::Conv {
         return Err(bad_input(anyhow::anyhow!(
@@ -192,15 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         resume: args.resume,
         stop_after: None,
     };
-    let trained = train(&config, &data, &options).map_err(classify)?;
-    let pictures = write_pictures(
-        &args.out,
-        &trained.model,
-        &data.test,
-        &trained.metrics,
-        config.seed,
-    )
-    .context("writing the pictures")?;
+    let (trained, pictures) = train_and_draw(&config, &data, &options)?;
     if let Some(last) = trained.metrics.last() {
         println!(
             "test NELBO after epoch {}: {:.3} nats/image (BCE {:.3} + KL {:.3})",

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{small_model, tinyvae, write_blob};
+use common::{assert_success, small_model, tinyvae, write_blob};
 use tinyvae_shared::blob::{Activation, Op, Quant};
 use tinyvae_shared::write::OwnedLayer;
 use tinyvae_tools::firmware::{self, Machine};
@@ -76,13 +76,17 @@ fn run_hex(blob: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     tinyvae(&[&args[..], extra].concat())
 }
 
-fn hex_of(blob: &Path, out: &Path) {
-    let run = run_hex(blob, out, &[]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+/// [`run_hex`], which must succeed.
+fn hex_of(blob: &Path, out: &Path, extra: &[&str]) {
+    assert_success(&run_hex(blob, out, extra));
+}
+
+/// The test blob in `dir`, and `tinyvae hex`'s file of it beside it.
+fn blob_and_hex(dir: &Path) -> (PathBuf, PathBuf) {
+    let blob = write_blob(dir);
+    let hex = dir.join("model.hex");
+    hex_of(&blob, &hex, &[]);
+    (blob, hex)
 }
 
 /// Asserts exit 2 and one line on stderr that contains `words`.
@@ -125,9 +129,7 @@ fn json_lines(path: PathBuf) -> Vec<serde_json::Value> {
 #[test]
 fn hex_places_the_blob_at_the_board_address_and_with_the_firmware() {
     let dir = tempfile::tempdir().unwrap();
-    let blob = write_blob(dir.path());
-    let hex = dir.path().join("model.hex");
-    hex_of(&blob, &hex);
+    let (blob, hex) = blob_and_hex(dir.path());
     let chunks = parse_intel_hex(&std::fs::read_to_string(&hex).unwrap()).unwrap();
     assert_eq!(chunks.len(), 1);
     assert_eq!(chunks[0].address, BLOB_ADDRESS);
@@ -135,15 +137,10 @@ fn hex_places_the_blob_at_the_board_address_and_with_the_firmware() {
 
     let elf = firmware::build(Machine::Microbit).unwrap();
     let both = dir.path().join("both.hex");
-    let run = run_hex(
+    hex_of(
         &blob,
         &both,
         &["--with-firmware", "--elf", elf.to_str().unwrap()],
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
     );
     let chunks = parse_intel_hex(&std::fs::read_to_string(&both).unwrap()).unwrap();
     assert_eq!(
@@ -191,9 +188,7 @@ fn a_blob_too_big_for_the_board_is_refused() {
 #[test]
 fn listen_to_the_emulated_microbit() {
     let dir = tempfile::tempdir().unwrap();
-    let blob = write_blob(dir.path());
-    let hex = dir.path().join("model.hex");
-    hex_of(&blob, &hex);
+    let (blob, hex) = blob_and_hex(dir.path());
     let board = boot(Some(&hex));
     let blob_arg = blob.to_str().unwrap();
 
@@ -228,11 +223,7 @@ fn listen_to_the_emulated_microbit() {
         &chip,
         &["--seed", "7", "--count", "4", "--class", "1"],
     );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     let host = dir.path().join("host");
     let sample = tinyvae(&[
         "sample",

@@ -9,7 +9,7 @@ use std::path::Path;
 use tinyvae_shared::Model;
 use tinyvae_trainer::data::{DataSet, PIXELS, Split, write_dir};
 
-use common::tinyvae;
+use common::{assert_success, tinyvae};
 
 /// 4 classes of bright squares, one per quadrant.
 fn squares(n: usize) -> Split {
@@ -61,11 +61,7 @@ fn train(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
         "1",
     ];
     let out = train_command(dir, &run, &[&quick[..], extra].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     run
 }
 
@@ -90,11 +86,7 @@ fn export(dir: &Path, checkpoint: &Path, blob: &Path) -> std::process::Output {
 /// the process's output.
 fn export_ok(dir: &Path, checkpoint: &Path, blob: &Path) -> (Vec<u8>, std::process::Output) {
     let out = export(dir, checkpoint, blob);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     (std::fs::read(blob).unwrap(), out)
 }
 

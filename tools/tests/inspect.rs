@@ -2,18 +2,14 @@
 
 mod common;
 
-use common::{small_model, small_weights, tinyvae, write_blob};
+use common::{assert_success, small_model, small_weights, tinyvae, write_blob};
 
 #[test]
 fn text_report_lists_layers_and_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let blob = write_blob(dir.path());
     let out = tinyvae(&["inspect", blob.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in [
         "checksum        ok",
@@ -35,11 +31,7 @@ fn json_with_weights_carries_every_parameter() {
     let dir = tempfile::tempdir().unwrap();
     let blob = write_blob(dir.path());
     let out = tinyvae(&["inspect", blob.to_str().unwrap(), "--json", "--weights"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let model = small_model();
     let body = model.body().unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{tinyvae, write_blob};
+use common::{assert_success, tinyvae, write_blob};
 
 #[test]
 fn chip_images_equal_host_samples() {
@@ -23,20 +23,12 @@ fn chip_images_equal_host_samples() {
             ]
             .concat(),
         );
-        assert!(
-            qemu.status.success(),
-            "{}",
-            String::from_utf8_lossy(&qemu.stderr)
-        );
+        assert_success(&qemu);
         let stderr = String::from_utf8(qemu.stderr).unwrap();
         assert!(stderr.contains("identical to the host's"), "{stderr}");
         let sample =
             tinyvae(&[&["sample", "--out", host.to_str().unwrap()], &request[..]].concat());
-        assert!(
-            sample.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sample.stderr)
-        );
+        assert_success(&sample);
         let chip_bytes = std::fs::read(chip.join("qemu.raw")).unwrap();
         assert_eq!(chip_bytes.len(), 5 * 4);
         assert_eq!(chip_bytes, std::fs::read(host.join("samples.raw")).unwrap());

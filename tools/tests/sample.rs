@@ -5,7 +5,7 @@ mod common;
 
 use tinyvae_shared::Model;
 
-use common::{tinyvae, write_blob};
+use common::{assert_success, tinyvae, write_blob};
 
 fn sample(blob: &str, out: &std::path::Path, seed: &str, extra: &[&str]) -> Vec<u8> {
     let mut args = vec![
@@ -21,11 +21,7 @@ fn sample(blob: &str, out: &std::path::Path, seed: &str, extra: &[&str]) -> Vec<
     ];
     args.extend(extra);
     let run = tinyvae(&args);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     assert!(out.join("samples.png").is_file());
     std::fs::read(out.join("samples.raw")).unwrap()
 }
@@ -56,11 +52,7 @@ fn latents_are_the_sampled_images_latents() {
     let run = tinyvae(&[
         "latents", "--blob", blob, "--seed", "5", "--count", "12", "--class", "0",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     let csv = String::from_utf8(run.stdout).unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next().unwrap(), "image,q_0,q_1,z_0,z_1");

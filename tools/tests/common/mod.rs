@@ -15,6 +15,15 @@ pub fn tinyvae(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Asserts that `output` is a success, showing its stderr if not.
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, 2 prototypes.
 /// The float weights of [`small_model`]'s two dense layers, row-major
 /// `[outputs][inputs]`.
