@@ -2,7 +2,7 @@
 //! (sampler, each layer, output table), for every kernel this target has,
 //! on the same latents. Run under `qemu-system-arm -icount shift=0`, where
 //! virtual time counts executed instructions (see `board::Clock`); the host
-//! side is `tinyvae bench` (tools/src/bench.rs), which parses these frames:
+//! side is `tinyvae bench` (`tools/src/firmware/bench.rs` parses these frames):
 //!
 //! - `bench clock {ps per tick}`
 //! - `bench {kernel} {image} {fnv1a of the pixels} {stack peak B} [sampler, layer 0, ..., table]` (ticks)
