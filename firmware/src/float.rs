@@ -1,9 +1,9 @@
 //! `bench` only: a float32 decoder with the blob's dequantized weights, on
 //! the M4F's FPU, as the baseline the int8 kernels are measured against.
-//! `w = q * w_scale[c]`, `b = (bias + zp_in * sum(w_q)) * in_scale * w_scale[c]`
-//! for dense layers (the fold undone), `bias * in_scale * w_scale[c]` for
-//! transposed convolutions; activations stay f32 between layers; the output
-//! is `round(255 * sigmoid(logit))` with micromath's `exp`. The arrays live
+//! `w = q * w_scale[c]`, `b = unfolded_bias[c] * in_scale * w_scale[c]`
+//! (`Layer::unfolded_bias`: the dense layers' zero-point fold undone);
+//! activations stay f32 between layers; the output is `round(255 *
+//! sigmoid(logit))` with micromath's `exp`. The arrays live
 //! in PSRAM above the blob (`boards::MPS2_AN386_FLOAT_ARENA`, linked with
 //! nothing), filled once at boot.
 
@@ -56,22 +56,15 @@ impl FloatModel {
             let channels = layer.op.channels();
             let count = layer.op.weight_count().unwrap_or(0);
             let per = count / channels;
-            let (s_in, zp_in) = (layer.input.scale, i32::from(layer.input.zero_point));
+            let s_in = layer.input.scale;
             let weights = arena.take(count);
             let bias = arena.take(channels);
             for c in 0..channels {
                 let s_w = layer.weight_scale(c);
-                let mut sum = 0_i32;
                 for k in 0..per {
-                    let q = layer.weight(c * per + k);
-                    sum += i32::from(q);
-                    weights[c * per + k] = f32::from(q) * s_w;
+                    weights[c * per + k] = f32::from(layer.weight(c * per + k)) * s_w;
                 }
-                let folded = match layer.op {
-                    Op::Dense { .. } => zp_in * sum,
-                    Op::ConvTranspose2d { .. } => 0,
-                };
-                bias[c] = (layer.bias(c) + folded) as f32 * s_in * s_w;
+                bias[c] = layer.unfolded_bias(c) as f32 * s_in * s_w;
             }
             max_act = max_act.max(layer.op.output_len().unwrap_or(0));
             let _ = layers.push(FloatLayer {

@@ -348,9 +348,32 @@ impl Layer<'_> {
         Le::f32(self.weight_scales, c)
     }
 
-    /// int32 bias of output channel `c`.
+    /// int32 bias of output channel `c` as stored: for a dense layer with
+    /// the input zero point folded in (see [`Layer::unfolded_bias`]).
     pub fn bias(&self, c: usize) -> i32 {
         Le::i32(self.bias, c)
+    }
+
+    /// The bias of output channel `c` in TFLite's convention: the real bias
+    /// at scale `input.scale * w_scale[c]`, without the input zero point.
+    /// A dense layer stores `bias - input.zero_point * sum(w[c])` (the fold
+    /// saves its kernel a subtraction per input), so this adds the product
+    /// back; a transposed convolution stores the bias unfolded (its kernels
+    /// subtract the zero point from the input), so this is [`Layer::bias`].
+    /// In i64, exact for any blob; it equals what export quantized unless
+    /// the folded value had to be clamped to i32.
+    pub fn unfolded_bias(&self, c: usize) -> i64 {
+        let stored = i64::from(self.bias(c));
+        match self.op {
+            Op::Dense { inputs, .. } => {
+                let n = usize::from(inputs);
+                let sum: i64 = (c * n..(c + 1) * n)
+                    .map(|i| i64::from(self.weight(i)))
+                    .sum();
+                stored + i64::from(self.input.zero_point) * sum
+            }
+            Op::ConvTranspose2d { .. } => stored,
+        }
     }
 
     /// Q31 requantization multiplier of output channel `c`.

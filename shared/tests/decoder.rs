@@ -225,18 +225,7 @@ fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
     let w: Vec<i8> = (0..count).map(|i| layer.weight(i)).collect();
     let s_in = layer.input.scale;
     let channels = layer.op.channels();
-    let real_bias = |c: usize, per: usize| {
-        let mut b = layer.bias(c) as f32;
-        if matches!(layer.op, Op::Dense { .. }) {
-            // Undo the zero-point fold.
-            let sum: i32 = w[c * per..(c + 1) * per]
-                .iter()
-                .map(|&v| i32::from(v))
-                .sum();
-            b += f32::from(layer.input.zero_point) * sum as f32;
-        }
-        b * s_in * layer.weight_scale(c)
-    };
+    let real_bias = |c: usize| layer.unfolded_bias(c) as f32 * s_in * layer.weight_scale(c);
     let mut out = match layer.op {
         Op::Dense { inputs, outputs } => {
             let n = usize::from(inputs);
@@ -245,7 +234,7 @@ fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
                     let dot: f32 = (0..n)
                         .map(|k| f32::from(w[c * n + k]) * layer.weight_scale(c) * x[k])
                         .sum();
-                    dot + real_bias(c, n)
+                    dot + real_bias(c)
                 })
                 .collect::<Vec<f32>>()
         }
@@ -261,7 +250,7 @@ fn float_layer(layer: &Layer<'_>, x: &[f32]) -> Vec<f32> {
             let mut y = vec![0f32; output.elements().unwrap()];
             for co in 0..oc {
                 for v in y.iter_mut().skip(co).step_by(oc) {
-                    *v = real_bias(co, kh * kw * ic);
+                    *v = real_bias(co);
                 }
             }
             for iy in 0..usize::from(input.height) {
@@ -397,5 +386,40 @@ fn a_slice_of_the_sequence_equals_the_whole_sequence_there() {
         }
         // A range past the sequence stops at its end.
         assert_eq!(collect(draw, 9, 7..20), whole[7..]);
+    }
+}
+
+/// `Layer::unfolded_bias` gives back the bias export quantized, before the
+/// dense layer's zero-point fold, for an input zero point far from 0.
+#[test]
+fn unfolded_bias_undoes_the_dense_fold() {
+    use tinyvae_shared::blob::{Activation, Op, Quant};
+    use tinyvae_shared::write::OwnedLayer;
+    let input = Quant::from_range(-1.0, 5.0).unwrap();
+    assert!(input.zero_point < -50, "a zero point that matters");
+    let output = Quant::from_range(-4.0, 4.0).unwrap();
+    let weights = [0.5, -0.25, 1.0, 0.125, -1.0, 0.75];
+    let bias = [0.3, -0.7];
+    let op = Op::Dense {
+        inputs: 3,
+        outputs: 2,
+    };
+    let layer =
+        OwnedLayer::quantize(op, Activation::Linear, input, output, &weights, &bias).unwrap();
+    let layer = layer.as_layer();
+    for (c, &b) in bias.iter().enumerate() {
+        let real = layer.unfolded_bias(c) as f64
+            * f64::from(input.scale)
+            * f64::from(layer.weight_scale(c));
+        let step = f64::from(input.scale) * f64::from(layer.weight_scale(c));
+        assert!(
+            (real - f64::from(b)).abs() <= step / 2.0 + 1e-9,
+            "channel {c}: {real} vs {b}"
+        );
+        assert_ne!(
+            i64::from(layer.bias(c)),
+            layer.unfolded_bias(c),
+            "the stored bias is folded"
+        );
     }
 }

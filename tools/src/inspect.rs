@@ -1,4 +1,9 @@
-//! `tinyvae inspect BLOB`: what a blob holds, for people and for machines.
+//! `tinyvae inspect --blob BLOB`: what a blob holds, for people and for
+//! machines.
+//!
+//! `--json --weights` carries everything needed to rebuild the decoder in
+//! another runtime: README.md, "Inspect a blob", says what each array
+//! means and in which order it lists its values.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -16,19 +21,26 @@ use crate::generate::macs;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model blob (`tinyvae export` writes one).
-    blob: PathBuf,
+    #[arg(long, value_name = "BLOB", required_unless_present = "path")]
+    blob: Option<PathBuf>,
+    /// The blob, given without `--blob`.
+    #[arg(value_name = "BLOB", conflicts_with = "blob")]
+    path: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// With --json: include every weight, bias, multiplier, shift, scale and
-    /// the output table, so the blob can be checked with other tools.
+    /// With --json: include every weight, bias (TFLite's convention, and as
+    /// stored: `folded_bias`), multiplier, shift, scale and the output
+    /// table, so the decoder can be rebuilt in other tools (the arrays are
+    /// described in README.md, "Inspect a blob").
     #[arg(long, requires = "json")]
     weights: bool,
 }
 
 /// Runs `inspect`.
 pub fn run(args: Args) -> Result<()> {
-    let file = BlobFile::read(&args.blob)?;
+    let path = args.blob.or(args.path).expect("clap requires one of them");
+    let file = BlobFile::read(&path)?;
     let model = file.model()?;
     if args.json {
         let value = to_json(&model, file.bytes().len(), args.weights);
@@ -202,7 +214,13 @@ fn layer_json(layer: &Layer<'_>, weights: bool) -> Value {
                 .map(|c| layer.weight_scale(c))
                 .collect::<Vec<_>>()
         );
-        value["bias"] = json!(channels.clone().map(|c| layer.bias(c)).collect::<Vec<_>>());
+        value["bias"] = json!(
+            channels
+                .clone()
+                .map(|c| layer.unfolded_bias(c))
+                .collect::<Vec<_>>()
+        );
+        value["folded_bias"] = json!(channels.clone().map(|c| layer.bias(c)).collect::<Vec<_>>());
         value["multipliers"] = json!(
             channels
                 .clone()

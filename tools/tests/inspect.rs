@@ -53,11 +53,31 @@ fn json_with_weights_carries_every_parameter() {
                 "layer {i} weight {k}: {q} vs {f}"
             );
         }
-        let bias: Vec<i32> = serde_json::from_value(j["bias"].clone()).unwrap();
+        let folded: Vec<i32> = serde_json::from_value(j["folded_bias"].clone()).unwrap();
         assert_eq!(
-            bias,
+            folded,
             (0..channels).map(|c| layer.bias(c)).collect::<Vec<_>>()
         );
+        // TFLite's bias: the folded one plus the input zero point times the
+        // channel's weight sum (dense), computed here from the JSON alone.
+        let bias: Vec<i64> = serde_json::from_value(j["bias"].clone()).unwrap();
+        let zero_point = j["input"]["zero_point"].as_i64().unwrap();
+        let dense = j["op"]["kind"] == "dense";
+        for c in 0..channels {
+            let sum: i64 = weights[c * per..(c + 1) * per]
+                .iter()
+                .map(|&w| i64::from(w))
+                .sum();
+            let unfolded = i64::from(folded[c]) + if dense { zero_point * sum } else { 0 };
+            assert_eq!(bias[c], unfolded, "layer {i} channel {c}");
+            // ... and it is the float bias, at scale in * w[c].
+            let step = j["input"]["scale"].as_f64().unwrap() * f64::from(layer.weight_scale(c));
+            let float_bias = [0.1, -0.2][i];
+            assert!(
+                (bias[c] as f64 * step - float_bias).abs() <= step,
+                "layer {i} channel {c}"
+            );
+        }
         let multipliers: Vec<i32> = serde_json::from_value(j["multipliers"].clone()).unwrap();
         assert_eq!(
             multipliers,
