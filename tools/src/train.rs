@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::checkpoint::CheckpointError;
-use tinyvae_trainer::config::{LrSchedule, TrainingConfig};
+use tinyvae_trainer::config::{LrSchedule, Recipe, TrainingConfig};
 use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet};
 use tinyvae_trainer::error::TrainError;
 use tinyvae_trainer::model::{Arch, VaeConfig};
@@ -37,16 +37,19 @@ pub struct Args {
     /// Epochs to train in total (a resumed run counts the epochs it already has).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Images per Adam step.
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// Images per Adam step [default: the model's recipe, 128 for mlp, 16
+    /// for conv].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam's learning rate [default: the model's recipe, 0.001 for mlp,
+    /// 0.002 for conv].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// How the learning rate moves: `constant`, or `cosine` (from --lr down
-    /// to 0 over the run's steps).
-    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
-    pub lr_schedule: Schedule,
+    /// to 0 over the run's steps) [default: the model's recipe, constant for
+    /// mlp, cosine for conv].
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<Schedule>,
     /// Seed of the initialisation, the data order and the noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -122,14 +125,17 @@ impl Args {
         if let Some(channels) = self.decoder_channels {
             model = model.with_decoder_channels(channels);
         }
+        let recipe = Recipe::of(arch);
+        let lr_schedule = match self.lr_schedule {
+            Some(Schedule::Constant) => LrSchedule::Constant,
+            Some(Schedule::Cosine) => LrSchedule::Cosine,
+            None => recipe.lr_schedule,
+        };
         TrainingConfig::new(model, self.backend)
             .with_epochs(self.epochs)
-            .with_batch_size(self.batch_size)
-            .with_lr(self.lr)
-            .with_lr_schedule(match self.lr_schedule {
-                Schedule::Constant => LrSchedule::Constant,
-                Schedule::Cosine => LrSchedule::Cosine,
-            })
+            .with_batch_size(self.batch_size.unwrap_or(recipe.batch_size))
+            .with_lr(self.lr.unwrap_or(recipe.lr))
+            .with_lr_schedule(lr_schedule)
             .with_beta(self.beta)
             .with_seed(self.seed)
             .with_train_limit(self.train_limit)
@@ -242,4 +248,67 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("picture: {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+    use tinyvae_trainer::config::{LrSchedule, Recipe};
+    use tinyvae_trainer::model::Arch;
+
+    use super::Args;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn config(flags: &[&str]) -> tinyvae_trainer::config::TrainingConfig {
+        let argv = std::iter::once("train").chain(flags.iter().copied());
+        Cli::try_parse_from(argv).unwrap().args.config()
+    }
+
+    #[test]
+    fn each_model_defaults_to_its_recipe() {
+        for (flag, arch) in [("mlp", Arch::Mlp), ("conv", Arch::Conv)] {
+            let config = config(&["--model", flag]);
+            let recipe = Recipe::of(arch);
+            assert_eq!(config.batch_size, recipe.batch_size, "{flag}");
+            assert_eq!(config.lr, recipe.lr, "{flag}");
+            assert_eq!(config.lr_schedule, recipe.lr_schedule, "{flag}");
+        }
+        assert_ne!(Recipe::of(Arch::Mlp), Recipe::of(Arch::Conv));
+    }
+
+    #[test]
+    fn flags_override_the_recipe() {
+        let config = config(&[
+            "--model",
+            "conv",
+            "--batch-size",
+            "64",
+            "--lr",
+            "0.003",
+            "--lr-schedule",
+            "constant",
+        ]);
+        assert_eq!(config.batch_size, 64);
+        assert_eq!(config.lr, 0.003);
+        assert_eq!(config.lr_schedule, LrSchedule::Constant);
+    }
+
+    /// The help text states the recipes' values: it cannot drift from them.
+    #[test]
+    fn help_names_the_recipes() {
+        let help = Cli::command().render_long_help().to_string();
+        let (mlp, conv) = (Recipe::of(Arch::Mlp), Recipe::of(Arch::Conv));
+        for expected in [
+            format!("{} for mlp, {} for conv", mlp.batch_size, conv.batch_size),
+            format!("{} for mlp", mlp.lr),
+            format!("{} for conv", conv.lr),
+        ] {
+            assert!(help.contains(&expected), "help lacks {expected:?}:\n{help}");
+        }
+    }
 }
