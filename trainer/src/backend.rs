@@ -92,7 +92,7 @@ impl Backend {
     }
 
     /// Whether a training step computes its reconstruction loss in one host
-    /// pass ([`crate::loss::bce_with_logits_fused`]) rather than as tensor
+    /// pass (`loss::bce_with_logits_fused`) rather than as tensor
     /// operations. Only flex gains: its tensors read back with a plain copy,
     /// while ndarray's read-back goes element by element and cost more than
     /// the fusion saved (mlp epochs went from 3.1 to 5.5 s in `tinyvae

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::checkpoint::CheckpointError;
 
-/// Errors of [`train`](crate::training::train).
+/// Errors of a training run (`training::train`).
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// Creating the output directory failed.
