@@ -61,7 +61,10 @@ pub struct Args {
     /// data/<name> with --download].
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Download this data set into --data first (needs the internet).
+    /// Download this data set into --data first (needs the internet, and a
+    /// tinyvae built with `--features download`: without it, this flag fails
+    /// and says how to rebuild). Over https only; each file is checked
+    /// against its SHA-256 pinned in tinyvae before it is used.
     #[arg(long, value_enum)]
     pub download: Option<Download>,
     /// Output directory: checkpoints, metrics.jsonl, PNG pictures.
@@ -168,14 +171,19 @@ pub fn load_data(data: Option<&Path>, download: Option<Download>) -> anyhow::Res
     let loaded = match download {
         Some(which) => {
             let (source, name) = which.source();
-            eprintln!("downloading {name} into {}", dir.display());
+            if data::CAN_DOWNLOAD {
+                eprintln!("downloading {name} into {}", dir.display());
+            }
             data::download(source, &dir)
         }
         None => data::load_dir(&dir),
     };
     loaded.map_err(|err| match err {
-        // A failed download is the network's fault, not the user's input.
-        DataError::Download { .. } => anyhow::Error::new(err),
+        // A failed or altered download is the network's fault, not the
+        // user's input (a build without `download` is: it exits with 2).
+        DataError::Download { .. } | DataError::Checksum { .. } | DataError::NotHttps { .. } => {
+            anyhow::Error::new(err)
+        }
         _ => bad_input(err),
     })
 }

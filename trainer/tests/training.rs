@@ -1,5 +1,6 @@
 //! Tiny training runs on synthetic IDX data: the loss decreases, a resumed run
-//! matches an uninterrupted one, pictures are written.
+//! trains only the remaining epochs, from the checkpoint, and matches an
+//! uninterrupted one, pictures are written.
 
 mod common;
 
@@ -131,6 +132,24 @@ fn assert_same_metrics(resumed: &[EpochMetrics], straight: &[EpochMetrics]) {
     }
 }
 
+/// Rewrites the `state.json` of the checkpoint of `epoch` in `out` with `edit`.
+fn edit_checkpoint_state(out: &Path, epoch: usize, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = out.join(format!("checkpoints/epoch-{epoch:04}/state.json"));
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(state["epoch"], epoch, "{state}");
+    edit(&mut state);
+    std::fs::write(&path, state.to_string()).unwrap();
+}
+
+/// A train loss no epoch computes: marks epoch 1's metrics in a checkpoint.
+const SENTINEL_LOSS: f64 = 12345.5;
+
+/// Training is deterministic, so equal metrics alone cannot tell a resume
+/// from a fresh start. The checkpoint is therefore tampered with where a
+/// resume must read it: epoch 1's metrics carry a sentinel that only a run
+/// which did not train epoch 1 again reports; and another RNG state in the
+/// checkpoint changes the epoch trained after it.
 #[test]
 fn resumed_run_matches_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -144,7 +163,11 @@ fn resumed_run_matches_uninterrupted_run() {
         stop_after: Some(1),
         ..options(&out)
     };
-    assert_eq!(train(&config, &data, &first).unwrap().metrics.len(), 1);
+    let first_run = train(&config, &data, &first).unwrap();
+    assert_same_metrics(&first_run.metrics, &straight.metrics[..1]);
+    edit_checkpoint_state(&out, 1, |state| {
+        state["metrics"][0]["train_loss"] = SENTINEL_LOSS.into();
+    });
     // A run killed while writing the next checkpoint leaves a temporary directory.
     let partial = out.join("checkpoints/epoch-0002.tmp");
     std::fs::create_dir_all(&partial).unwrap();
@@ -155,8 +178,54 @@ fn resumed_run_matches_uninterrupted_run() {
         ..options(&out)
     };
     let resumed = train(&config, &data, &again).unwrap();
-    assert_same_metrics(&resumed.metrics, &straight.metrics);
-    assert_same_metrics(&read_metrics(&out).unwrap(), &straight.metrics);
+    // Epoch 1 is the checkpoint's, not trained again (that would report
+    // its real loss); epochs 2 and 3 were trained, from the checkpoint's
+    // model, optimizer and RNG, exactly as the uninterrupted run did.
+    let epochs: Vec<usize> = resumed.metrics.iter().map(|m| m.epoch).collect();
+    assert_eq!(epochs, [1, 2, 3]);
+    assert_eq!(resumed.metrics[0].train_loss, SENTINEL_LOSS);
+    assert_same_metrics(&resumed.metrics[1..], &straight.metrics[1..]);
+    let written = read_metrics(&out).unwrap();
+    assert_eq!(written[0].train_loss, SENTINEL_LOSS);
+    assert_same_metrics(&written[1..], &straight.metrics[1..]);
+    assert!(resumed.checkpoint.ends_with("checkpoints/epoch-0003"));
+
+    // The RNG state comes from the checkpoint too: with another one, the
+    // one epoch resumed (2) shuffles and samples differently.
+    let reseeded = tmp.path().join("reseeded");
+    train(
+        &config,
+        &data,
+        &RunOptions {
+            stop_after: Some(1),
+            ..options(&reseeded)
+        },
+    )
+    .unwrap();
+    edit_checkpoint_state(&reseeded, 1, |state| {
+        let rng = state["rng"]["state"].as_u64().expect("rng state is a u64");
+        state["rng"]["state"] = (rng ^ 0x5555_5555).into();
+    });
+    let other_rng = train(
+        &config,
+        &data,
+        &RunOptions {
+            resume: true,
+            stop_after: Some(1),
+            ..options(&reseeded)
+        },
+    )
+    .unwrap();
+    assert_eq!(other_rng.metrics.len(), 2, "exactly one more epoch");
+    assert_same_metrics(&other_rng.metrics[..1], &straight.metrics[..1]);
+    let (ours, theirs) = (
+        other_rng.metrics[1].train_loss,
+        straight.metrics[1].train_loss,
+    );
+    assert!(
+        (ours - theirs).abs() > RESUME_TOLERANCE * theirs.abs(),
+        "epoch 2 ignored the checkpoint's RNG state: {ours} vs {theirs}"
+    );
 
     let other = config.clone().with_lr(3e-4);
     let err = train(&other, &data, &options(&out)).unwrap_err();
