@@ -1,5 +1,6 @@
 //! Reading and writing IDX files, and the one-line errors of bad ones.
 
+use super::download::FASHION_MNIST_FILES;
 use super::*;
 use std::io::Write;
 
