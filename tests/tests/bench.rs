@@ -18,7 +18,7 @@ use tinyvae_tools::generate::host_images;
 #[test]
 fn bench_is_deterministic_and_kernels_agree() {
     let machine = Machine::Mps2An386;
-    let dir = firmware::firmware_dir().join("target/bench");
+    let dir = firmware::firmware_dir().unwrap().join("target/bench");
     let elf = firmware::build_with(machine, &["bench"], &dir).expect("build the bench firmware");
     let tmp = std::env::temp_dir().join(format!("tinyvae-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
@@ -296,7 +296,7 @@ fn check_random_blobs(
     seed: u64,
     make: &dyn Fn(&mut SplitMix64) -> Vec<u8>,
 ) {
-    let dir = firmware::firmware_dir().join("target/bench");
+    let dir = firmware::firmware_dir().unwrap().join("target/bench");
     let elf = firmware::build_with(machine, &["bench"], &dir).expect("build the bench firmware");
     let tmp = std::env::temp_dir().join(format!("tinyvae-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();

@@ -6,7 +6,9 @@
 //! - `machine.rs`: the QEMU machines ([`Machine`]), their targets and
 //!   board features; their memory facts come from `tinyvae_shared::boards`;
 //! - `build.rs`: `cargo build` of firmware/ ([`build()`], [`build_bench`],
-//!   [`build_with`]);
+//!   [`build_with`]), and which firmware/ ([`firmware_dir`]);
+//! - `sources.rs`: the firmware's sources built into `tinyvae`, unpacked
+//!   for an installed `tinyvae` ([`unpack_sources`]);
 //! - `elf.rs`: what a firmware ELF takes ([`Sizes`]) and programs
 //!   ([`elf_load_chunks`]), read with the `object` crate;
 //! - `qemu.rs`: QEMU as a child process (command line, start, kill on drop);
@@ -28,10 +30,14 @@ mod emulator;
 mod lab;
 mod machine;
 mod qemu;
+mod sources;
 
 pub use bench::{Bench, BenchImage, FloatDiff, KernelMean, ProtocolCost, bench};
-pub use build::{build, build_bench, build_with, firmware_dir};
+pub use build::{
+    FIRMWARE_DIR_VAR, build, build_bench, build_with, checkout_firmware_dir, firmware_dir,
+};
 pub use elf::{Sizes, elf_load_chunks, elf_sizes};
 pub use emulator::{Emulator, emulate_microbit};
 pub use lab::{Run, log_line, log_text, run};
 pub use machine::Machine;
+pub use sources::{PackedFile, cache_dir, packed_files, unpack_sources, unpacked_name};
