@@ -60,8 +60,8 @@ fn main() {
     fs::write(out.join("firmware-sources.bin"), &archive).expect("write firmware-sources.bin");
     // Names the unpacked copy's cache directory: a new archive, a new one.
     println!(
-        "cargo::rustc-env=TINYVAE_SOURCES_HASH={:016x}",
-        fnv1a(&archive)
+        "cargo::rustc-env=TINYVAE_SOURCES_HASH={:08x}",
+        tinyvae_shared::hash::fnv1a(&archive)
     );
 }
 
@@ -214,11 +214,4 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_executable(path: &Path) -> bool {
     path.extension().is_some_and(|ext| ext == "sh")
-}
-
-/// 64-bit FNV-1a: a stable hash without a dependency.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

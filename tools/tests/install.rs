@@ -147,7 +147,14 @@ fn missing_firmware_dir_override_is_bad_input() {
     let missing = dir.path().join("no-such-firmware");
     let output = Command::new(env!("CARGO_BIN_EXE_tinyvae"))
         .env(firmware::FIRMWARE_DIR_VAR, &missing)
-        .args(["qemu", "--seed", "1", "--blob", blob.to_str().unwrap(), "--out"])
+        .args([
+            "qemu",
+            "--seed",
+            "1",
+            "--blob",
+            blob.to_str().unwrap(),
+            "--out",
+        ])
         .arg(dir.path().join("out"))
         .output()
         .unwrap();
