@@ -193,3 +193,67 @@ fn unpacked_sources_build_and_run() {
             .is_file()
     );
 }
+
+/// Issue #16 end to end: `cargo install --path tools` from a clone of this
+/// checkout's committed HEAD, the clone deleted, then `tinyvae qemu --check`
+/// from another directory builds the firmware from the sources built into
+/// the binary (unpacked into a fresh `XDG_CACHE_HOME`). A release build of
+/// tinyvae: 10+ minutes cold; `TINYVAE_INSTALL_TARGET_DIR` names a target
+/// directory to reuse.
+#[test]
+#[ignore = "cargo install of tinyvae (a release build, 10+ min cold) and a firmware build; needs git and qemu-system-arm"]
+fn installed_tinyvae_runs_without_its_checkout() {
+    let scratch = tempfile::tempdir().unwrap();
+    let clone = scratch.path().join("clone");
+    let git = Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(checkout())
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert_success(&git);
+    let target = std::env::var_os("TINYVAE_INSTALL_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| scratch.path().join("target"));
+    let root = scratch.path().join("root");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let install = Command::new(&cargo)
+        // In the clone, for its rust-toolchain.toml.
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", &target)
+        .args([
+            "install", "--quiet", "--locked", "--path", "tools", "--root",
+        ])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_success(&install);
+    std::fs::remove_dir_all(&clone).unwrap();
+
+    let blob = write_blob(scratch.path());
+    let elsewhere = scratch.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let cache = scratch.path().join("cache");
+    let qemu = Command::new(root.join("bin/tinyvae"))
+        .current_dir(&elsewhere)
+        .env("XDG_CACHE_HOME", &cache)
+        // As a user's shell runs it: `cargo` from PATH.
+        .env_remove("CARGO")
+        .env_remove(firmware::FIRMWARE_DIR_VAR)
+        .args([
+            "qemu", "--check", "--seed", "1", "--count", "2", "--out", "out",
+        ])
+        .arg("--blob")
+        .arg(&blob)
+        .output()
+        .unwrap();
+    assert_success(&qemu);
+    let stderr = String::from_utf8(qemu.stderr).unwrap();
+    assert!(stderr.contains("identical to the host's"), "{stderr}");
+    let unpacked: Vec<_> = std::fs::read_dir(cache.join("tinyvae"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(unpacked.len(), 1, "{unpacked:?}");
+    assert!(unpacked[0].join("firmware/target").is_dir());
+}

@@ -151,8 +151,8 @@ fn missing_target_hint(cargo: &std::ffi::OsStr, dir: &Path, target: &str) -> Str
             dir.display()
         ),
         None => format!(
-            "; is Rust installed? The firmware needs rustup (https://rustup.rs) and \
-             `rustup target add {TARGETS}`, run in {}",
+            "; rustc could not say which targets it has: the firmware needs a working rustup \
+             toolchain (https://rustup.rs) and `rustup target add {TARGETS}`, run in {}",
             dir.display()
         ),
     }
