@@ -4,11 +4,8 @@
 //! copy in the user's cache directory, where an installed `tinyvae` builds
 //! the firmware once the checkout it came from is gone ([`unpack_sources`]).
 
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 
@@ -125,41 +122,29 @@ pub fn unpack_sources(cache: &Path) -> Result<PathBuf> {
         );
     }
     fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-    let tmp = cache.join(temporary_name(&unpacked_name()));
-    let unpacked = write_files(&tmp, &files).and_then(|()| {
-        fs::rename(&tmp, &dest)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))
+    // A fresh directory beside `dest`, removed when dropped unless renamed.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.tmp-", unpacked_name()))
+        .tempdir_in(cache)
+        .with_context(|| format!("creating a temporary directory in {}", cache.display()))?;
+    let unpacked = write_files(tmp.path(), &files).and_then(|()| {
+        fs::rename(tmp.path(), &dest)
+            .with_context(|| format!("renaming {} to {}", tmp.path().display(), dest.display()))
     });
-    if let Err(err) = unpacked {
-        let _ = fs::remove_dir_all(&tmp);
-        // Another process may have renamed its copy into place first.
-        if !complete(&dest) {
-            return Err(err.context(format!(
-                "unpacking the firmware's sources into {} (remove it if it is in the way)",
-                dest.display()
-            )));
-        }
+    // Another process may have renamed its copy into place first.
+    if let Err(err) = unpacked
+        && !complete(&dest)
+    {
+        return Err(err.context(format!(
+            "unpacking the firmware's sources into {} (remove it if it is in the way)",
+            dest.display()
+        )));
     }
     Ok(dest)
 }
 
-/// A name no other process or thread uses at the same time.
-fn temporary_name(name: &str) -> OsString {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        ".{name}.tmp-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-    .into()
-}
-
-/// Writes `files` under `dir` (created; it must not exist yet).
+/// Writes `files` under `dir` (an empty directory).
 fn write_files(dir: &Path, files: &[PackedFile]) -> Result<()> {
-    fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     for file in files {
         let path = dir.join(file.path);
         if let Some(parent) = path.parent() {
