@@ -2,7 +2,8 @@
 # The main job: train a VAE (and, for comparison, a plain autoencoder) on
 # Fashion-MNIST, export the int8 decoder, generate images on a Cortex-M4 in
 # QEMU, check them byte for byte against the host, and write pictures and a
-# summary into out/ (or the --out you pass). Extra arguments go to
+# summary into out/ (or the --out you pass), and refresh the pictures the
+# README shows in docs/. Extra arguments go to
 # `tinyvae demo` (see `cargo run --release --bin tinyvae -- demo --help`).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,4 +29,4 @@ rustup toolchain install >/dev/null
 
 echo "building tinyvae (release; the first build takes several minutes)"
 cargo build --release --bin tinyvae
-exec target/release/tinyvae demo "$@"
+exec target/release/tinyvae demo --readme-pictures docs "$@"

@@ -18,6 +18,8 @@ cargo fmt --all -- --check
 
 step "clippy, host"
 cargo clippy --workspace --all-targets -- -D warnings
+step "clippy, host, with the optional features (ndarray backend, --download)"
+cargo clippy -p tinyvae-tools -p tinyvae-trainer --all-targets --features tinyvae-tools/ndarray,tinyvae-tools/download -- -D warnings
 
 for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
     step "shared is no_std: clippy and build for $target"

@@ -52,6 +52,17 @@ pub enum Draw {
     Interpolate,
 }
 
+/// `prior`, `class 3`, `interpolation`: as the host tools print it.
+impl core::fmt::Display for Draw {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Draw::Prior => f.write_str("prior"),
+            Draw::Class(k) => write!(f, "class {k}"),
+            Draw::Interpolate => f.write_str("interpolation"),
+        }
+    }
+}
+
 /// `out = from + round((to - from) * step / (steps - 1))` per dimension,
 /// rounding half away from zero: point `step` of `steps` on the segment
 /// from `from` (step 0) to `to` (step `steps - 1`). Integer-only, so the

@@ -21,7 +21,7 @@ use crate::blobfile::BlobFile;
 use crate::firmware::{self, Machine, Sizes};
 use crate::generate::{host_images, macs};
 
-/// Count instructions per image on the Cortex-M4F and M0 in QEMU.
+/// Count executed instructions per image on the Cortex-M4F/M0 in QEMU, per layer and kernel.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Model blobs to measure (e.g. the MLP and the conv decoder).

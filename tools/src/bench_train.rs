@@ -9,13 +9,14 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::config::TrainingConfig;
+use tinyvae_trainer::data::DEFAULT_DATA_DIR;
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::training::{RunOptions, train};
 
 use crate::fail::bad_input;
-use crate::train::{classify, data_dir, load_data};
+use crate::train::{classify, load_data};
 
-/// Time training epochs of the mlp recipe: burn (each CPU backend) vs PyTorch.
+/// Time training epochs: burn's CPU backends vs PyTorch, same recipe.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Epochs per contender (the first includes warm-up effects).
@@ -24,9 +25,9 @@ pub struct Args {
     /// CPU threads for every contender.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Directory of the IDX files [default: /usr/share/datasets/fashion-mnist].
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    /// Directory of the IDX files.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
     /// Python interpreter with torch and numpy installed.
     #[arg(long, default_value = "python3")]
     pub python: String,
@@ -129,8 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_pytorch {
         check_torch(&args.python)?;
     }
-    let data_dir = data_dir(args.data.as_deref(), None);
-    let data = load_data(Some(&data_dir), None)?;
+    let data = load_data(Some(&args.data), None)?;
     let mut timings = Vec::new();
     for &backend in Backend::ALL.iter().filter(|b| b.is_cpu()) {
         eprintln!(
@@ -162,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "pytorch: {} epochs on {} threads",
             args.epochs, args.threads
         );
-        timings.push(run_pytorch(&args, &data_dir)?);
+        timings.push(run_pytorch(&args, &args.data)?);
     }
     let peer = timings
         .iter()

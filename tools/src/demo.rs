@@ -17,18 +17,19 @@ use tinyvae_shared::{Draw, Model};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::classifier::{Classifier, judge, train_classifier};
 use tinyvae_trainer::config::TrainingConfig;
-use tinyvae_trainer::data::{DataSet, PIXELS, Split};
+use tinyvae_trainer::data::{DEFAULT_DATA_DIR, DataSet, PIXELS, Split};
 use tinyvae_trainer::export::Fidelity;
 use tinyvae_trainer::model::{Arch, VaeConfig};
+use tinyvae_trainer::pictures::Grid;
 use tinyvae_trainer::training::{RunOptions, Trained};
 
 use crate::firmware::{self, Machine, Sizes};
 use crate::generate::{host_images, macs};
-use crate::images::write_grid;
+use crate::images::{hwc, write_grid};
 use crate::qemu::Lab;
-use crate::train::{data_dir, load_data, train_and_draw};
+use crate::train::{load_data, train_and_draw};
 
-/// Run the main job: train, export, generate on the chip, check, summarize.
+/// The main job: train, export, generate on the chip in QEMU, check, summarize.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output directory for models, pictures and the summary.
@@ -37,16 +38,30 @@ pub struct Args {
     /// Epochs per model (the README's quality numbers use 10 with `tinyvae train`).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Directory of the IDX files [default: /usr/share/datasets/fashion-mnist].
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// Directory of the IDX files.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    data: PathBuf,
     /// Seed of training and of the chip's sampler.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// CPU threads for training (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Also copy the pictures README.md shows into this directory
+    /// (`./demo.sh` passes `docs`).
+    #[arg(long, value_name = "DIR")]
+    readme_pictures: Option<PathBuf>,
 }
+
+/// The pictures README.md shows, as paths under `--out`.
+const README_PICTURES: [&str; 6] = [
+    "chip-prior.png",
+    "chip-classes.png",
+    "chip-interpolation.png",
+    "vae/reconstructions.png",
+    "prior-vae.png",
+    "prior-autoencoder.png",
+];
 
 /// Prior samples per model for the grids and the nearest-image measure.
 const PRIOR_SAMPLES: u32 = 64;
@@ -89,7 +104,7 @@ impl Step {
 /// Runs `demo`.
 pub fn run(args: Args) -> Result<()> {
     let mut step = Step::first();
-    let data = load_data(args.data.as_deref(), None)?;
+    let data = load_data(Some(&args.data), None)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
@@ -107,19 +122,16 @@ pub fn run(args: Args) -> Result<()> {
     step.next("prior samples on the host, and their distance to real images");
     let vae_prior = host_images(&vae_model, args.seed, PRIOR_SAMPLES, Draw::Prior)?;
     let ae_prior = host_images(&ae_model, args.seed, PRIOR_SAMPLES, Draw::Prior)?;
+    let shape = hwc(vae_model.image_shape());
     write_grid(
         &args.out,
         "prior-vae",
-        &vae_prior,
-        vae_model.image_shape(),
-        8,
+        &Grid::new(&vae_prior, shape, 8)?.title("VAE (beta 1): z ~ N(0, I)"),
     )?;
     write_grid(
         &args.out,
         "prior-autoencoder",
-        &ae_prior,
-        ae_model.image_shape(),
-        8,
+        &Grid::new(&ae_prior, shape, 8)?.title("plain autoencoder (beta 0): z ~ N(0, I)"),
     )?;
     let reference = data.train.clone().truncated(REFERENCE_IMAGES);
     let judge_set = data.test.clone().truncated(JUDGED as usize);
@@ -169,14 +181,14 @@ pub fn run(args: Args) -> Result<()> {
     write_grid(
         &args.out,
         "chip-prior",
-        &chip_prior,
-        vae_model.image_shape(),
-        8,
+        &Grid::new(&chip_prior, shape, 8)?
+            .title(format!("Cortex-M4 (QEMU), seed {}: z ~ N(0, I)", args.seed)),
     )?;
 
     step.next("one grid per class and interpolation strips on the chip");
     let mut class_grid = Vec::new();
-    for class in 0..vae_model.classes() {
+    let classes = 0..vae_model.classes();
+    for class in classes.clone() {
         let seed = args.seed + u64::from(class);
         let (images, same) = generate_checked(&chip, seed, PER_CLASS, Draw::Class(class))?;
         identical &= same;
@@ -185,9 +197,9 @@ pub fn run(args: Args) -> Result<()> {
     write_grid(
         &args.out,
         "chip-classes",
-        &class_grid,
-        vae_model.image_shape(),
-        PER_CLASS as usize,
+        &Grid::new(&class_grid, shape, PER_CLASS as usize)?
+            .title("Cortex-M4 (QEMU): one row per class")
+            .row_labels(classes.map(|class| data.class_name(class))),
     )?;
     let mut strips = Vec::new();
     for strip in 0..STRIPS {
@@ -198,9 +210,9 @@ pub fn run(args: Args) -> Result<()> {
     write_grid(
         &args.out,
         "chip-interpolation",
-        &strips,
-        vae_model.image_shape(),
-        STEPS as usize,
+        &Grid::new(&strips, shape, STEPS as usize)?
+            .title("Cortex-M4 (QEMU): from one prior draw to another")
+            .row_labels((0..STRIPS).map(|strip| format!("seed {}", args.seed + strip))),
     )?;
 
     step.next("counting the chip's instructions per image (QEMU -icount)");
@@ -228,6 +240,24 @@ pub fn run(args: Args) -> Result<()> {
             path.display()
         );
     }
+    // Only pictures whose bytes the chip and the host agree on go to the README.
+    if let Some(dir) = &args.readme_pictures {
+        copy_readme_pictures(&args.out, dir)?;
+    }
+    Ok(())
+}
+
+/// Copies [`README_PICTURES`] from `out` into `dir`, flat.
+fn copy_readme_pictures(out: &std::path::Path, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for picture in README_PICTURES {
+        let from = out.join(picture);
+        let name = from.file_name().expect("README_PICTURES are file paths");
+        let to = dir.join(name);
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    eprintln!("the README's pictures are in {}", dir.display());
     Ok(())
 }
 
@@ -257,7 +287,7 @@ fn export(
     data: &DataSet,
     name: &str,
 ) -> Result<(Vec<u8>, Fidelity)> {
-    let options = crate::export::options(&data_dir(args.data.as_deref(), None), args.epochs);
+    let options = crate::export::options(&args.data, args.epochs);
     let path = args.out.join(format!("{name}.tvae"));
     let (blob, fidelity) = crate::export::export(&trained.model, data, &options, &path)?;
     eprint!("{name}: {}", crate::export::table(&fidelity));

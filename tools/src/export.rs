@@ -14,7 +14,7 @@ use tinyvae_trainer::model::Vae;
 
 use crate::fail::bad_input;
 
-/// Quantize a checkpoint's decoder to int8 and write the blob.
+/// Quantize a trained decoder to the int8 blob, with a fidelity report.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A run's output directory (its newest checkpoint is used) or one

@@ -13,7 +13,7 @@ use crate::fail::bad_input;
 use crate::firmware::{self, Machine, elf_load_chunks};
 use crate::hex::{Chunk, intel_hex};
 
-/// Write a blob (and optionally the firmware) as Intel HEX for a board.
+/// Write a blob (and optionally the firmware) as Intel HEX for flashing a board.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The board the HEX is for: its blob address and region.

@@ -17,7 +17,7 @@ use tinyvae_shared::sampler::ONE_Q16;
 use crate::blobfile::BlobFile;
 use crate::generate::macs;
 
-/// Show a blob's header, layers, quantization, prototypes and metadata.
+/// Show what a model blob holds: header, layers, quantization, prototypes.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model blob (`tinyvae export` writes one).

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::request::RequestArgs;
 
-/// Print the latents the sampler draws for a seed, as CSV.
+/// Print the int8 latents the sampler draws for a seed, as CSV.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]

@@ -22,7 +22,7 @@ use crate::images::write_images;
 use crate::link::{Board, Collected, Decoder, defmt_table};
 use crate::request::draw_of;
 
-/// Generate images on a board over its serial port (and check them).
+/// Generate images on a board over its serial port and check them against the host.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The board's serial device, e.g. /dev/ttyACM0 (a micro:bit's USB
@@ -141,10 +141,7 @@ pub fn collect<P: Read + Write>(
     eprintln!(
         "seed {} ({}){}",
         collected.seed,
-        match collected.source {
-            SeedSource::Host => "from the host",
-            SeedSource::Hardware => "from the board's hardware RNG",
-        },
+        seed_origin(collected.source),
         if collected.damaged + collected.resent > 0 {
             format!(
                 "; {} damaged frames dropped, {} images asked for again",
@@ -195,7 +192,13 @@ pub fn write_collected(
             })
         })
         .collect();
-    write_images(out, stem, &pixels, shape, collected.images.len())?;
+    let title = format!(
+        "chip: seed {} ({}), {}",
+        collected.seed,
+        seed_origin(collected.source),
+        request.draw
+    );
+    write_images(out, stem, &pixels, shape, collected.images.len(), &title)?;
     let jsonl = out.join(format!("{stem}.jsonl"));
     std::fs::write(&jsonl, json_lines(collected, &verified))
         .with_context(|| format!("writing {}", jsonl.display()))?;
@@ -219,6 +222,14 @@ pub fn write_collected(
         );
     }
     Ok(())
+}
+
+/// Where a seed came from, in words.
+fn seed_origin(source: SeedSource) -> &'static str {
+    match source {
+        SeedSource::Host => "from the host",
+        SeedSource::Hardware => "from the board's hardware RNG",
+    }
 }
 
 /// One JSON object per image: index, seed, what was drawn, the latent and

@@ -35,29 +35,19 @@ struct Cli {
     command: Command,
 }
 
+/// The subcommands. Each one's help is the doc comment of its `Args`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The main job: train, export, generate on the chip in QEMU, check, summarize.
     Demo(demo::Args),
-    /// Train a VAE on MNIST-format IDX files (checkpoints, metrics, pictures).
     Train(train::Args),
-    /// Quantize a trained decoder to the int8 blob, with a fidelity report.
     Export(export::Args),
-    /// Generate images on the host from a seed: the bytes a chip must reproduce.
     Sample(sample::Args),
-    /// Print the int8 latents the sampler draws for a seed, as CSV.
     Latents(latents::Args),
-    /// Show what a model blob holds: header, layers, quantization, prototypes.
     Inspect(inspect::Args),
-    /// Time training epochs: burn's CPU backends vs PyTorch, same recipe.
     BenchTrain(bench_train::Args),
-    /// Run the firmware in QEMU, collect its images, check them against the host.
     Qemu(qemu::Args),
-    /// Write a blob (and optionally the firmware) as Intel HEX for flashing a board.
     Hex(hexfile::Args),
-    /// Generate images on a board over its serial port and check them against the host.
     Listen(listen::Args),
-    /// Count executed instructions per image on the Cortex-M4F/M0 in QEMU, per layer and kernel.
     Bench(bench::Args),
 }
 

@@ -19,7 +19,7 @@ use crate::link::{ChipImage, Collected, LogLine};
 use crate::listen::{collect, write_collected};
 use crate::request::RequestArgs;
 
-/// Run the firmware in QEMU and collect (and check) its images.
+/// Run the firmware in QEMU, collect its images, check them against the host.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]

@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use tinyvae_shared::Draw;
 
 use crate::images::write_images;
 use crate::request::RequestArgs;
 
-/// Generate images on the host exactly as the firmware does.
+/// Generate images on the host from a seed: the bytes a chip must reproduce.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -33,16 +32,13 @@ pub fn run(args: Args) -> Result<()> {
         &pixels,
         model.image_shape(),
         args.request.count as usize,
+        &format!("host: seed {}, {}", args.request.seed, args.request.draw()),
     )?;
     println!(
         "{} images from seed {} ({}) in {}; generated in {:.3} s on one thread ({:.0} images/s)",
         args.request.count,
         args.request.seed,
-        match args.request.draw() {
-            Draw::Prior => "prior".to_owned(),
-            Draw::Class(k) => format!("class {k}"),
-            Draw::Interpolate => "interpolation".to_owned(),
-        },
+        args.request.draw(),
         args.out.join("samples.png").display(),
         seconds,
         f64::from(args.request.count) / seconds.max(1e-9)

@@ -9,13 +9,13 @@ use tinyvae_trainer::checkpoint::CheckpointError;
 use tinyvae_trainer::config::{LrSchedule, Recipe, TrainingConfig};
 use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet};
 use tinyvae_trainer::error::TrainError;
-use tinyvae_trainer::model::{Arch, VaeConfig};
+use tinyvae_trainer::model::{Arch, CONV_DECODER_CHANNELS, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
 use tinyvae_trainer::training::{RunOptions, Trained, train};
 
 use crate::fail::bad_input;
 
-/// Train a VAE; checkpoints every epoch into --out, resumes from them.
+/// Train a VAE on MNIST-format IDX files (checkpoints, metrics, pictures).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model: `mlp` (pytorch/examples vae, 784-400-z) or `conv`
@@ -28,27 +28,29 @@ pub struct Args {
     /// Size of the latent z.
     #[arg(long, default_value_t = 20)]
     pub latent: usize,
-    /// With --model conv: channels C0,C1 of the decoder's 7x7 and 14x14
-    /// feature maps. Its int8 weights take latent*49*C0 + 16*C0*C1 + 16*C1
-    /// bytes and its scratch 196*C1 + max(49*C0, 784) bytes; the default 32,40 fits
-    /// a Cortex-M0 with 16 KB of RAM [default: 32,40].
-    #[arg(long, value_parser = parse_channels, value_name = "C0,C1")]
+    /// With --model conv: the decoder's channels.
+    #[arg(long, value_parser = parse_channels, value_name = "C0,C1", help = format!(
+        "With --model conv: channels C0,C1 of the decoder's 7x7 and 14x14 feature maps. \
+         Its int8 weights take latent*49*C0 + 16*C0*C1 + 16*C1 bytes and its scratch \
+         196*C1 + max(49*C0, 784) bytes; the default fits a Cortex-M0 with 16 KB of RAM \
+         [default: {}]",
+        channels_text(CONV_DECODER_CHANNELS)
+    ))]
     pub decoder_channels: Option<[usize; 2]>,
     /// Epochs to train in total (a resumed run counts the epochs it already has).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Images per Adam step [default: the model's recipe, 128 for mlp, 16
-    /// for conv].
-    #[arg(long)]
+    /// Images per Adam step.
+    #[arg(long, help = recipe_help("Images per Adam step", |r| r.batch_size.to_string()))]
     pub batch_size: Option<usize>,
-    /// Adam's learning rate [default: the model's recipe, 0.001 for mlp,
-    /// 0.002 for conv].
-    #[arg(long)]
+    /// Adam's learning rate.
+    #[arg(long, help = recipe_help("Adam's learning rate", |r| r.lr.to_string()))]
     pub lr: Option<f64>,
-    /// How the learning rate moves: `constant`, or `cosine` (from --lr down
-    /// to 0 over the run's steps) [default: the model's recipe, constant for
-    /// mlp, cosine for conv].
-    #[arg(long, value_enum)]
+    /// How the learning rate moves.
+    #[arg(long, value_enum, help = recipe_help(
+        "How the learning rate moves: `constant`, or `cosine` (from --lr down to 0 over the run's steps)",
+        |r| schedule_name(r.lr_schedule),
+    ))]
     pub lr_schedule: Option<Schedule>,
     /// Seed of the initialisation, the data order and the noise.
     #[arg(long, default_value_t = 1)]
@@ -56,10 +58,11 @@ pub struct Args {
     /// CPU threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Directory of the IDX files (`train-images-idx3-ubyte[.gz]` and the
-    /// other three) [default: /usr/share/datasets/fashion-mnist, or
-    /// data/<name> with --download].
-    #[arg(long)]
+    /// Directory of the IDX files.
+    #[arg(long, help = format!(
+        "Directory of the IDX files (`train-images-idx3-ubyte[.gz]` and the other three) \
+         [default: {DEFAULT_DATA_DIR}, or data/<name> with --download]"
+    ))]
     pub data: Option<PathBuf>,
     /// Download this data set into --data first (needs the internet, and a
     /// tinyvae built with `--features download`: without it, this flag fails
@@ -80,6 +83,21 @@ pub struct Args {
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     pub train_limit: Option<usize>,
+}
+
+/// `{help} [default: the model's recipe: X for mlp, Y for conv]`, the
+/// values read from [`Recipe`] by `value`.
+fn recipe_help(help: &str, value: impl Fn(Recipe) -> String) -> String {
+    format!(
+        "{help} [default: the model's recipe: {} for mlp, {} for conv]",
+        value(Recipe::of(Arch::Mlp)),
+        value(Recipe::of(Arch::Conv))
+    )
+}
+
+/// `C0,C1`, as [`parse_channels`] reads it.
+fn channels_text([c0, c1]: [usize; 2]) -> String {
+    format!("{c0},{c1}")
 }
 
 /// `C0,C1`: two channel counts of at least 1.
@@ -117,6 +135,25 @@ pub enum Download {
     FashionMnist,
 }
 
+impl From<Schedule> for LrSchedule {
+    fn from(schedule: Schedule) -> Self {
+        match schedule {
+            Schedule::Constant => LrSchedule::Constant,
+            Schedule::Cosine => LrSchedule::Cosine,
+        }
+    }
+}
+
+/// The name on the command line of `schedule`.
+fn schedule_name(schedule: LrSchedule) -> String {
+    Schedule::value_variants()
+        .iter()
+        .find(|s| LrSchedule::from(**s) == schedule)
+        .and_then(|s| s.to_possible_value())
+        .map(|value| value.get_name().to_owned())
+        .expect("every LrSchedule has a Schedule")
+}
+
 impl Args {
     /// The run's configuration.
     pub fn config(&self) -> TrainingConfig {
@@ -129,11 +166,9 @@ impl Args {
             model = model.with_decoder_channels(channels);
         }
         let recipe = Recipe::of(arch);
-        let lr_schedule = match self.lr_schedule {
-            Some(Schedule::Constant) => LrSchedule::Constant,
-            Some(Schedule::Cosine) => LrSchedule::Cosine,
-            None => recipe.lr_schedule,
-        };
+        let lr_schedule = self
+            .lr_schedule
+            .map_or(recipe.lr_schedule, LrSchedule::from);
         TrainingConfig::new(model, self.backend)
             .with_epochs(self.epochs)
             .with_batch_size(self.batch_size.unwrap_or(recipe.batch_size))
@@ -147,7 +182,7 @@ impl Args {
 
 /// The directory of the data set: `data`, or with `download` and no
 /// `data` `data/<name>`, or [`DEFAULT_DATA_DIR`].
-pub fn data_dir(data: Option<&Path>, download: Option<Download>) -> PathBuf {
+fn data_dir(data: Option<&Path>, download: Option<Download>) -> PathBuf {
     match (data, download) {
         (Some(dir), _) => dir.to_owned(),
         (None, Some(which)) => Path::new("data").join(which.source().1),

@@ -202,6 +202,39 @@ pub struct DataSet {
     pub test: Split,
 }
 
+/// Fashion-MNIST's ten class names, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// SHA-256 of Fashion-MNIST's 10,000 test labels (the values, without the
+/// IDX header): how [`DataSet::class_name`] knows the data set.
+const FASHION_MNIST_TEST_LABELS_SHA256: &str =
+    "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9";
+
+impl DataSet {
+    /// The name of class `label`: Fashion-MNIST's names when these are its
+    /// labels (recognised by their content, wherever the files came from),
+    /// otherwise `class {label}` (IDX files carry no names).
+    pub fn class_name(&self, label: u16) -> String {
+        let fashion = sha256_hex(&self.test.labels[..])
+            .is_ok_and(|digest| digest == FASHION_MNIST_TEST_LABELS_SHA256);
+        match FASHION_MNIST_CLASSES.get(usize::from(label)) {
+            Some(name) if fashion => (*name).to_owned(),
+            _ => format!("class {label}"),
+        }
+    }
+}
+
 /// Reads the four files of an MNIST-format data set from `dir`:
 /// `{train,t10k}-{images-idx3,labels-idx1}-ubyte`, each raw or `.gz` (also the
 /// `train-images.idx3-ubyte` spelling).
@@ -366,7 +399,7 @@ pub fn write_dir(dir: &Path, data: &DataSet) -> Result<(), DataError> {
 mod download;
 pub use download::{
     CAN_DOWNLOAD, PinnedFile, Source, download, install_verified, require_https, sha256_file,
-    verify_sha256,
+    sha256_hex, verify_sha256,
 };
 
 #[cfg(test)]

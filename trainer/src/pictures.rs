@@ -13,25 +13,12 @@ use crate::evaluation::EpochMetrics;
 use crate::model::Vae;
 use crate::rng::Rng;
 
+mod grid;
+
+pub use grid::{Canvas, Grid, PictureError};
+
 /// Images per row of the grids.
 const GRID_COLS: usize = 8;
-/// Pixels between images.
-const GRID_PAD: usize = 2;
-/// Each image pixel becomes SCALE x SCALE picture pixels.
-const SCALE: usize = 3;
-
-/// Errors writing pictures.
-#[derive(Debug, thiserror::Error)]
-pub enum PictureError {
-    /// Encoding or writing a PNG failed.
-    #[error("{path}: {reason}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-}
 
 /// Writes `reconstructions.png` (rows of test images, each over its
 /// reconstruction), `samples.png` (decoded z ~ N(0, I)) and `loss.png` into
@@ -46,8 +33,14 @@ pub fn write_pictures(
     let recon = out.join("reconstructions.png");
     let samples = out.join("samples.png");
     let loss = out.join("loss.png");
-    save_grid(&recon, &reconstruction_rows(model, test, 4), GRID_COLS)?;
-    save_grid(&samples, &prior_samples(model, 64, seed), GRID_COLS)?;
+    let pairs = reconstruction_rows(model, test, 4);
+    Grid::new(&pairs, (SIDE, SIDE, 1), GRID_COLS)?
+        .title("test images over their reconstructions")
+        .row_labels(["test", "recon"].repeat(4))
+        .save(&recon)?;
+    Grid::new(&prior_samples(model, 64, seed), (SIDE, SIDE, 1), GRID_COLS)?
+        .title("decoded z ~ N(0, I)")
+        .save(&samples)?;
     loss_curve(&loss, metrics)?;
     Ok(vec![recon, samples, loss])
 }
@@ -87,32 +80,6 @@ fn prior_samples(model: &Vae, count: usize, seed: u64) -> Vec<u8> {
     to_gray(model.decode_logits(z))
 }
 
-/// Writes 28x28 gray images (`pixels.len() / 784` of them) as a PNG grid with
-/// `cols` images per row, on a white background.
-pub fn save_grid(path: &Path, pixels: &[u8], cols: usize) -> Result<(), PictureError> {
-    let n = pixels.len() / PIXELS;
-    let rows = n.div_ceil(cols).max(1);
-    let cell = SIDE * SCALE + GRID_PAD;
-    let (width, height) = (cols * cell + GRID_PAD, rows * cell + GRID_PAD);
-    let mut canvas = image::GrayImage::from_pixel(width as u32, height as u32, image::Luma([255]));
-    for (k, img) in pixels.chunks_exact(PIXELS).enumerate() {
-        let (x0, y0) = (GRID_PAD + (k % cols) * cell, GRID_PAD + (k / cols) * cell);
-        for (i, &value) in img.iter().enumerate() {
-            for dy in 0..SCALE {
-                for dx in 0..SCALE {
-                    let x = x0 + (i % SIDE) * SCALE + dx;
-                    let y = y0 + (i / SIDE) * SCALE + dy;
-                    canvas.put_pixel(x as u32, y as u32, image::Luma([value]));
-                }
-            }
-        }
-    }
-    canvas.save(path).map_err(|err| PictureError::Write {
-        path: path.to_owned(),
-        reason: err.to_string(),
-    })
-}
-
 /// Registers a system sans-serif font for plot labels; false if none found.
 fn register_font() -> bool {
     const CANDIDATES: &[&str] = &[
@@ -147,14 +114,29 @@ pub fn loss_curve(path: &Path, metrics: &[EpochMetrics]) -> Result<(), PictureEr
         .iter()
         .map(|m| (m.epoch as f64, m.test.nelbo))
         .collect();
-    let values = train.iter().chain(&test).map(|&(_, v)| v);
+    let (width, height) = (800, 500);
+    let mut rgb = vec![0; width * height * 3];
+    draw_curves(&mut rgb, (width, height), &train, &test, labelled).map_err(|e| failed(&e))?;
+    Canvas::from_rgb(width, height, rgb)
+        .expect("the buffer holds width x height RGB pixels")
+        .save(path)
+}
+
+/// Draws the two curves into an RGB buffer of `size`.
+fn draw_curves(
+    rgb: &mut [u8],
+    (width, height): (usize, usize),
+    train: &[(f64, f64)],
+    test: &[(f64, f64)],
+    labelled: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let values = train.iter().chain(test).map(|&(_, v)| v);
     let lo = values.clone().fold(f64::INFINITY, f64::min);
     let hi = values.fold(f64::NEG_INFINITY, f64::max);
     let margin = ((hi - lo) * 0.05).max(0.5);
-    let epochs = metrics.len().max(2) as f64;
-
-    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    let epochs = train.len().max(2) as f64;
+    let root = BitMapBackend::with_buffer(rgb, (width as u32, height as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
     let mut builder = ChartBuilder::on(&root);
     builder.margin(15);
     if labelled {
@@ -163,27 +145,24 @@ pub fn loss_curve(path: &Path, metrics: &[EpochMetrics]) -> Result<(), PictureEr
             .x_label_area_size(40)
             .y_label_area_size(60);
     }
-    let mut chart = builder
-        .build_cartesian_2d(1.0..epochs, (lo - margin)..(hi + margin))
-        .map_err(|e| failed(&e))?;
+    let mut chart = builder.build_cartesian_2d(1.0..epochs, (lo - margin)..(hi + margin))?;
     let mut mesh = chart.configure_mesh();
     if labelled {
         mesh.x_desc("epoch").y_desc("nats / image");
     } else {
         mesh.disable_x_axis().disable_y_axis();
     }
-    mesh.draw().map_err(|e| failed(&e))?;
+    mesh.draw()?;
     let series = [
         (train, BLUE, "train loss (BCE + beta KL)"),
         (test, RED, "test NELBO"),
     ];
     for (points, color, label) in series {
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(|e| failed(&e))?;
-        let drawn = chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))
-            .map_err(|e| failed(&e))?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        let drawn = chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        ))?;
         if labelled {
             drawn
                 .label(label)
@@ -195,8 +174,8 @@ pub fn loss_curve(path: &Path, metrics: &[EpochMetrics]) -> Result<(), PictureEr
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
-            .draw()
-            .map_err(|e| failed(&e))?;
+            .draw()?;
     }
-    root.present().map_err(|e| failed(&e))
+    root.present()?;
+    Ok(())
 }

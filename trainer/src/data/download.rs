@@ -132,14 +132,18 @@ pub fn require_https(url: &str) -> Result<(), DataError> {
 
 /// The SHA-256 of the file at `path`, lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String, DataError> {
-    use sha2::{Digest, Sha256};
     let io_err = |source| DataError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = fs::File::open(path).map_err(io_err)?;
+    sha256_hex(fs::File::open(path).map_err(io_err)?).map_err(io_err)
+}
+
+/// The SHA-256 of everything `reader` yields, lowercase hex.
+pub fn sha256_hex(mut reader: impl io::Read) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher).map_err(io_err)?;
+    io::copy(&mut reader, &mut hasher)?;
     Ok(hasher
         .finalize()
         .iter()
