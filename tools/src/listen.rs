@@ -139,7 +139,7 @@ pub fn collect<P: Read + Write>(
         eprintln!();
     }
     eprintln!(
-        "seed {} ({}){}",
+        "seed {} (from the {}){}",
         collected.seed,
         seed_origin(collected.source),
         if collected.damaged + collected.resent > 0 {
@@ -193,7 +193,7 @@ pub fn write_collected(
         })
         .collect();
     let title = format!(
-        "chip: seed {} ({}), {}",
+        "seed {} ({}), {}",
         collected.seed,
         seed_origin(collected.source),
         request.draw
@@ -227,8 +227,8 @@ pub fn write_collected(
 /// Where a seed came from, in words.
 fn seed_origin(source: SeedSource) -> &'static str {
     match source {
-        SeedSource::Host => "from the host",
-        SeedSource::Hardware => "from the board's hardware RNG",
+        SeedSource::Host => "host",
+        SeedSource::Hardware => "hardware RNG",
     }
 }
 

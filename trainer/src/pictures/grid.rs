@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use embedded_graphics::Drawable;
 use embedded_graphics::mono_font::MonoTextStyle;
-use embedded_graphics::mono_font::ascii::FONT_9X15;
+use embedded_graphics::mono_font::ascii::FONT_7X13;
 use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::{DrawTarget, OriginDimensions, Pixel, Point, Size};
 use embedded_graphics::text::{Baseline, Text};
@@ -48,8 +48,8 @@ pub enum PictureError {
 
 /// Pixels of background between images, and around text.
 const GAP: usize = 4;
-/// The labels' font: 9x15, ASCII.
-const FONT: &embedded_graphics::mono_font::MonoFont<'static> = &FONT_9X15;
+/// The labels' font: 7x13, ASCII.
+const FONT: &embedded_graphics::mono_font::MonoFont<'static> = &FONT_7X13;
 /// Background (white) and text (near black) gray levels.
 const PAPER: u8 = 255;
 const INK: u8 = 24;
@@ -365,8 +365,8 @@ mod tests {
         let ink = |c: &Canvas| c.pixels().iter().filter(|&&v| v == INK).count();
         assert_eq!(ink(&plain), 0);
         // Every inked pixel lies in the title band or the label column.
-        let label_w = 4 * 9 + GAP;
-        let title_h = 15 + GAP;
+        let label_w = 4 * 7 + GAP;
+        let title_h = 13 + GAP;
         let inked: Vec<(usize, usize)> = (0..labelled.height())
             .flat_map(|y| (0..labelled.width()).map(move |x| (x, y)))
             .filter(|&(x, y)| labelled.pixels()[y * labelled.width() + x] == INK)
