@@ -187,8 +187,7 @@ pub fn run(args: Args) -> Result<()> {
 
     step.next("one grid per class and interpolation strips on the chip");
     let mut class_grid = Vec::new();
-    let classes = 0..vae_model.classes();
-    for class in classes.clone() {
+    for class in 0..vae_model.classes() {
         let seed = args.seed + u64::from(class);
         let (images, same) = generate_checked(&chip, seed, PER_CLASS, Draw::Class(class))?;
         identical &= same;
@@ -199,7 +198,7 @@ pub fn run(args: Args) -> Result<()> {
         "chip-classes",
         &Grid::new(&class_grid, shape, PER_CLASS as usize)?
             .title("Cortex-M4 (QEMU): one row per class")
-            .row_labels(classes.map(|class| data.class_name(class))),
+            .row_labels(data.class_names(vae_model.classes())),
     )?;
     let mut strips = Vec::new();
     for strip in 0..STRIPS {

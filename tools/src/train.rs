@@ -28,7 +28,6 @@ pub struct Args {
     /// Size of the latent z.
     #[arg(long, default_value_t = 20)]
     pub latent: usize,
-    /// With --model conv: the decoder's channels.
     #[arg(long, value_parser = parse_channels, value_name = "C0,C1", help = format!(
         "With --model conv: channels C0,C1 of the decoder's 7x7 and 14x14 feature maps. \
          Its int8 weights take latent*49*C0 + 16*C0*C1 + 16*C1 bytes and its scratch \
@@ -40,13 +39,10 @@ pub struct Args {
     /// Epochs to train in total (a resumed run counts the epochs it already has).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Images per Adam step.
     #[arg(long, help = recipe_help("Images per Adam step", |r| r.batch_size.to_string()))]
     pub batch_size: Option<usize>,
-    /// Adam's learning rate.
     #[arg(long, help = recipe_help("Adam's learning rate", |r| r.lr.to_string()))]
     pub lr: Option<f64>,
-    /// How the learning rate moves.
     #[arg(long, value_enum, help = recipe_help(
         "How the learning rate moves: `constant`, or `cosine` (from --lr down to 0 over the run's steps)",
         |r| schedule_name(r.lr_schedule),
@@ -58,7 +54,6 @@ pub struct Args {
     /// CPU threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Directory of the IDX files.
     #[arg(long, help = format!(
         "Directory of the IDX files (`train-images-idx3-ubyte[.gz]` and the other three) \
          [default: {DEFAULT_DATA_DIR}, or data/<name> with --download]"

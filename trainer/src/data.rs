@@ -217,21 +217,25 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 ];
 
 /// SHA-256 of Fashion-MNIST's 10,000 test labels (the values, without the
-/// IDX header): how [`DataSet::class_name`] knows the data set.
+/// IDX header): how [`DataSet::class_names`] knows the data set.
 const FASHION_MNIST_TEST_LABELS_SHA256: &str =
     "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9";
 
 impl DataSet {
-    /// The name of class `label`: Fashion-MNIST's names when these are its
-    /// labels (recognised by their content, wherever the files came from),
-    /// otherwise `class {label}` (IDX files carry no names).
-    pub fn class_name(&self, label: u16) -> String {
+    /// The names of classes `0..count`: Fashion-MNIST's names when these are
+    /// its labels (recognised by their content, wherever the files came
+    /// from), otherwise `class {label}` (IDX files carry no names).
+    pub fn class_names(&self, count: u16) -> Vec<String> {
         let fashion = sha256_hex(&self.test.labels[..])
             .is_ok_and(|digest| digest == FASHION_MNIST_TEST_LABELS_SHA256);
-        match FASHION_MNIST_CLASSES.get(usize::from(label)) {
-            Some(name) if fashion => (*name).to_owned(),
-            _ => format!("class {label}"),
-        }
+        (0..count)
+            .map(
+                |label| match FASHION_MNIST_CLASSES.get(usize::from(label)) {
+                    Some(name) if fashion => (*name).to_owned(),
+                    _ => format!("class {label}"),
+                },
+            )
+            .collect()
     }
 }
 

@@ -368,16 +368,20 @@ fn download_uses_the_files_already_there() {
 #[test]
 fn class_names_are_fashion_mnists_only_for_its_labels() {
     let set = tiny_set();
-    assert_eq!(set.class_name(5), "class 5");
+    assert_eq!(set.class_names(2), ["class 0", "class 1"]);
     let dir = Path::new(DEFAULT_DATA_DIR);
     if !dir.join(FASHION_MNIST_FILES[0].name).is_file() {
         eprintln!("skipped: no Fashion-MNIST in {DEFAULT_DATA_DIR}");
         return;
     }
     let mut fashion = load_dir(dir).unwrap();
-    assert_eq!(fashion.class_name(0), "T-shirt/top");
-    assert_eq!(fashion.class_name(9), "Ankle boot");
-    assert_eq!(fashion.class_name(10), "class 10", "no 11th name");
+    let names = fashion.class_names(11);
+    assert_eq!(names[..10], FASHION_MNIST_CLASSES.map(String::from));
+    assert_eq!(names[10], "class 10", "no 11th name");
     fashion.test.labels[0] ^= 1;
-    assert_eq!(fashion.class_name(5), "class 5", "other labels, other data");
+    assert_eq!(
+        fashion.class_names(6)[5],
+        "class 5",
+        "other labels, other data"
+    );
 }

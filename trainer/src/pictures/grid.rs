@@ -259,21 +259,16 @@ impl<'a> Grid<'a> {
     }
 
     /// Number of images.
-    pub fn len(&self) -> usize {
+    fn count(&self) -> usize {
         let (h, w, c) = self.shape;
         self.pixels.len() / (h * w * c)
-    }
-
-    /// Whether there are no images.
-    pub fn is_empty(&self) -> bool {
-        self.pixels.is_empty()
     }
 
     /// Draws the grid.
     pub fn render(&self) -> Canvas {
         let (h, w, c) = self.shape;
         let (cell_h, cell_w) = (h * self.scale, w * self.scale);
-        let rows = self.len().div_ceil(self.columns).max(1);
+        let rows = self.count().div_ceil(self.columns).max(1);
         let char_w = FONT.character_size.width as usize;
         let line_h = FONT.character_size.height as usize;
         let label_chars = self.row_labels.iter().map(|l| l.chars().count()).max();
