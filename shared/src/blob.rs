@@ -4,7 +4,7 @@
 //! (weights, biases, requantization arrays, tables) is a borrowed byte slice,
 //! so parsing a blob that sits in flash copies nothing and allocates nothing:
 //! serde borrows only `&[u8]` and `&str`, which is why multi-byte arrays are
-//! stored as little-endian bytes and read through the accessors of [`Layer`] and [`Prototypes`].
+//! stored as little-endian bytes and read through the accessors of [`Layer`] and [`Density`].
 //!
 //! This module only decodes; [`crate::Model`] checks that a decoded body is
 //! consistent, and `write` (feature `std`) encodes.
@@ -17,7 +17,7 @@ use crate::layout::DenseLayout;
 /// First four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"TVAE";
 /// Version of the layout in `BLOB-FORMAT.md` that this build reads and writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// Size of the fixed header before the postcard payload.
 pub const HEADER_LEN: usize = 16;
 /// Most layers a decoder may have (the capacity of [`Body::layers`]).
@@ -25,8 +25,14 @@ pub const HEADER_LEN: usize = 16;
 /// parsing makes on the stack; four keeps a Cortex-M0 with 16 KB of RAM
 /// (and the conv decoder's 9.4 KB of scratch) clear of a stack overflow.
 pub const MAX_LAYERS: usize = 4;
-/// Largest latent size a blob may declare.
+/// Largest decoder input a blob may declare: the latent size plus, for a
+/// class-conditional decoder, its classes ([`Condition`]).
 pub const MAX_LATENT: u16 = 256;
+/// Largest magnitude of a [`Density`] mean or Cholesky entry, in Q16.16
+/// int8 steps: 2^24, i.e. 256 steps, the whole int8 range. It bounds the
+/// sampler's 64-bit sums: `2^24 * 2^40` for a mean plus at most 256
+/// products `2^24 * 2^27` (|e| < 6.3 in Q24) stay below `2^63`.
+pub const MAX_DENSITY_Q16: i32 = 1 << 24;
 
 /// CRC-32 of the payload: the common CRC-32/ISO-HDLC (zlib, PNG, Ethernet).
 pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -68,7 +74,13 @@ impl Header {
             return Err(Error::BadMagic);
         }
         let version = u16::from_le_bytes([head[4], head[5]]);
-        if version != FORMAT_VERSION {
+        if version < FORMAT_VERSION {
+            return Err(Error::OutdatedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version > FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -387,28 +399,190 @@ impl Layer<'_> {
     }
 }
 
-impl Prototypes<'_> {
-    /// Mean of class `class` in latent dimension `d`, Q16.16.
-    pub fn mu_q16(&self, latent_dim: usize, class: usize, d: usize) -> i32 {
-        Le::i32(self.mu_q16, class * latent_dim + d)
+/// A class-conditional decoder: its first layer (a Dense layer) takes the
+/// decoder input `[z (latent_dim codes) ; one-hot(class) (classes codes)]`.
+///
+/// The one-hot codes use z's quantization (the first layer's input): the
+/// chosen class gets the code `one`, every other class the zero point
+/// (real 0.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    /// Number of classes, at least 1.
+    pub classes: u16,
+    /// The code of the chosen class: `zero_point + round(1 / z_scale)`,
+    /// never the zero point.
+    pub one: i8,
+}
+
+/// A full-covariance Gaussian mixture over z, fitted to the encoder's
+/// latents at export ("the fitted density"), in int8 steps of z.
+///
+/// Component `k` has mean `mean[k]` and covariance `L L^T` with `L` its
+/// lower-triangular Cholesky factor `scale_tril[k]`, both in units of one
+/// int8 step of z (real value / z_scale), Q16.16. Every array is borrowed
+/// little-endian bytes; [`crate::Model`] validates their lengths and values
+/// once, so the accessors below may index freely within them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Density<'a> {
+    /// Mixture components, at least 1.
+    pub components: u16,
+    /// Classes the components are tagged with (0: untagged).
+    pub classes: u16,
+    /// u16 LE per component: its class, below `classes`; empty when
+    /// `classes` is 0.
+    pub class_of: &'a [u8],
+    /// u32 LE per component: `floor(2^32 * cumulative weight)` over all
+    /// components (the last one `u32::MAX`), non-decreasing.
+    pub pick: &'a [u8],
+    /// u32 LE per component: the same cumulative threshold among the
+    /// components of its class (weights renormalised within the class);
+    /// empty when `classes` is 0.
+    pub pick_in_class: &'a [u8],
+    /// i32 LE `[components][latent_dim]`: `mu / z_scale`, Q16.16 steps.
+    pub mean: &'a [u8],
+    /// i32 LE `[components][latent_dim * (latent_dim + 1) / 2]`: the rows
+    /// of `L / z_scale` (`cov = L L^T`), Q16.16 steps; row `i` holds
+    /// `L[i][0..=i]`, its last entry (the diagonal) positive.
+    pub scale_tril: &'a [u8],
+}
+
+impl Density<'_> {
+    /// Latent dimensions of each component.
+    pub fn latent_dim(&self) -> usize {
+        match usize::from(self.components) {
+            0 => 0,
+            components => self.mean.len() / 4 / components,
+        }
     }
 
-    /// Standard deviation of class `class` in latent dimension `d`, Q16.16.
-    pub fn sigma_q16(&self, latent_dim: usize, class: usize, d: usize) -> i32 {
-        Le::i32(self.sigma_q16, class * latent_dim + d)
+    /// Entries of one component's packed Cholesky factor: `d (d + 1) / 2`.
+    pub fn tril_len(&self) -> usize {
+        tril_len(self.latent_dim())
+    }
+
+    /// The class of component `k` (0 when the components are untagged).
+    pub fn class_of(&self, k: usize) -> u16 {
+        if self.classes == 0 {
+            0
+        } else {
+            Le::u16(self.class_of, k)
+        }
+    }
+
+    /// The cumulative threshold of component `k` over all components.
+    pub fn pick_threshold(&self, k: usize) -> u32 {
+        Le::u32(self.pick, k)
+    }
+
+    /// The cumulative threshold of component `k` among its class's.
+    pub fn pick_in_class_threshold(&self, k: usize) -> u32 {
+        Le::u32(self.pick_in_class, k)
+    }
+
+    /// The component a random word `word` picks over all components: the
+    /// first `k` with `word < pick[k]`, else the last.
+    pub fn pick(&self, word: u32) -> usize {
+        let last = usize::from(self.components).saturating_sub(1);
+        (0..last)
+            .find(|&k| word < self.pick_threshold(k))
+            .unwrap_or(last)
+    }
+
+    /// The component a random word `word` picks among class `class`'s: the
+    /// first such `k` (in order) with `word < pick_in_class[k]`, else the
+    /// class's last; `None` when no component has that class (or the
+    /// components are untagged).
+    pub fn pick_in_class(&self, class: u16, word: u32) -> Option<usize> {
+        if self.classes == 0 {
+            return None;
+        }
+        let mut last = None;
+        for k in (0..usize::from(self.components)).filter(|&k| self.class_of(k) == class) {
+            if word < self.pick_in_class_threshold(k) {
+                return Some(k);
+            }
+            last = Some(k);
+        }
+        last
+    }
+
+    /// Mean of component `k` in dimension `i`, Q16.16 int8 steps.
+    pub fn mean_q16(&self, k: usize, i: usize) -> i32 {
+        Le::i32(self.mean, k * self.latent_dim() + i)
+    }
+
+    /// Entry `L[i][j]` (`j <= i`) of component `k`'s Cholesky factor,
+    /// Q16.16 int8 steps.
+    pub fn scale_tril_q16(&self, k: usize, i: usize, j: usize) -> i32 {
+        Le::i32(self.scale_tril, k * self.tril_len() + tril_len(i) + j)
+    }
+
+    /// Component `k`'s mean in real units of z (`z_scale` is the first
+    /// layer's input scale, [`crate::Model::z_quant`]): the host's view,
+    /// for tests and export reports.
+    pub fn mean_real(&self, k: usize, z_scale: f32) -> impl Iterator<Item = f64> + '_ {
+        let scale = f64::from(z_scale) / 65536.0;
+        (0..self.latent_dim()).map(move |i| f64::from(self.mean_q16(k, i)) * scale)
+    }
+
+    /// Component `k`'s Cholesky factor in real units of z, packed by rows
+    /// as stored (`L[0][0], L[1][0], L[1][1], L[2][0], ...`).
+    pub fn scale_tril_real(&self, k: usize, z_scale: f32) -> impl Iterator<Item = f64> + '_ {
+        let scale = f64::from(z_scale) / 65536.0;
+        self.tril_bytes(k)
+            .chunks_exact(4)
+            .map(move |b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) * scale)
+    }
+
+    /// Component `k`'s packed Cholesky rows as stored (i32 LE).
+    pub(crate) fn tril_bytes(&self, k: usize) -> &[u8] {
+        let len = 4 * self.tril_len();
+        &self.scale_tril[k * len..][..len]
+    }
+
+    /// Component `k`'s mixture weight over all components, from the
+    /// thresholds: `(pick[k] - pick[k - 1]) / 2^32`, the last component
+    /// taking the rest up to 1 (what [`Density::pick`] gives it).
+    pub fn weight(&self, k: usize) -> f64 {
+        share(k, 0..usize::from(self.components), |j| {
+            self.pick_threshold(j)
+        })
+    }
+
+    /// Component `k`'s weight within its class, from the thresholds, as
+    /// [`Density::pick_in_class`] gives it.
+    pub fn weight_in_class(&self, k: usize) -> f64 {
+        let class = self.class_of(k);
+        let members = (0..usize::from(self.components)).filter(|&j| self.class_of(j) == class);
+        share(k, members, |j| self.pick_in_class_threshold(j))
     }
 }
 
-/// Per-class latent prototypes: the mean and standard deviation of the
-/// aggregated posterior of each label, so a chip can "generate a 7".
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Prototypes<'a> {
-    /// Number of classes.
-    pub classes: u16,
-    /// Means, `[classes][latent]` i32 little-endian, Q16.16 real values.
-    pub mu_q16: &'a [u8],
-    /// Standard deviations, same layout, non-negative.
-    pub sigma_q16: &'a [u8],
+/// Entries of a packed lower-triangular `d x d` matrix (and the offset of
+/// row `d` in a larger one): `d (d + 1) / 2`.
+pub const fn tril_len(d: usize) -> usize {
+    d * (d + 1) / 2
+}
+
+/// The probability that a uniform u32 word picks `k` from the pick
+/// sequence `members` (in order) with cumulative thresholds `threshold`:
+/// the first member whose threshold exceeds the word, else the last.
+fn share(k: usize, members: impl Iterator<Item = usize>, threshold: impl Fn(usize) -> u32) -> f64 {
+    let mut previous = 0_u64;
+    let mut members = members.peekable();
+    while let Some(j) = members.next() {
+        let end = u64::from(threshold(j));
+        if j == k {
+            let end = if members.peek().is_some() {
+                end
+            } else {
+                1 << 32
+            };
+            return end.saturating_sub(previous) as f64 / (1_u64 << 32) as f64;
+        }
+        previous = previous.max(end);
+    }
+    0.0
 }
 
 /// Where a blob came from; informational only.
@@ -440,14 +614,18 @@ pub struct Body<'a> {
     pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
     /// 256 u8 pixels: `table[q + 128]` is the pixel for output logit code `q`.
     pub output_table: &'a [u8],
-    /// Class prototypes, when the training data had labels.
-    pub prototypes: Option<Prototypes<'a>>,
+    /// A class-conditional decoder's condition: `None` for an
+    /// unconditional one.
+    pub condition: Option<Condition>,
+    /// The fitted density over z, when export fitted one.
+    #[serde(borrow)]
+    pub density: Option<Density<'a>>,
     /// Provenance.
     pub metadata: Metadata<'a>,
 }
 
 /// Little-endian element access into the byte arrays of a [`Layer`] or
-/// [`Prototypes`]. Callers index within lengths checked by validation.
+/// a [`Density`]. Callers index within lengths checked by validation.
 pub(crate) struct Le;
 
 impl Le {
@@ -455,6 +633,17 @@ impl Le {
     pub(crate) fn i32(bytes: &[u8], index: usize) -> i32 {
         let at = index * 4;
         i32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+    }
+
+    #[inline]
+    pub(crate) fn u32(bytes: &[u8], index: usize) -> u32 {
+        Le::i32(bytes, index) as u32
+    }
+
+    #[inline]
+    pub(crate) fn u16(bytes: &[u8], index: usize) -> u16 {
+        let at = index * 2;
+        u16::from_le_bytes([bytes[at], bytes[at + 1]])
     }
 
     #[inline]

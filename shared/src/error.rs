@@ -16,7 +16,14 @@ pub enum Error {
     },
     /// not a tinyvae blob (bad magic)
     BadMagic,
-    /// unsupported blob format version {found} (this build reads version {supported})
+    /// blob format version {found} is older than this tinyvae's {supported}: re-export the model with `tinyvae export`
+    OutdatedVersion {
+        /// Version written in the header.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
+    /// blob format version {found} is newer than this tinyvae's {supported}: use the tinyvae that wrote it
     UnsupportedVersion {
         /// Version written in the header.
         found: u16,
@@ -56,20 +63,27 @@ pub enum Error {
         /// Elements the caller's buffer holds.
         available: u32,
     },
-    /// latent vector has {found} dimensions, the model takes {expected}
+    /// latent or decoder input vector has {found} codes, the model takes {expected}
     LatentSize {
-        /// Dimensions given.
+        /// Codes given.
         found: u32,
-        /// The model's latent size.
+        /// What the model takes: `Model::input_len` for a decoder input,
+        /// `Model::latent_dim` for a posterior's means and deviations.
         expected: u32,
     },
-    /// class {class} requested, the blob has {classes} class prototypes
+    /// class {class} requested, the model has {classes} classes
     NoSuchClass {
         /// Class requested.
         class: u16,
-        /// Number of prototypes in the blob (0 when it has none).
+        /// The model's classes (`Model::classes`, 0 when it has none).
         classes: u16,
     },
+    /// the blob has no fitted density to draw from
+    NoDensity,
+    /// the decoder is class-conditional: a posterior latent needs its class
+    ClassNeeded,
+    /// the decoder is not class-conditional: a posterior latent takes no class
+    NotConditional,
 }
 
 /// What is wrong with one layer of a blob.
@@ -122,8 +136,10 @@ pub enum ModelProblem {
     OutputTable,
     /// the latent scale is not positive
     LatentScale,
-    /// class prototypes have the wrong size or a negative sigma
-    Prototypes,
+    /// the class condition is inconsistent (no classes, a first layer that is not dense over latent and classes, or a one-hot code equal to the zero point)
+    Condition,
+    /// the fitted density is inconsistent (sizes, thresholds, classes, magnitudes or a non-positive Cholesky diagonal)
+    Density,
 }
 
 impl core::error::Error for Error {}

@@ -32,7 +32,7 @@ const LANES: usize = 32;
 pub struct HostDecoder<'a> {
     layers: Vec<Prepared<'a>>,
     table: [u8; 256],
-    latent_dim: usize,
+    input_len: usize,
     image_len: usize,
     /// A layer's input, then (swapped with `output`) the next one's.
     input: Vec<i8>,
@@ -71,7 +71,7 @@ impl<'a> HostDecoder<'a> {
     /// milliseconds for the MLP decoder).
     pub fn new(model: &Model<'a>) -> Self {
         let body = model.body();
-        let mut widest = model.latent_dim();
+        let mut widest = model.input_len();
         let layers = body
             .layers
             .iter()
@@ -95,7 +95,7 @@ impl<'a> HostDecoder<'a> {
         Self {
             layers,
             table,
-            latent_dim: model.latent_dim(),
+            input_len: model.input_len(),
             image_len: model.image_len(),
             input: vec![0; widest],
             output: vec![0; widest],
@@ -103,7 +103,8 @@ impl<'a> HostDecoder<'a> {
         }
     }
 
-    /// Decodes one int8 latent `z` into `pixels` (u8, HWC, at least
+    /// Decodes one int8 decoder input `z` ([`Model::input_len`] codes)
+    /// into `pixels` (u8, HWC, at least
     /// [`Model::image_len`] of them): [`Model::decode`]'s bytes.
     pub fn decode(&mut self, z: &[i8], pixels: &mut [u8]) -> Result<(), Error> {
         if pixels.len() < self.image_len {
@@ -122,10 +123,10 @@ impl<'a> HostDecoder<'a> {
     /// The int8 output logits of `z` (before the sigmoid table):
     /// [`Model::decode_logits`]'s values.
     pub fn decode_logits(&mut self, z: &[i8]) -> Result<&[i8], Error> {
-        if z.len() != self.latent_dim {
+        if z.len() != self.input_len {
             return Err(Error::LatentSize {
                 found: z.len() as u32,
-                expected: self.latent_dim as u32,
+                expected: self.input_len as u32,
             });
         }
         let Self {

@@ -8,7 +8,8 @@
 //! - [`layout`]: how dense weights are stored, in the order the kernels
 //!   read them.
 //! - [`Model`]: a validated blob and its int8 decoder.
-//! - [`sampler`]: the fixed-point Gaussian and `z = mu + sigma * e`.
+//! - [`sampler`]: the fixed-point Gaussian, `z = mu + sigma * e` and
+//!   `z = mean + L e` from the fitted density; the random words' order.
 //! - [`protocol`]: the host-board frames (`shared/PROTOCOL.md`).
 //! - [`hash`]: FNV-1a, the `bench` firmware's image hash.
 //! - [`splitmix`]: SplitMix64, the trainer's and the tests' randomness.

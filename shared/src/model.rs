@@ -2,13 +2,16 @@
 //!
 //! [`Model::from_bytes`] checks everything the kernels rely on (the layer
 //! chain, every array length, shift ranges, transposed-convolution
-//! geometry), so that [`Model::decode`] can never index out of bounds or
-//! panic, whatever bytes the blob held.
+//! geometry, the class condition and the fitted density), so that
+//! [`Model::decode`] and the sampler can never index out of bounds,
+//! overflow or panic, whatever bytes the blob held.
 
 use rand_core::RngCore;
 
 use crate::Error;
-use crate::blob::{self, Body, Hwc, Layer, MAX_LATENT, Op, Prototypes, Quant};
+use crate::blob::{
+    self, Body, Condition, Density, Hwc, Layer, MAX_DENSITY_Q16, MAX_LATENT, Op, Quant, tril_len,
+};
 use crate::error::{LayerProblem, ModelProblem};
 use crate::fixedpoint::{MAX_SHIFT, MIN_SHIFT};
 use crate::layers::{self, Kernels};
@@ -23,6 +26,8 @@ pub struct Model<'a> {
     /// of any layer.
     scratch_len: usize,
     image_len: usize,
+    /// Codes of the decoder input: the latent, then the one-hot classes.
+    input_len: usize,
 }
 
 impl<'a> Model<'a> {
@@ -44,16 +49,17 @@ impl<'a> Model<'a> {
 
     fn from_payload(header: blob::Header, payload: &'a [u8]) -> Result<Self, Error> {
         let body = blob::decode_body(payload)?;
-        let (scratch_len, image_len) = validate(&body)?;
+        let sizes = validate(&body)?;
         Ok(Self {
             body,
             header,
-            scratch_len,
-            image_len,
+            scratch_len: sizes.scratch,
+            image_len: sizes.image,
+            input_len: sizes.input,
         })
     }
 
-    /// The decoded body: layers, table, prototypes, metadata.
+    /// The decoded body: layers, table, condition, density, metadata.
     pub fn body(&self) -> &Body<'a> {
         &self.body
     }
@@ -66,6 +72,49 @@ impl<'a> Model<'a> {
     /// Dimensions of z.
     pub fn latent_dim(&self) -> usize {
         usize::from(self.body.latent_dim)
+    }
+
+    /// Codes of the decoder input that [`Model::decode`] takes and
+    /// [`Model::sample_latent`] fills: `latent_dim + classes` for a
+    /// class-conditional decoder (z, then the one-hot codes), else
+    /// `latent_dim`.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// The class condition of a class-conditional decoder.
+    pub fn condition(&self) -> Option<Condition> {
+        self.body.condition
+    }
+
+    /// The fitted density over z, if the blob has one.
+    pub fn density(&self) -> Option<Density<'a>> {
+        self.body.density
+    }
+
+    /// What a request draws when it names nothing else (and what an
+    /// interpolation's ends are drawn with): [`Draw::Fitted`] when the
+    /// blob has a density, else [`Draw::Prior`].
+    pub fn default_draw(&self) -> Draw {
+        if self.body.density.is_some() {
+            Draw::Fitted
+        } else {
+            Draw::Prior
+        }
+    }
+
+    /// Checks that this model can serve `draw`: a class below
+    /// [`Model::classes`], a density for [`Draw::Fitted`]. What a board
+    /// checks before it answers a request; the sampler checks the same.
+    pub fn check_draw(&self, draw: Draw) -> Result<(), Error> {
+        match draw {
+            Draw::Class(class) if class >= self.classes() => Err(Error::NoSuchClass {
+                class,
+                classes: self.classes(),
+            }),
+            Draw::Fitted if self.body.density.is_none() => Err(Error::NoDensity),
+            _ => Ok(()),
+        }
     }
 
     /// Quantization of z (the first layer's input).
@@ -83,13 +132,20 @@ impl<'a> Model<'a> {
         self.image_len
     }
 
-    /// Number of class prototypes (0 when the blob has none).
+    /// Classes a [`Draw::Class`] may name: the condition's, else the
+    /// density's tags, else 0 (validation makes the two agree when both
+    /// are present).
     pub fn classes(&self) -> u16 {
-        self.body.prototypes.map_or(0, |p| p.classes)
+        match (self.body.condition, self.body.density) {
+            (Some(condition), _) => condition.classes,
+            (None, Some(density)) => density.classes,
+            (None, None) => 0,
+        }
     }
 
     /// int8 elements of scratch [`Model::decode`] needs: the largest input
-    /// plus output of any one layer. Layers alternate between reading from
+    /// plus output of any one layer (the first layer's input is the whole
+    /// decoder input, [`Model::input_len`]). Layers alternate between reading from
     /// the front of the scratch and writing to its back and the other way
     /// round, so two large activations of different layers never have to
     /// coexist (what lets a conv decoder run in a Cortex-M0's 16 KB).
@@ -97,8 +153,10 @@ impl<'a> Model<'a> {
         self.scratch_len
     }
 
-    /// Decodes one int8 latent `z` into `pixels` (u8, HWC), using `scratch`
-    /// of at least [`Model::scratch_len`] elements.
+    /// Decodes one int8 decoder input `z` ([`Model::input_len`] codes: the
+    /// latent, then a conditional decoder's one-hot codes) into `pixels`
+    /// (u8, HWC), using `scratch` of at least [`Model::scratch_len`]
+    /// elements.
     pub fn decode(&self, z: &[i8], scratch: &mut [i8], pixels: &mut [u8]) -> Result<(), Error> {
         self.decode_with(z, scratch, pixels, |_| {})
     }
@@ -141,8 +199,9 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// Runs the layers on `z` and returns the int8 output logits (before
-    /// the sigmoid table), which live in `scratch`. The host uses them to
+    /// Runs the layers on the decoder input `z` ([`Model::input_len`]
+    /// codes) and returns the int8 output logits (before the sigmoid
+    /// table), which live in `scratch`. The host uses them to
     /// score the int8 decoder with the same loss as the float one.
     pub fn decode_logits<'s>(&self, z: &[i8], scratch: &'s mut [i8]) -> Result<&'s [i8], Error> {
         self.run_layers(Kernels::BEST, z, scratch, &mut |_| {})
@@ -155,7 +214,7 @@ impl<'a> Model<'a> {
         scratch: &'s mut [i8],
         hook: &mut impl FnMut(usize),
     ) -> Result<&'s [i8], Error> {
-        check_len(z.len(), self.latent_dim(), |found, expected| {
+        check_len(z.len(), self.input_len, |found, expected| {
             Error::LatentSize { found, expected }
         })?;
         check_buffer(scratch.len(), self.scratch_len)?;
@@ -188,34 +247,78 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// Draws the int8 latent for `latent` from `rng` into `z`
-    /// (see [`crate::sampler`]).
+    /// Draws the int8 decoder input for `latent` from `rng` into `input`
+    /// ([`Model::input_len`] codes: z, then a conditional decoder's one-hot
+    /// codes), taking the words in the order [`crate::sampler`] documents.
     pub fn sample_latent<R: RngCore + ?Sized>(
         &self,
         latent: Latent<'_>,
         rng: &mut R,
-        z: &mut [i8],
+        input: &mut [i8],
     ) -> Result<(), Error> {
-        check_len(z.len(), self.latent_dim(), |found, expected| {
+        check_len(input.len(), self.input_len, |found, expected| {
             Error::LatentSize { found, expected }
         })?;
-        let inv_scale = self.body.z_inv_scale_q16;
+        let (z, one_hot) = input.split_at_mut(self.latent_dim());
         let zero_point = self.z_quant().zero_point;
-        match latent {
+        let prior = |rng: &mut R, z: &mut [i8]| {
+            for z in z.iter_mut() {
+                *z = sampler::draw(
+                    sampler::ONE_Q16,
+                    0,
+                    rng,
+                    self.body.z_inv_scale_q16,
+                    zero_point,
+                );
+            }
+        };
+        let class = match latent {
             Latent::Prior => {
-                for z in z.iter_mut() {
-                    *z = sampler::draw(sampler::ONE_Q16, 0, rng, inv_scale, zero_point);
-                }
+                let class = self
+                    .body
+                    .condition
+                    .map(|c| ((u64::from(rng.next_u32()) * u64::from(c.classes)) >> 32) as u16);
+                prior(rng, z);
+                class
+            }
+            Latent::Fitted => {
+                let density = self.body.density.ok_or(Error::NoDensity)?;
+                let k = density.pick(rng.next_u32());
+                sampler::draw_component(&density, k, rng, zero_point, z);
+                Some(density.class_of(k))
             }
             Latent::Class(class) => {
-                let p = self.prototype(class)?;
-                let (dims, class) = (self.latent_dim(), usize::from(class));
-                for (d, z) in z.iter_mut().enumerate() {
-                    let (mu, sigma) = (p.mu_q16(dims, class, d), p.sigma_q16(dims, class, d));
-                    *z = sampler::draw(sigma, mu, rng, inv_scale, zero_point);
+                self.check_draw(Draw::Class(class))?;
+                match self.body.density {
+                    Some(density) => {
+                        let k = density.pick_in_class(class, rng.next_u32()).ok_or(
+                            Error::NoSuchClass {
+                                class,
+                                classes: self.classes(),
+                            },
+                        )?;
+                        sampler::draw_component(&density, k, rng, zero_point, z);
+                    }
+                    None => prior(rng, z),
                 }
+                Some(class)
             }
-            Latent::Posterior { mu_q16, sigma_q16 } => {
+            Latent::Posterior {
+                mu_q16,
+                sigma_q16,
+                class,
+            } => {
+                match (self.body.condition, class) {
+                    (Some(_), None) => return Err(Error::ClassNeeded),
+                    (None, Some(_)) => return Err(Error::NotConditional),
+                    (Some(c), Some(class)) if class >= c.classes => {
+                        return Err(Error::NoSuchClass {
+                            class,
+                            classes: c.classes,
+                        });
+                    }
+                    _ => {}
+                }
                 let expected = self.latent_dim();
                 for given in [mu_q16.len(), sigma_q16.len()] {
                     check_len(given, expected, |found, expected| Error::LatentSize {
@@ -224,18 +327,26 @@ impl<'a> Model<'a> {
                     })?;
                 }
                 for ((z, &mu), &sigma) in z.iter_mut().zip(mu_q16).zip(sigma_q16) {
-                    *z = sampler::draw(sigma, mu, rng, inv_scale, zero_point);
+                    *z = sampler::draw(sigma, mu, rng, self.body.z_inv_scale_q16, zero_point);
                 }
+                class
+            }
+        };
+        if let Some(condition) = self.body.condition {
+            one_hot.fill(zero_point);
+            if let Some(code) = one_hot.get_mut(usize::from(class.unwrap_or(u16::MAX))) {
+                *code = condition.one;
             }
         }
         Ok(())
     }
 
-    /// The latents of a request for `count` images, in order, passed to
-    /// `each(i, z)`: prior or class draws one after another from `rng`, or
-    /// for [`Draw::Interpolate`] two prior draws and `count` points between
-    /// them. Host and firmware generate through this one sequence, so a
-    /// seed means the same images on both.
+    /// The decoder inputs of a request for `count` images, in order, passed
+    /// to `each(i, input)` ([`Model::input_len`] codes each): prior,
+    /// fitted or class draws one after another from `rng`, or for
+    /// [`Draw::Interpolate`] two draws with [`Model::default_draw`] and
+    /// `count` points between them. Host and firmware generate through
+    /// this one sequence, so a seed means the same images on both.
     pub fn for_each_latent<R, E>(
         &self,
         draw: Draw,
@@ -251,7 +362,7 @@ impl<'a> Model<'a> {
     }
 
     /// [`Model::for_each_latent`] for the images `images` of the `count`
-    /// only: the latents before them are drawn (so each image is the one
+    /// only: the inputs before them are drawn (so each image is the one
     /// the whole sequence would give) but not passed on, and drawing stops
     /// after them. How a board sends again an image lost on the wire.
     pub fn for_each_latent_in<R, E>(
@@ -267,56 +378,48 @@ impl<'a> Model<'a> {
         E: From<Error>,
     {
         let images = images.start..images.end.min(count);
-        let dims = self.latent_dim();
-        let mut z = [0_i8; MAX_LATENT as usize];
-        let z = &mut z[..dims];
-        match draw {
-            Draw::Prior | Draw::Class(_) => {
-                let latent = match draw {
-                    Draw::Class(class) => Latent::Class(class),
-                    _ => Latent::Prior,
-                };
-                for i in 0..images.end {
-                    self.sample_latent(latent, rng, z)?;
-                    if i >= images.start {
-                        each(i, z)?;
-                    }
-                }
+        let len = self.input_len;
+        let mut input = [0_i8; MAX_LATENT as usize];
+        let input = &mut input[..len];
+        let latent = |draw| match draw {
+            Draw::Prior | Draw::Interpolate => Latent::Prior,
+            Draw::Fitted => Latent::Fitted,
+            Draw::Class(class) => Latent::Class(class),
+        };
+        if draw == Draw::Interpolate {
+            let (mut from, mut to) = ([0_i8; MAX_LATENT as usize], [0_i8; MAX_LATENT as usize]);
+            let (from, to) = (&mut from[..len], &mut to[..len]);
+            let ends = latent(self.default_draw());
+            self.sample_latent(ends, rng, from)?;
+            self.sample_latent(ends, rng, to)?;
+            for i in images {
+                sampler::interpolate(from, to, i, count, input);
+                each(i, input)?;
             }
-            Draw::Interpolate => {
-                let (mut from, mut to) = ([0_i8; MAX_LATENT as usize], [0_i8; MAX_LATENT as usize]);
-                let (from, to) = (&mut from[..dims], &mut to[..dims]);
-                self.sample_latent(Latent::Prior, rng, from)?;
-                self.sample_latent(Latent::Prior, rng, to)?;
-                for i in images {
-                    sampler::interpolate(from, to, i, count, z);
-                    each(i, z)?;
+        } else {
+            for i in 0..images.end {
+                self.sample_latent(latent(draw), rng, input)?;
+                if i >= images.start {
+                    each(i, input)?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Draws a latent and decodes it: one generated image. `z` receives the
-    /// latent so a caller can log or replay it.
+    /// Draws a decoder input and decodes it: one generated image. `input`
+    /// ([`Model::input_len`] codes) receives what was decoded so a caller
+    /// can log or replay it.
     pub fn generate<R: RngCore + ?Sized>(
         &self,
         latent: Latent<'_>,
         rng: &mut R,
-        z: &mut [i8],
+        input: &mut [i8],
         scratch: &mut [i8],
         pixels: &mut [u8],
     ) -> Result<(), Error> {
-        self.sample_latent(latent, rng, z)?;
-        self.decode(z, scratch, pixels)
-    }
-
-    fn prototype(&self, class: u16) -> Result<Prototypes<'a>, Error> {
-        let classes = self.classes();
-        match self.body.prototypes {
-            Some(p) if class < classes => Ok(p),
-            _ => Err(Error::NoSuchClass { class, classes }),
-        }
+        self.sample_latent(latent, rng, input)?;
+        self.decode(input, scratch, pixels)
     }
 }
 
@@ -339,9 +442,18 @@ fn check_buffer(available: usize, needed: usize) -> Result<(), Error> {
     }
 }
 
-/// Checks a decoded body; returns the scratch the decoder needs (the
-/// largest input plus output of a layer) and the image length.
-fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
+/// What validation measured of a model.
+struct Sizes {
+    /// Scratch elements: the largest input plus output of a layer.
+    scratch: usize,
+    /// Pixels per image.
+    image: usize,
+    /// Codes of the decoder input.
+    input: usize,
+}
+
+/// Checks a decoded body; returns the sizes the decoder needs.
+fn validate(body: &Body<'_>) -> Result<Sizes, Error> {
     let latent = body.latent_dim;
     if latent == 0 || latent > MAX_LATENT {
         return Err(Error::Inconsistent(ModelProblem::LatentSize));
@@ -358,7 +470,11 @@ fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
         return Err(Error::Inconsistent(ModelProblem::LatentScale));
     }
     let first = body.layers.first().ok_or(Error::NoLayers)?;
-    let mut len = usize::from(latent);
+    let input_len = match body.condition {
+        None => usize::from(latent),
+        Some(condition) => validate_condition(condition, first, latent)?,
+    };
+    let mut len = input_len;
     let mut scratch_len = len;
     let mut previous_output = first.input;
     for (i, layer) in body.layers.iter().enumerate() {
@@ -381,18 +497,99 @@ fn validate(body: &Body<'_>) -> Result<(usize, usize), Error> {
     if len != image_len {
         return Err(Error::Inconsistent(ModelProblem::OutputSize));
     }
-    if let Some(p) = body.prototypes {
-        let values = usize::from(p.classes) * usize::from(latent);
-        // Lengths first: the sigma scan relies on them.
-        if p.classes == 0
-            || p.mu_q16.len() != values * 4
-            || p.sigma_q16.len() != values * 4
-            || p.sigma_q16.chunks_exact(4).any(|b| b[3] & 0x80 != 0)
+    if let Some(density) = body.density {
+        let classes = body.condition.map(|c| c.classes);
+        validate_density(&density, usize::from(latent), classes)
+            .map_err(|()| Error::Inconsistent(ModelProblem::Density))?;
+    }
+    Ok(Sizes {
+        scratch: scratch_len,
+        image: image_len,
+        input: input_len,
+    })
+}
+
+/// Checks a class condition against the first layer; returns the decoder
+/// input's length (`latent + classes`).
+fn validate_condition(
+    condition: Condition,
+    first: &Layer<'_>,
+    latent: u16,
+) -> Result<usize, Error> {
+    let fail = Error::Inconsistent(ModelProblem::Condition);
+    let input = latent.checked_add(condition.classes).ok_or(fail)?;
+    if condition.classes == 0
+        || input > MAX_LATENT
+        || condition.one == first.input.zero_point
+        || !matches!(first.op, Op::Dense { inputs, .. } if inputs == input)
+    {
+        return Err(fail);
+    }
+    Ok(usize::from(input))
+}
+
+/// Checks a density over `latent` dimensions; `condition_classes` is the
+/// class condition's classes, which its tags must match.
+fn validate_density(
+    density: &Density<'_>,
+    latent: usize,
+    condition_classes: Option<u16>,
+) -> Result<(), ()> {
+    let components = usize::from(density.components);
+    let classes = usize::from(density.classes);
+    let tagged = usize::from(classes > 0);
+    let bytes = |per_component: usize| components.checked_mul(per_component).ok_or(());
+    // Lengths first: everything after reads within them. A class owns at
+    // least one component, so classes <= components (which also bounds the
+    // per-class scans below by components^2).
+    if components == 0
+        || classes > components
+        || condition_classes.is_some_and(|c| c != density.classes)
+        || density.class_of.len() != bytes(2 * tagged)?
+        || density.pick.len() != bytes(4)?
+        || density.pick_in_class.len() != bytes(4 * tagged)?
+        || density.mean.len() != bytes(4 * latent)?
+        || density.scale_tril.len() != bytes(4 * tril_len(latent))?
+    {
+        return Err(());
+    }
+    let in_range = |bytes: &[u8]| {
+        bytes.chunks_exact(4).all(|b| {
+            let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            (-MAX_DENSITY_Q16..=MAX_DENSITY_Q16).contains(&v)
+        })
+    };
+    let diagonal_positive =
+        (0..components).all(|k| (0..latent).all(|i| density.scale_tril_q16(k, i, i) > 0));
+    if !in_range(density.mean)
+        || !in_range(density.scale_tril)
+        || !diagonal_positive
+        || !non_decreasing(0..components, |k| density.pick_threshold(k))
+        || (0..components).any(|k| usize::from(density.class_of(k)) >= classes.max(1))
+    {
+        return Err(());
+    }
+    for class in 0..density.classes {
+        let mut members = (0..components)
+            .filter(|&k| density.class_of(k) == class)
+            .peekable();
+        if members.peek().is_none()
+            || !non_decreasing(members, |k| density.pick_in_class_threshold(k))
         {
-            return Err(Error::Inconsistent(ModelProblem::Prototypes));
+            return Err(());
         }
     }
-    Ok((scratch_len, image_len))
+    Ok(())
+}
+
+/// Whether the thresholds of the pick sequence `members` never decrease.
+fn non_decreasing(members: impl Iterator<Item = usize>, threshold: impl Fn(usize) -> u32) -> bool {
+    let mut previous = 0;
+    members.map(threshold).all(|t| {
+        let ok = t >= previous;
+        previous = t;
+        ok
+    })
 }
 
 /// Checks one layer whose input must have `expected_input` elements.

@@ -33,8 +33,10 @@ use crate::sampler::Draw;
 static CRC: crc::Crc<u32> = crate::blob::CRC;
 
 /// Protocol version, sent in every [`Status`]. Bump it on any change to
-/// the bytes of a frame.
-pub const VERSION: u16 = 1;
+/// the bytes of a frame. Version 2 added [`Draw::Fitted`] (a request a
+/// version-1 board cannot decode) and made an [`Image`]'s `latent` the
+/// whole decoder input; every version-1 frame still has its bytes.
+pub const VERSION: u16 = 2;
 
 /// The frame delimiter.
 pub const DELIMITER: u8 = 0x00;
@@ -173,7 +175,8 @@ pub struct ModelInfo {
     pub latent: u16,
     /// Image height, width and channels.
     pub shape: [u16; 3],
-    /// Class prototypes in the blob.
+    /// Classes a [`Draw::Class`] may name (`Model::classes`: the class
+    /// condition's, else the fitted density's, else 0).
     pub classes: u16,
 }
 
@@ -188,12 +191,14 @@ pub struct Begin {
     pub request: Request,
 }
 
-/// One image and the latent it was decoded from.
+/// One image and the decoder input it was decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image<'a> {
     /// Its index in the request's sequence.
     pub index: u32,
-    /// The int8 latent, as two's complement bytes.
+    /// The whole int8 decoder input (`Model::input_len` codes: z, then a
+    /// class-conditional decoder's one-hot codes), as two's complement
+    /// bytes.
     pub latent: &'a [u8],
     /// The pixels, height x width x channels.
     pub pixels: &'a [u8],
@@ -216,9 +221,11 @@ pub enum Problem {
     /// A command frame arrived damaged (CRC, stuffing, length) or did not
     /// decode as a command.
     BadFrame,
-    /// A well-formed request the board cannot serve (count or range).
+    /// A well-formed request the board cannot serve (count or range, or a
+    /// fitted draw from a blob without a density).
     BadRequest,
-    /// The request named a class the blob has no prototype for.
+    /// The request named a class the model does not have (at or above
+    /// `Model::classes`: the class condition's, else the fitted density's).
     UnknownClass,
     /// The model needs more memory than the firmware reserved.
     TooBig,

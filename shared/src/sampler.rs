@@ -1,4 +1,5 @@
-//! The latent sampler: `z = mu + sigma * e`, `e ~ N(0, 1)`, in fixed point.
+//! The latent sampler: `z = mu + sigma * e`, `e ~ N(0, 1)`, and
+//! `z = mean + L e` from a component of the fitted density, in fixed point.
 //!
 //! Integer arithmetic only, so the host, a Cortex-M4F and a Cortex-M0 draw
 //! the same bytes from the same random words:
@@ -14,20 +15,57 @@
 //!    `q = zero_point + round(v / z_scale)` computed as
 //!    `round(v * z_inv_scale_q16 / 2^32)`, saturated into int8. Rounding is
 //!    half away from zero throughout.
+//! 3. **z from a density component** `k` ([`crate::blob::Density`], in
+//!    int8 steps): `e_j` for every dimension first, then per dimension `i`
+//!    `v_i = mean_i * 2^24 + sum_{j <= i} L_ij * e_j` in i64 (Q16 times
+//!    Q24: Q40; [`crate::blob::MAX_DENSITY_Q16`] keeps it from
+//!    overflowing), `z_i = zero_point + round(v_i / 2^40)`, saturated.
+//!
+//! # The random words of one decoder input (the replay contract)
+//!
+//! [`crate::Model::sample_latent`] fills the whole decoder input (`z`,
+//! then a class-conditional decoder's one-hot codes) from `rng.next_u32()`
+//! words in this order:
+//!
+//! - [`Latent::Prior`]: a class-conditional model first takes one word
+//!   `w` for the class, `(w * classes) >> 32` (in u64); then one word per
+//!   latent dimension, in order (`e`, step 2 with `mu = 0`, `sigma = 1`).
+//! - [`Latent::Fitted`]: one word picks the component over all components
+//!   ([`crate::blob::Density::pick`]), then one word per dimension (step
+//!   3). A conditional model's class is the component's.
+//! - [`Latent::Class`]`(k)`: with a density, one word picks among class
+//!   `k`'s components ([`crate::blob::Density::pick_in_class`]), then one
+//!   word per dimension; without one (a conditional decoder), one word per
+//!   dimension from N(0, I), class `k`.
+//! - [`Latent::Posterior`]: one word per dimension, no class word.
+//!
+//! A request ([`Draw`]) draws its images' inputs one after another;
+//! [`Draw::Interpolate`] draws its two ends with the model's default draw
+//! ([`crate::Model::default_draw`]) and interpolates the whole input
+//! vector between them, using no further words.
 
 use rand_core::RngCore;
+
+use crate::blob::Density;
 
 include!(concat!(env!("OUT_DIR"), "/half_normal.rs"));
 
 /// 1.0 in Q16.16: the prior's sigma.
 pub const ONE_Q16: i32 = 1 << 16;
 
-/// Where a latent is drawn from.
+/// Where one decoder input is drawn from (its random words: the module
+/// documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Latent<'a> {
-    /// The prior N(0, I): what makes a VAE a generator.
+    /// The prior N(0, I): what makes a VAE a generator. A class-conditional
+    /// decoder gets a uniformly drawn class.
     Prior,
-    /// The aggregated posterior of one class (the blob's prototype).
+    /// The fitted density: a component picked by its weight, then z from
+    /// it. A class-conditional decoder gets the component's class.
+    Fitted,
+    /// Class `k`: the fitted density's components of class `k` (picked by
+    /// their weights within the class), or, without a density, N(0, I)
+    /// with class `k`'s one-hot codes.
     Class(u16),
     /// A given diagonal Gaussian, e.g. an encoder's posterior, as Q16.16
     /// real-valued means and standard deviations (see [`to_q16`]).
@@ -36,29 +74,38 @@ pub enum Latent<'a> {
         mu_q16: &'a [i32],
         /// Standard deviations, one per latent dimension.
         sigma_q16: &'a [i32],
+        /// The class whose one-hot codes complete the input: `Some` for a
+        /// class-conditional decoder (e.g. the test image's label), `None`
+        /// for an unconditional one.
+        class: Option<u16>,
     },
 }
 
-/// What a generation request draws, image after image.
+/// What a generation request draws, image after image. The variants'
+/// order is their postcard index in the protocol: append, never reorder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Draw {
-    /// Every latent from the prior N(0, I).
+    /// Every input from the prior N(0, I) ([`Latent::Prior`]).
     Prior,
-    /// Every latent from one class's prototype.
+    /// Every input of one class ([`Latent::Class`]).
     Class(u16),
-    /// Two prior latents, then `count` evenly spaced points on the line
-    /// between them (both ends included): a strip that morphs one generated
-    /// image into another.
+    /// Two inputs drawn with the model's default draw
+    /// ([`crate::Model::default_draw`]), then `count` evenly spaced points
+    /// on the line between them (both ends included, the one-hot codes
+    /// too): a strip that morphs one generated image into another.
     Interpolate,
+    /// Every input from the fitted density ([`Latent::Fitted`]).
+    Fitted,
 }
 
-/// `prior`, `class 3`, `interpolation`: as the host tools print it.
+/// `prior`, `class 3`, `interpolation`, `fitted`: as the host tools print it.
 impl core::fmt::Display for Draw {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Draw::Prior => f.write_str("prior"),
             Draw::Class(k) => write!(f, "class {k}"),
             Draw::Interpolate => f.write_str("interpolation"),
+            Draw::Fitted => f.write_str("fitted"),
         }
     }
 }
@@ -126,6 +173,42 @@ pub(crate) fn draw<R: RngCore + ?Sized>(
     let v = v.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
     let steps = round_shift(v * i64::from(inv_scale_q16), 32);
     (steps + i64::from(zero_point)).clamp(i64::from(i8::MIN), i64::from(i8::MAX)) as i8
+}
+
+/// z from component `k` of `density` (step 3 of the module
+/// documentation): `latent` words for `e`, then `z = mean + L e` in int8
+/// steps, rounded half away from zero and saturated into `z`
+/// (`density.latent_dim()` codes). Not inlined: its buffer of `e` (1 KiB
+/// for [`crate::blob::MAX_LATENT`] dimensions) lives only while it runs,
+/// never beside the decoder's stack.
+#[inline(never)]
+pub(crate) fn draw_component<R: RngCore + ?Sized>(
+    density: &Density<'_>,
+    k: usize,
+    rng: &mut R,
+    zero_point: i8,
+    z: &mut [i8],
+) {
+    let mut e = [0_i32; crate::blob::MAX_LATENT as usize];
+    let e = &mut e[..z.len()];
+    for e in e.iter_mut() {
+        *e = standard_normal_q24(rng.next_u32());
+    }
+    let mut row = density.tril_bytes(k);
+    for (i, z) in z.iter_mut().enumerate() {
+        // Validation proved the rows are all there.
+        let Some((l, rest)) = row.split_at_checked(4 * (i + 1)) else {
+            break;
+        };
+        row = rest;
+        // |mean| and |L| <= 2^24 (validated), |e| < 2^27: no overflow.
+        let mut v = i64::from(density.mean_q16(k, i)) << E_FRAC_BITS;
+        for (l, &e) in l.chunks_exact(4).zip(e.iter()) {
+            v += i64::from(i32::from_le_bytes([l[0], l[1], l[2], l[3]])) * i64::from(e);
+        }
+        let steps = round_shift(v, 16 + E_FRAC_BITS);
+        *z = (steps + i64::from(zero_point)).clamp(i64::from(i8::MIN), i64::from(i8::MAX)) as i8;
+    }
 }
 
 /// `round_half_away_from_zero(x / 2^shift)`.

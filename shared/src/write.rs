@@ -5,7 +5,8 @@
 //! bytes that [`crate::Model::from_bytes`] reads back.
 
 use crate::blob::{
-    self, Activation, Body, FORMAT_VERSION, Header, Hwc, Layer, Metadata, Op, Prototypes, Quant,
+    self, Activation, Body, Condition, Density, FORMAT_VERSION, Header, Hwc, Layer,
+    MAX_DENSITY_Q16, Metadata, Op, Quant, tril_len,
 };
 use crate::fixedpoint::quantize_multiplier;
 use crate::layout::DenseLayout;
@@ -34,6 +35,52 @@ pub enum QuantizeError {
     /// More layers than a blob holds.
     #[error("{0} layers, a blob holds at most {max}", max = blob::MAX_LAYERS)]
     TooManyLayers(usize),
+    /// The model has no layers (the first one quantizes z).
+    #[error("the model has no layers")]
+    NoLayers,
+    /// The class condition cannot be encoded.
+    #[error("class condition: {0}")]
+    Condition(&'static str),
+    /// The one-hot code `zero_point + round(1 / z_scale)` is not an int8
+    /// code other than the zero point.
+    #[error(
+        "the one-hot code for 1.0 at z scale {scale} and zero point {zero_point} is {code}, \
+         not an int8 code other than the zero point"
+    )]
+    OneCode {
+        /// z's scale.
+        scale: f32,
+        /// z's zero point.
+        zero_point: i8,
+        /// `zero_point + round(1 / scale)`.
+        code: f64,
+    },
+    /// A density component's array has the wrong length.
+    #[error("density component {component}: {what} has {found} values, expected {expected}")]
+    DensityShape {
+        /// Index of the component.
+        component: usize,
+        /// Which array.
+        what: &'static str,
+        /// Values given.
+        found: usize,
+        /// Values the latent size implies.
+        expected: usize,
+    },
+    /// A density component's value is unusable.
+    #[error("density component {component}: {problem}")]
+    DensityValue {
+        /// Index of the component.
+        component: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The density as a whole cannot be encoded.
+    #[error("density: {0}")]
+    Density(&'static str),
+    /// A class owns no component (or only components of weight 0).
+    #[error("density: class {0} has no component of positive weight")]
+    EmptyClass(u16),
 }
 
 impl Quant {
@@ -191,25 +238,182 @@ impl OwnedLayer {
     }
 }
 
-/// Class prototypes as Q16.16 little-endian bytes.
+/// One component of a fitted density, in real units of z.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OwnedPrototypes {
-    classes: u16,
-    mu_q16: Vec<u8>,
-    sigma_q16: Vec<u8>,
+pub struct OwnedComponent {
+    /// Its class: `Some(k)` (`k < classes`) iff the density is tagged.
+    pub class: Option<u16>,
+    /// Mixture weight over all components (the writer normalises them).
+    pub weight: f64,
+    /// Mean, `latent_dim` values.
+    pub mean: Vec<f32>,
+    /// The rows of the lower-triangular Cholesky factor `L` (`cov = L
+    /// L^T`): `latent_dim * (latent_dim + 1) / 2` values, row `i` holding
+    /// `L[i][0..=i]`, with a positive diagonal.
+    pub scale_tril: Vec<f32>,
 }
 
-impl OwnedPrototypes {
-    /// From per-class means and standard deviations, `[classes][latent]`
-    /// row-major.
-    pub fn new(classes: u16, mu: &[f32], sigma: &[f32]) -> Self {
-        let encode = |v: &[f32]| v.iter().flat_map(|&x| to_q16(x).to_le_bytes()).collect();
-        Self {
-            classes,
-            mu_q16: encode(mu),
-            sigma_q16: encode(sigma),
+/// A fitted density over z: a full-covariance Gaussian mixture, in real
+/// units (the writer converts it to int8 steps of z).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedDensity {
+    /// Classes the components are tagged with (0: untagged).
+    pub classes: u16,
+    /// The components, in the order the blob keeps them.
+    pub components: Vec<OwnedComponent>,
+}
+
+/// A density's blob arrays, little-endian.
+#[derive(Debug, Clone, PartialEq)]
+struct DensityBytes {
+    components: u16,
+    classes: u16,
+    class_of: Vec<u8>,
+    pick: Vec<u8>,
+    pick_in_class: Vec<u8>,
+    mean: Vec<u8>,
+    scale_tril: Vec<u8>,
+}
+
+impl DensityBytes {
+    fn as_density(&self) -> Density<'_> {
+        Density {
+            components: self.components,
+            classes: self.classes,
+            class_of: &self.class_of,
+            pick: &self.pick,
+            pick_in_class: &self.pick_in_class,
+            mean: &self.mean,
+            scale_tril: &self.scale_tril,
         }
     }
+}
+
+impl OwnedDensity {
+    /// Checks the density and converts it to int8 steps of a z quantized
+    /// with `z_scale`: Q16.16 means and Cholesky rows (a positive diagonal
+    /// entry that rounds to 0 is stored as the smallest positive value,
+    /// 2^-16 steps), and the cumulative pick thresholds
+    /// `floor(2^32 * cumulative weight)`, the last of each sequence
+    /// `u32::MAX`.
+    fn encode(&self, latent: usize, z_scale: f32) -> Result<DensityBytes, QuantizeError> {
+        let n = self.components.len();
+        let components = u16::try_from(n)
+            .ok()
+            .filter(|&c| c > 0)
+            .ok_or(QuantizeError::Density("needs 1 to 65535 components"))?;
+        for (k, c) in self.components.iter().enumerate() {
+            let value = |problem| QuantizeError::DensityValue {
+                component: k,
+                problem,
+            };
+            for (what, found, expected) in [
+                ("mean", c.mean.len(), latent),
+                ("scale_tril", c.scale_tril.len(), tril_len(latent)),
+            ] {
+                if found != expected {
+                    return Err(QuantizeError::DensityShape {
+                        component: k,
+                        what,
+                        found,
+                        expected,
+                    });
+                }
+            }
+            if !(c.weight.is_finite() && c.weight >= 0.0) {
+                return Err(value("weight is negative or not finite"));
+            }
+            if !c.mean.iter().chain(&c.scale_tril).all(|v| v.is_finite()) {
+                return Err(value("mean or scale_tril has a NaN or infinite value"));
+            }
+            if (0..latent).any(|i| c.scale_tril[tril_len(i) + i] <= 0.0) {
+                return Err(value(
+                    "scale_tril has a diagonal entry that is not positive",
+                ));
+            }
+            match (c.class, self.classes) {
+                (None, 0) => {}
+                (Some(class), classes) if class < classes => {}
+                _ => {
+                    return Err(value(
+                        "class missing, out of range, or given to an untagged density",
+                    ));
+                }
+            }
+        }
+        let total: f64 = self.components.iter().map(|c| c.weight).sum();
+        if !(total > 0.0 && total.is_finite()) {
+            return Err(QuantizeError::Density("the weights sum to 0 or overflow"));
+        }
+        let mut out = DensityBytes {
+            components,
+            classes: self.classes,
+            class_of: Vec::new(),
+            pick: thresholds(self.components.iter().map(|c| c.weight / total)),
+            pick_in_class: vec![0; if self.classes > 0 { 4 * n } else { 0 }],
+            mean: Vec::with_capacity(4 * n * latent),
+            scale_tril: Vec::with_capacity(4 * n * tril_len(latent)),
+        };
+        for class in 0..self.classes {
+            let members: Vec<usize> = (0..n)
+                .filter(|&k| self.components[k].class == Some(class))
+                .collect();
+            let total: f64 = members.iter().map(|&k| self.components[k].weight).sum();
+            if !(total > 0.0) {
+                return Err(QuantizeError::EmptyClass(class));
+            }
+            let pick = thresholds(members.iter().map(|&k| self.components[k].weight / total));
+            for (&k, bytes) in members.iter().zip(pick.chunks_exact(4)) {
+                out.pick_in_class[4 * k..][..4].copy_from_slice(bytes);
+            }
+        }
+        let steps = |k: usize, v: f32, positive: bool| {
+            let q = to_q16(v / z_scale);
+            let q = if positive { q.max(1) } else { q };
+            if (-MAX_DENSITY_Q16..=MAX_DENSITY_Q16).contains(&q) {
+                Ok(q.to_le_bytes())
+            } else {
+                Err(QuantizeError::DensityValue {
+                    component: k,
+                    problem: "a mean or scale_tril value is beyond 256 steps of z",
+                })
+            }
+        };
+        for (k, c) in self.components.iter().enumerate() {
+            out.class_of
+                .extend(c.class.map(u16::to_le_bytes).unwrap_or_default());
+            for &v in &c.mean {
+                out.mean.extend(steps(k, v, false)?);
+            }
+            for i in 0..latent {
+                for j in 0..=i {
+                    out.scale_tril
+                        .extend(steps(k, c.scale_tril[tril_len(i) + j], i == j)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Cumulative pick thresholds of normalised weights, u32 LE each:
+/// `floor(2^32 * cumulative)`, saturated, the last `u32::MAX`.
+fn thresholds(weights: impl ExactSizeIterator<Item = f64>) -> Vec<u8> {
+    let n = weights.len();
+    let mut cumulative = 0.0;
+    weights
+        .enumerate()
+        .flat_map(|(k, w)| {
+            cumulative += w;
+            let t = if k + 1 == n {
+                u32::MAX
+            } else {
+                // `as` saturates.
+                (cumulative * 4_294_967_296.0).floor() as u32
+            };
+            t.to_le_bytes()
+        })
+        .collect()
 }
 
 /// Everything a blob holds, owned; [`OwnedModel::to_blob`] encodes it.
@@ -223,8 +427,11 @@ pub struct OwnedModel {
     pub layers: Vec<OwnedLayer>,
     /// The 256-entry logit-to-pixel table.
     pub output_table: [u8; 256],
-    /// Optional class prototypes.
-    pub prototypes: Option<OwnedPrototypes>,
+    /// Classes of a class-conditional decoder (its first layer, dense,
+    /// takes `latent_dim + condition_classes` inputs); 0: unconditional.
+    pub condition_classes: u16,
+    /// The fitted density over z, if any.
+    pub density: Option<OwnedDensity>,
     /// Data set name.
     pub dataset: String,
     /// Model name.
@@ -236,10 +443,37 @@ pub struct OwnedModel {
 }
 
 impl OwnedModel {
-    /// The borrowed [`Body`] for this model, its weights aligned as
-    /// [`encode`] writes them.
-    pub fn body(&self) -> Result<Body<'_>, QuantizeError> {
-        let first = self.layers.first().map_or(1.0, |l| l.input.scale);
+    /// The complete blob: header and postcard payload, the condition's
+    /// one-hot code and the density's steps computed from z's quantization
+    /// (the first layer's input).
+    pub fn to_blob(&self) -> Result<Vec<u8>, QuantizeError> {
+        let first = self.layers.first().ok_or(QuantizeError::NoLayers)?;
+        let z = first.input;
+        let condition = match self.condition_classes {
+            0 => None,
+            classes => {
+                let inputs = u32::from(self.latent_dim) + u32::from(classes);
+                if !matches!(first.op, Op::Dense { inputs: n, .. } if u32::from(n) == inputs) {
+                    return Err(QuantizeError::Condition(
+                        "the first layer must be dense over latent_dim + classes inputs",
+                    ));
+                }
+                if self.density.as_ref().is_some_and(|d| d.classes != classes) {
+                    return Err(QuantizeError::Condition(
+                        "the density's classes differ from the condition's",
+                    ));
+                }
+                Some(Condition {
+                    classes,
+                    one: one_code(z)?,
+                })
+            }
+        };
+        let density = self
+            .density
+            .as_ref()
+            .map(|d| d.encode(usize::from(self.latent_dim), z.scale))
+            .transpose()?;
         let layers = self
             .layers
             .iter()
@@ -248,31 +482,36 @@ impl OwnedModel {
         if layers.len() != self.layers.len() {
             return Err(QuantizeError::TooManyLayers(self.layers.len()));
         }
-        let mut body = Body {
+        Ok(encode(&Body {
             latent_dim: self.latent_dim,
             image: self.image,
-            z_inv_scale_q16: to_q16(1.0 / first),
+            z_inv_scale_q16: to_q16(1.0 / z.scale),
             layers,
             output_table: &self.output_table,
-            prototypes: self.prototypes.as_ref().map(|p| Prototypes {
-                classes: p.classes,
-                mu_q16: &p.mu_q16,
-                sigma_q16: &p.sigma_q16,
-            }),
+            condition,
+            density: density.as_ref().map(DensityBytes::as_density),
             metadata: Metadata {
                 dataset: &self.dataset,
                 model: &self.model,
                 epochs: self.epochs,
                 test_nelbo: self.test_nelbo,
             },
-        };
-        align_weights(&mut body);
-        Ok(body)
+        }))
     }
+}
 
-    /// The complete blob: header and postcard payload.
-    pub fn to_blob(&self) -> Result<Vec<u8>, QuantizeError> {
-        Ok(encode(&self.body()?))
+/// The one-hot code of a class: `zero_point + round(1 / scale)` for z's
+/// quantization, which must be an int8 code other than the zero point.
+pub fn one_code(z: Quant) -> Result<i8, QuantizeError> {
+    let code = f64::from(z.zero_point) + (1.0 / f64::from(z.scale)).round();
+    if code.is_finite() && code != f64::from(z.zero_point) && (-128.0..=127.0).contains(&code) {
+        Ok(code as i8)
+    } else {
+        Err(QuantizeError::OneCode {
+            scale: z.scale,
+            zero_point: z.zero_point,
+            code,
+        })
     }
 }
 

@@ -4,9 +4,12 @@
 mod common;
 
 use proptest::prelude::*;
-use tinyvae_shared::blob::{self, Activation, Body, HEADER_LEN, Hwc, Layer, Metadata, Op, Quant};
+use tinyvae_shared::blob::{
+    self, Activation, Body, Condition, Density, HEADER_LEN, Hwc, Layer, Metadata, Op, Quant,
+};
+use tinyvae_shared::sampler::standard_normal_q24;
 use tinyvae_shared::write::{encode, seal};
-use tinyvae_shared::{Error, Latent, Model, seeded_rng};
+use tinyvae_shared::{Draw, Error, Model, ModelProblem, seeded_rng};
 
 use common::{fixture_blob, fixture_model};
 
@@ -60,7 +63,8 @@ fn golden_body() -> Body<'static> {
         z_inv_scale_q16: 1 << 16,
         layers,
         output_table: &IDENTITY_TABLE,
-        prototypes: None,
+        condition: None,
+        density: None,
         metadata: Metadata {
             dataset: "d",
             model: "m",
@@ -92,19 +96,20 @@ fn golden_bytes() -> Vec<u8> {
     ];
     payload.extend(0..=255u8); // ... 00 01 .. ff
     payload.extend([
-        0x00, // prototypes: None
+        0x00, // condition: None
+        0x00, // density: None
         0x01, b'd', // metadata.dataset: "d"
         0x01, b'm', // metadata.model: "m"
         0x01, // metadata.epochs: 1
         0x00, 0x00, 0x00, 0x00, // metadata.test_nelbo: 0.0f32
     ]);
-    assert_eq!(payload.len(), 320);
+    assert_eq!(payload.len(), 321);
     let mut blob = vec![
         b'T', b'V', b'A', b'E', // magic
-        0x02, 0x00, // version 2
+        0x03, 0x00, // version 3
         0x00, 0x00, // reserved flags
-        0x40, 0x01, 0x00, 0x00, // payload length 320
-        0xe6, 0xda, 0x13, 0x80, // CRC-32 0x8013dae6 (computed independently with zlib.crc32)
+        0x41, 0x01, 0x00, 0x00, // payload length 321
+        0x10, 0x7a, 0x96, 0xf4, // CRC-32 0xf4967a10 (computed independently with zlib.crc32)
     ];
     blob.extend(payload);
     blob
@@ -151,15 +156,197 @@ fn golden_model_decodes_by_hand() {
     }
 }
 
+/// The second example of BLOB-FORMAT.md: a class-conditional decoder (one
+/// class) with a one-component density, latent 1. z quantized with scale
+/// 0.25, zero point 0, so the one-hot code is `0 + round(1 / 0.25) = 4`;
+/// one dense layer over `[z, class]` with weights `[2, 3]`, otherwise as
+/// the first example; the component has mean 0.5 (2 steps, Q16 131072)
+/// and `L = 0.375` (1.5 steps, Q16 98304).
+fn conditional_body() -> Body<'static> {
+    let mut body = golden_body();
+    let layer = &mut body.layers[0];
+    layer.op = Op::Dense {
+        inputs: 2,
+        outputs: 1,
+    };
+    layer.input.scale = 0.25;
+    // Row [2, 3] in the row-quad layout: 2 ^ 0x80, 0, 3 ^ 0x80, 0, then
+    // the padding pair of rows.
+    layer.weights = &[0x82, 0x00, 0x83, 0x00, 0x80, 0x00, 0x80, 0x00];
+    body.z_inv_scale_q16 = 4 << 16;
+    body.condition = Some(Condition { classes: 1, one: 4 });
+    body.density = Some(Density {
+        components: 1,
+        classes: 1,
+        class_of: &[0x00, 0x00],
+        pick: &[0xff; 4],
+        pick_in_class: &[0xff; 4],
+        mean: &[0x00, 0x00, 0x02, 0x00],
+        scale_tril: &[0x00, 0x80, 0x01, 0x00],
+    });
+    body
+}
+
+/// The second example's bytes, as commented in BLOB-FORMAT.md.
+fn conditional_bytes() -> Vec<u8> {
+    let mut payload: Vec<u8> = vec![
+        0x01, // latent_dim 1
+        0x01, 0x01, 0x01, // image 1 x 1 x 1
+        0x80, 0x80, 0x20, // z_inv_scale_q16 = 262144 (zigzag 524288)
+        0x01, // 1 layer:
+        0x00, 0x02, 0x01, // op Dense, inputs 2 (z and one class), outputs 1
+        0x00, // activation Linear
+        0x00, 0x00, 0x80, 0x3e, 0x00, // input: scale 0.25, zero point 0
+        0x00, 0x00, 0x00, 0x3f, 0xfd, // output: scale 0.5, zero point -3
+        0x04, 0x00, 0x00, 0x80, 0x3f, // weight_scales [1.0]
+        0x04, 0xff, 0xff, 0xff, 0xff, // bias [-1]
+        0x04, 0x00, 0x00, 0x00, 0x40, // multipliers [2^30]
+        0x01, 0xff, // shifts [-1]
+        0x03, 0x00, 0x00, 0x00, // align: 3 zero bytes
+        0x08, 0x82, 0x00, 0x83, 0x00, 0x80, 0x00, 0x80, 0x00, // weights [2, 3]
+        0x80, 0x02, // output_table: 256 bytes ...
+    ];
+    payload.extend(0..=255u8);
+    payload.extend([
+        0x01, 0x01, 0x04, // condition: Some, classes 1, one 4
+        0x01, // density: Some
+        0x01, 0x01, // components 1, classes 1
+        0x02, 0x00, 0x00, // class_of: [0u16]
+        0x04, 0xff, 0xff, 0xff, 0xff, // pick: [u32::MAX]
+        0x04, 0xff, 0xff, 0xff, 0xff, // pick_in_class: [u32::MAX]
+        0x04, 0x00, 0x00, 0x02, 0x00, // mean: [131072] (2 steps)
+        0x04, 0x00, 0x80, 0x01, 0x00, // scale_tril: [98304] (1.5 steps)
+        0x01, b'd', 0x01, b'm', 0x01, // metadata: "d", "m", epochs 1
+        0x00, 0x00, 0x00, 0x00, // test_nelbo 0.0
+    ]);
+    assert_eq!(payload.len(), 348);
+    let mut blob = vec![
+        b'T', b'V', b'A', b'E', 0x03, 0x00, 0x00, 0x00, // magic, version 3, flags
+        0x5c, 0x01, 0x00, 0x00, // payload length 348
+        0x3d, 0x08, 0xf3, 0x4f, // CRC-32 0x4ff3083d (zlib.crc32)
+    ];
+    blob.extend(payload);
+    blob
+}
+
+#[test]
+fn conditional_golden_bytes_are_pinned() {
+    let encoded = encode(&conditional_body());
+    assert_eq!(
+        encoded,
+        conditional_bytes(),
+        "the wire format changed: update BLOB-FORMAT.md and FORMAT_VERSION"
+    );
+    let model = Model::from_bytes(&encoded).unwrap();
+    assert_eq!(model.body(), &conditional_body());
+    assert_eq!((model.latent_dim(), model.input_len()), (1, 2));
+    assert_eq!(model.classes(), 1);
+    assert_eq!(model.default_draw(), Draw::Fitted);
+}
+
+/// Random words given in advance.
+struct Words<'w>(&'w [u32]);
+
+impl rand_core::RngCore for Words<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let (&first, rest) = self.0.split_first().expect("the test gave enough words");
+        self.0 = rest;
+        first
+    }
+    fn next_u64(&mut self) -> u64 {
+        u64::from(self.next_u32())
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        dst.fill(0)
+    }
+}
+
+/// Draws and decodes from the second example by hand. The word
+/// `0x4000_0000` has tail probability 1/2, so `e = Q(1/2) = 0.67449`
+/// (an exact table entry; its sign bit set gives `-0.67449`).
+///
+/// - fitted: word 1 picks the only component; `z = round(2 + 1.5 e)`:
+///   `round(3.0117) = 3` (or `round(0.9883) = 1`); the class is the
+///   component's, 0, so the input is `[z, 4]`.
+/// - prior: word 1 picks class `(w * 1) >> 32 = 0`; `z = round(e / 0.25)
+///   = round(2.698) = 3`.
+/// - decoding `[3, 4]`: `acc = 2 * 3 + 3 * 4 - 1 = 17`; SRDHM(17, 2^30) =
+///   8.5 -> 9; RDBPOT(9, 1) = 4.5 -> 5; -3 gives 2; pixel 130. `[1, 4]`:
+///   `acc = 13` -> 6.5 -> 7 -> 3.5 -> 4 -> 1: pixel 129.
+#[test]
+fn conditional_golden_model_draws_and_decodes_by_hand() {
+    let blob = conditional_bytes();
+    let model = Model::from_bytes(&blob).unwrap();
+    let e = f64::from(standard_normal_q24(0x4000_0000)) / f64::from(1 << 24);
+    assert!((e - 0.674_49).abs() < 1e-5, "e = {e}");
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let cases: &[(Draw, [u32; 2], [i8; 2], u8)] = &[
+        (Draw::Fitted, [0x1234_5678, 0x4000_0000], [3, 4], 130),
+        (Draw::Fitted, [0xffff_ffff, 0xc000_0000], [1, 4], 129),
+        (Draw::Class(0), [0, 0x4000_0000], [3, 4], 130),
+        (Draw::Prior, [0xffff_ffff, 0x4000_0000], [3, 4], 130),
+    ];
+    for &(draw, words, input, pixel) in cases {
+        let mut got = Vec::new();
+        model
+            .for_each_latent(draw, 1, &mut Words(&words), |_, z| {
+                got.extend_from_slice(z);
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+        assert_eq!(got, input, "{draw} from {words:08x?}");
+        let mut out = [0u8];
+        model.decode(&got, &mut scratch, &mut out).unwrap();
+        assert_eq!(out[0], pixel, "{draw}: decoding {input:?}");
+    }
+}
+
 #[test]
 fn round_trip_keeps_every_field() {
     let owned = fixture_model();
     let blob = owned.to_blob().unwrap();
     let model = Model::from_bytes(&blob).unwrap();
-    assert_eq!(model.body(), &owned.body().unwrap());
+    assert_eq!(
+        encode(model.body()),
+        blob,
+        "decode then encode is the identity"
+    );
     assert_eq!(model.latent_dim(), 4);
+    assert_eq!(model.input_len(), 7);
     assert_eq!(model.image_len(), 36);
     assert_eq!(model.classes(), 3);
+    let condition = model.condition().unwrap();
+    assert_eq!(condition.classes, 3);
+    // z scale 4 / 127: one = 0 + round(31.75).
+    assert_eq!(condition.one, 32);
+    // The density's values come back in real units within half a Q16
+    // step of z, and its weights within 2^-32.
+    let density = model.density().unwrap();
+    let owned_density = owned.density.as_ref().unwrap();
+    let scale = model.z_quant().scale;
+    let half_step = f64::from(scale) / 65536.0;
+    for (k, c) in owned_density.components.iter().enumerate() {
+        assert_eq!(Some(density.class_of(k)), c.class);
+        assert!((density.weight(k) - c.weight).abs() < 1e-9, "component {k}");
+        for (got, &want) in density.mean_real(k, scale).zip(&c.mean) {
+            assert!(
+                (got - f64::from(want)).abs() <= half_step * 1.001,
+                "{got} vs {want}"
+            );
+        }
+        let tril: Vec<f64> = density.scale_tril_real(k, scale).collect();
+        assert_eq!(tril.len(), c.scale_tril.len());
+        for (got, &want) in tril.iter().zip(&c.scale_tril) {
+            assert!(
+                (got - f64::from(want)).abs() <= half_step * 1.001,
+                "{got} vs {want}"
+            );
+        }
+    }
+    // Class 1 owns components 1 and 3 (weights 0.1 and 0.2): 1/3, 2/3.
+    assert!((density.weight_in_class(1) - 1.0 / 3.0).abs() < 1e-9);
+    assert!((density.weight_in_class(3) - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(density.weight_in_class(0), 1.0);
     assert_eq!(model.header().payload_len as usize, blob.len() - HEADER_LEN);
     // Parsing borrows: the weights point into the blob itself.
     let weights = model.body().layers[0].weights;
@@ -249,21 +436,17 @@ fn exercise(bytes: &[u8]) -> bool {
     };
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut pixels = vec![0u8; model.image_len()];
-    let mut z = vec![0i8; model.latent_dim()];
     let mut rng = seeded_rng(1);
-    model
-        .generate(Latent::Prior, &mut rng, &mut z, &mut scratch, &mut pixels)
-        .unwrap();
-    for class in 0..model.classes() {
-        model
-            .generate(
-                Latent::Class(class),
-                &mut rng,
-                &mut z,
-                &mut scratch,
-                &mut pixels,
-            )
-            .unwrap();
+    let classes = (0..model.classes().min(4)).map(Draw::Class);
+    for draw in [Draw::Prior, Draw::Fitted, Draw::Interpolate]
+        .into_iter()
+        .chain(classes)
+    {
+        let result = model.for_each_latent(draw, 2, &mut rng, |_, input| {
+            model.decode(input, &mut scratch, &mut pixels)
+        });
+        // Only a draw the model cannot serve fails, and it says why.
+        assert_eq!(result.err(), model.check_draw(draw).err(), "{draw}");
     }
     true
 }
@@ -291,12 +474,30 @@ fn header_errors_are_specific() {
     };
     assert_eq!(with(0, b'X'), Error::BadMagic);
     assert_eq!(
-        with(4, 3),
+        with(4, 4),
         Error::UnsupportedVersion {
-            found: 3,
-            supported: 2
+            found: 4,
+            supported: 3
         }
     );
+    // An older format: one line that says what to do.
+    for old in [1, 2] {
+        let error = with(4, old);
+        assert_eq!(
+            error,
+            Error::OutdatedVersion {
+                found: u16::from(old),
+                supported: 3
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "blob format version {old} is older than this tinyvae's 3: \
+                 re-export the model with `tinyvae export`"
+            )
+        );
+    }
     assert_eq!(with(6, 1), Error::ReservedFlags(1));
     assert!(matches!(with(20, blob[20] ^ 1), Error::Checksum { .. }));
     assert!(matches!(
@@ -318,9 +519,10 @@ fn header_errors_are_specific() {
 
 #[test]
 fn validation_rejects_inconsistent_models() {
-    let owned = fixture_model();
+    let blob = common::unconditional_model().to_blob().unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
     let check = |edit: &dyn Fn(&mut Body<'_>), expected: &dyn Fn(&Error) -> bool| {
-        let mut body = owned.body().unwrap();
+        let mut body = model.body().clone();
         edit(&mut body);
         let err = Model::from_bytes(&encode(&body)).unwrap_err();
         assert!(expected(&err), "got {err:?}");
@@ -380,9 +582,6 @@ fn validation_rejects_inconsistent_models() {
             problem: L::ZeroPoint,
         }
     });
-    check(&|b| b.prototypes.as_mut().unwrap().classes = 4, &|e| {
-        *e == Error::Inconsistent(M::Prototypes)
-    });
     check(
         &|b| {
             if let Op::ConvTranspose2d { ref mut stride, .. } = b.layers[1].op {
@@ -396,6 +595,70 @@ fn validation_rejects_inconsistent_models() {
             }
         },
     );
+}
+
+/// A damaged condition or density is refused at load with its typed
+/// problem, never misread.
+#[test]
+fn validation_rejects_a_damaged_condition_or_density() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let refused = |edit: &dyn Fn(&mut Body<'_>)| {
+        let mut body = model.body().clone();
+        edit(&mut body);
+        Model::from_bytes(&encode(&body)).unwrap_err()
+    };
+    let density = |edit: &dyn Fn(&mut Density<'_>)| {
+        let error = refused(&|b| edit(b.density.as_mut().unwrap()));
+        assert_eq!(error, Error::Inconsistent(ModelProblem::Density));
+        assert_eq!(
+            error.to_string(),
+            "inconsistent model: the fitted density is inconsistent (sizes, thresholds, classes, \
+             magnitudes or a non-positive Cholesky diagonal)"
+        );
+    };
+    let condition = |edit: &dyn Fn(&mut Body<'_>)| {
+        assert_eq!(refused(edit), Error::Inconsistent(ModelProblem::Condition));
+    };
+    // Thresholds over all components that decrease.
+    static DECREASING: [u8; 16] = [
+        0, 0, 0, 0x80, 0, 0, 0, 0x40, 0, 0, 0, 0xc0, 0xff, 0xff, 0xff, 0xff,
+    ];
+    density(&|d| d.pick = &DECREASING);
+    // Class 1 owns components 1 and 3: thresholds u32::MAX then 0.
+    static IN_CLASS: [u8; 16] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+    ];
+    density(&|d| d.pick_in_class = &IN_CLASS);
+    // A class out of range, and a class (2) left without a component.
+    density(&|d| d.class_of = &[0, 0, 3, 0, 2, 0, 1, 0]);
+    density(&|d| d.class_of = &[0, 0, 1, 0, 0, 0, 1, 0]);
+    // A zero diagonal entry of L (component 0's L[0][0]).
+    let mut tril = model.density().unwrap().scale_tril.to_vec();
+    tril[..4].fill(0);
+    let tril: &'static [u8] = tril.leak();
+    density(&|d| d.scale_tril = tril);
+    // A mean beyond 256 steps (2^24 + 1 in Q16).
+    let mut mean = model.density().unwrap().mean.to_vec();
+    mean[..4].copy_from_slice(&((1 << 24) + 1_i32).to_le_bytes());
+    let mean: &'static [u8] = mean.leak();
+    density(&|d| d.mean = mean);
+    // Wrong lengths, no components, tags that differ from the condition.
+    density(&|d| d.mean = &d.mean[4..]);
+    density(&|d| d.pick_in_class = &[]);
+    density(&|d| d.components = 0);
+    density(&|d| d.classes = 2);
+    density(&|d| {
+        d.classes = 0;
+        d.class_of = &[];
+        d.pick_in_class = &[];
+    });
+    // The condition: no classes, a one-hot code at the zero point, a
+    // first layer that does not take latent + classes inputs.
+    condition(&|b| b.condition.as_mut().unwrap().classes = 0);
+    condition(&|b| b.condition.as_mut().unwrap().one = 0);
+    condition(&|b| b.latent_dim = 5);
+    condition(&|b| b.condition.as_mut().unwrap().classes = u16::MAX);
 }
 
 proptest! {

@@ -4,11 +4,11 @@
 //! rest sealed behind a valid header and CRC (so the fuzzer reaches the
 //! postcard decoder and validation instead of stopping at the checksum).
 //! Any panic, overflow or out-of-bounds access is a bug: validation must
-//! make every accepted model safe to run.
+//! make every accepted model safe to run, with every kind of draw.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyvae_shared::{Latent, Model, seeded_rng, write::seal};
+use tinyvae_shared::{Draw, Model, seeded_rng, write::seal};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -27,20 +27,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut pixels = vec![0u8; model.image_len()];
-    let mut z = vec![0i8; model.latent_dim()];
     let mut rng = seeded_rng(u64::from(mode));
-    model
-        .generate(Latent::Prior, &mut rng, &mut z, &mut scratch, &mut pixels)
-        .unwrap();
-    for class in 0..model.classes().min(4) {
-        model
-            .generate(
-                Latent::Class(class),
-                &mut rng,
-                &mut z,
-                &mut scratch,
-                &mut pixels,
-            )
-            .unwrap();
+    let classes = (0..model.classes().min(4)).map(Draw::Class);
+    for draw in [Draw::Prior, Draw::Fitted, Draw::Interpolate]
+        .into_iter()
+        .chain(classes)
+    {
+        let result = model.for_each_latent(draw, 3, &mut rng, |_, input| {
+            model.decode(input, &mut scratch, &mut pixels)
+        });
+        // Only a draw the model cannot serve may fail, and it says so.
+        assert_eq!(result.err(), model.check_draw(draw).err());
     }
 });

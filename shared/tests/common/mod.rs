@@ -1,10 +1,10 @@
-//! A small but complete model built through the public writer: a dense
-//! layer and a transposed convolution, ReLU, prototypes, metadata. Every
-//! kind of field a real exported blob has, at a size exhaustive tests can
-//! afford.
+//! A small but complete model built through the public writer: a
+//! class-conditional dense layer and a transposed convolution, ReLU, a
+//! fitted density, metadata. Every kind of field a real exported blob has,
+//! at a size exhaustive tests can afford.
 
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
-use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
+use tinyvae_shared::write::{OwnedComponent, OwnedDensity, OwnedLayer, OwnedModel, sigmoid_table};
 
 use tinyvae_shared::splitmix::SplitMix64;
 
@@ -14,10 +14,49 @@ fn uniform(rng: &mut SplitMix64, n: usize, amplitude: f32) -> Vec<f32> {
 }
 
 pub const LATENT: u16 = 4;
+/// Classes of the conditional fixture.
+pub const CLASSES: u16 = 3;
 
-/// latent 4 -> dense 36 (ReLU) -> reshape 3x3x4 -> transposed conv
-/// (k4 s2 p1) -> 6x6x1 logits -> sigmoid table.
+/// latent 4 + one-hot 3 -> dense 36 (ReLU) -> reshape 3x3x4 ->
+/// transposed conv (k4 s2 p1) -> 6x6x1 logits -> sigmoid table; a density
+/// of four full-covariance components tagged with classes 0, 1, 2, 1 (not
+/// grouped by class, as a global fit's tags come).
 pub fn fixture_model() -> OwnedModel {
+    let mut model = model_with_inputs(LATENT + CLASSES);
+    model.condition_classes = CLASSES;
+    let mut rng = SplitMix64::new(11);
+    let latent = usize::from(LATENT);
+    let components = [0, 1, 2, 1]
+        .into_iter()
+        .enumerate()
+        .map(|(k, class)| OwnedComponent {
+            class: Some(class),
+            weight: [0.4, 0.1, 0.3, 0.2][k],
+            mean: uniform(&mut rng, latent, 1.5),
+            scale_tril: (0..latent)
+                .flat_map(|i| (0..=i).map(move |j| (i, j)))
+                .map(|(i, j)| {
+                    let v = 0.3 * rng.symmetric();
+                    if i == j { 0.4 + v.abs() } else { v }
+                })
+                .collect(),
+        })
+        .collect();
+    model.density = Some(OwnedDensity {
+        classes: CLASSES,
+        components,
+    });
+    model
+}
+
+/// The same decoder shape without condition or density: a plain VAE's
+/// decoder of z (latent 4 -> dense 36 -> ...).
+pub fn unconditional_model() -> OwnedModel {
+    model_with_inputs(LATENT)
+}
+
+/// The fixture's layers with a first dense layer over `inputs` codes.
+fn model_with_inputs(inputs: u16) -> OwnedModel {
     let mut rng = SplitMix64::new(7);
     let z = Quant {
         scale: 4.0 / 127.0,
@@ -27,13 +66,13 @@ pub fn fixture_model() -> OwnedModel {
     let logits = Quant::from_range(-8.0, 6.0).unwrap();
     let dense = OwnedLayer::quantize(
         Op::Dense {
-            inputs: LATENT,
+            inputs,
             outputs: 36,
         },
         Activation::Relu,
         z,
         hidden,
-        &uniform(&mut rng, 36 * usize::from(LATENT), 0.8),
+        &uniform(&mut rng, 36 * usize::from(inputs), 0.8),
         &uniform(&mut rng, 36, 0.3),
     )
     .unwrap();
@@ -60,12 +99,6 @@ pub fn fixture_model() -> OwnedModel {
         &uniform(&mut rng, 1, 0.5),
     )
     .unwrap();
-    let classes = 3;
-    let mu = uniform(&mut rng, classes * usize::from(LATENT), 1.5);
-    let sigma: Vec<f32> = uniform(&mut rng, classes * usize::from(LATENT), 0.2)
-        .iter()
-        .map(|s| 0.3 + s.abs())
-        .collect();
     OwnedModel {
         latent_dim: LATENT,
         image: Hwc {
@@ -75,7 +108,8 @@ pub fn fixture_model() -> OwnedModel {
         },
         layers: vec![dense, conv],
         output_table: sigmoid_table(logits),
-        prototypes: Some(OwnedPrototypes::new(classes as u16, &mu, &sigma)),
+        condition_classes: 0,
+        density: None,
         dataset: "synthetic".into(),
         model: "conv".into(),
         epochs: 3,
