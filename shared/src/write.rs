@@ -359,7 +359,7 @@ impl OwnedDensity {
                 .filter(|&k| self.components[k].class == Some(class))
                 .collect();
             let total: f64 = members.iter().map(|&k| self.components[k].weight).sum();
-            if !(total > 0.0) {
+            if total <= 0.0 {
                 return Err(QuantizeError::EmptyClass(class));
             }
             let pick = thresholds(members.iter().map(|&k| self.components[k].weight / total));

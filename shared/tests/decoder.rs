@@ -3,17 +3,17 @@
 mod common;
 
 use tinyvae_shared::blob::{Activation, Layer, Op};
-use tinyvae_shared::sampler::{ONE_Q16, to_q16};
-use tinyvae_shared::{Error, HostDecoder, Kernels, Latent, Model, seeded_rng};
+use tinyvae_shared::sampler::to_q16;
+use tinyvae_shared::{Draw, Error, HostDecoder, Kernels, Latent, Model, seeded_rng};
 
-use common::{LATENT, fixture_blob};
+use common::{CLASSES, LATENT, fixture_blob, unconditional_model};
 
 fn generate(model: &Model<'_>, seed: u64, latent: Latent<'_>, count: usize) -> (Vec<i8>, Vec<u8>) {
     let mut rng = seeded_rng(seed);
     let mut scratch = vec![0i8; model.scratch_len()];
     let (mut zs, mut images) = (Vec::new(), Vec::new());
     for _ in 0..count {
-        let mut z = vec![0i8; model.latent_dim()];
+        let mut z = vec![0i8; model.input_len()];
         let mut pixels = vec![0u8; model.image_len()];
         model
             .generate(latent, &mut rng, &mut z, &mut scratch, &mut pixels)
@@ -37,7 +37,9 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 
 /// Prior latents, dequantized, have mean ~0 and sd ~1 per dimension
 /// (5,000 draws: 5 standard errors are 0.07 for the mean, 0.05 for the sd,
-/// plus half a quantization step, 0.016).
+/// plus half a quantization step, 0.016); a conditional decoder's classes
+/// come uniformly (each 1/3: 5 standard errors are 0.033) with exactly one
+/// code `one` among the zero points.
 #[test]
 fn prior_latents_are_standard_normal() {
     let blob = fixture_blob();
@@ -45,11 +47,23 @@ fn prior_latents_are_standard_normal() {
     let n = 5000;
     let (zs, _) = generate(&model, 9, Latent::Prior, n);
     let q = model.z_quant();
+    let one = model.condition().unwrap().one;
+    let mut counts = [0_usize; CLASSES as usize];
+    for input in zs.chunks(model.input_len()) {
+        let one_hot = &input[model.latent_dim()..];
+        assert_eq!(one_hot.iter().filter(|&&c| c == one).count(), 1);
+        assert_eq!(one_hot.iter().filter(|&&c| c == q.zero_point).count(), 2);
+        counts[one_hot.iter().position(|&c| c == one).unwrap()] += 1;
+    }
+    for (class, &count) in counts.iter().enumerate() {
+        let share = count as f64 / n as f64;
+        assert!((share - 1.0 / 3.0).abs() < 0.033, "class {class}: {share}");
+    }
     for d in 0..model.latent_dim() {
         let values: Vec<f64> = zs
             .iter()
             .skip(d)
-            .step_by(model.latent_dim())
+            .step_by(model.input_len())
             .map(|&z| f64::from(q.dequantize(z)))
             .collect();
         let mean = values.iter().sum::<f64>() / n as f64;
@@ -59,63 +73,34 @@ fn prior_latents_are_standard_normal() {
     }
 }
 
-/// Class-conditional latents follow that class's prototype.
-#[test]
-fn class_latents_follow_their_prototype() {
-    let owned = common::fixture_model();
-    let blob = owned.to_blob().unwrap();
-    let model = Model::from_bytes(&blob).unwrap();
-    let prototypes = model.body().prototypes.unwrap();
-    let q = model.z_quant();
-    let n = 5000;
-    let dims = model.latent_dim();
-    for class in 0..model.classes() {
-        let (zs, _) = generate(&model, 3, Latent::Class(class), n);
-        for d in 0..dims {
-            let mu = f64::from(prototypes.mu_q16(dims, usize::from(class), d)) / f64::from(ONE_Q16);
-            let sigma =
-                f64::from(prototypes.sigma_q16(dims, usize::from(class), d)) / f64::from(ONE_Q16);
-            let values: Vec<f64> = zs
-                .iter()
-                .skip(d)
-                .step_by(dims)
-                .map(|&z| f64::from(q.dequantize(z)))
-                .collect();
-            let mean = values.iter().sum::<f64>() / n as f64;
-            let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
-            let step = f64::from(q.scale);
-            assert!(
-                (mean - mu).abs() < 5.0 * sigma / (n as f64).sqrt() + step,
-                "class {class} dim {d}: mean {mean} vs {mu}"
-            );
-            assert!(
-                (sd - sigma).abs() < 0.1 * sigma + step,
-                "class {class} dim {d}: sd {sd} vs {sigma}"
-            );
-        }
-    }
-}
-
+/// A posterior with zero sigma is its quantized mean, followed by its
+/// class's one-hot codes on a conditional decoder (the fidelity check's
+/// "test image decoded with its label").
 #[test]
 fn posterior_with_zero_sigma_is_the_quantized_mean() {
-    let blob = fixture_blob();
-    let model = Model::from_bytes(&blob).unwrap();
     let mu = [0.5f32, -1.0, 2.0, -3.9];
     let mu_q16: Vec<i32> = mu.iter().map(|&m| to_q16(m)).collect();
     let sigma_q16 = [0; LATENT as usize];
-    let mut z = [0i8; LATENT as usize];
-    model
-        .sample_latent(
-            Latent::Posterior {
-                mu_q16: &mu_q16,
-                sigma_q16: &sigma_q16,
-            },
-            &mut seeded_rng(1),
-            &mut z,
-        )
-        .unwrap();
-    let expected: Vec<i8> = mu.iter().map(|&m| model.z_quant().quantize(m)).collect();
-    assert_eq!(z.to_vec(), expected);
+    let posterior = |class| Latent::Posterior {
+        mu_q16: &mu_q16,
+        sigma_q16: &sigma_q16,
+        class,
+    };
+    let plain = unconditional_model().to_blob().unwrap();
+    let conditional = fixture_blob();
+    for (blob, class, one_hot) in [
+        (&plain, None, &[][..]),
+        (&conditional, Some(1), &[0, 32, 0][..]),
+    ] {
+        let model = Model::from_bytes(blob).unwrap();
+        let mut input = vec![0i8; model.input_len()];
+        model
+            .sample_latent(posterior(class), &mut seeded_rng(1), &mut input)
+            .unwrap();
+        let mut expected: Vec<i8> = mu.iter().map(|&m| model.z_quant().quantize(m)).collect();
+        expected.extend_from_slice(one_hot);
+        assert_eq!(input, expected);
+    }
 }
 
 #[test]
@@ -124,7 +109,7 @@ fn api_errors() {
     let model = Model::from_bytes(&blob).unwrap();
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut pixels = vec![0u8; model.image_len()];
-    let mut z = vec![0i8; model.latent_dim()];
+    let mut z = vec![0i8; model.input_len()];
     let mut rng = seeded_rng(0);
     assert_eq!(
         model.generate(
@@ -142,8 +127,8 @@ fn api_errors() {
     assert_eq!(
         model.decode(&z[1..], &mut scratch, &mut pixels),
         Err(Error::LatentSize {
-            found: 3,
-            expected: 4
+            found: 6,
+            expected: 7
         })
     );
     let short = model.scratch_len() - 1;
@@ -158,14 +143,52 @@ fn api_errors() {
         model.decode(&z, &mut scratch, &mut pixels[..35]),
         Err(Error::BufferTooSmall { .. })
     ));
-    let posterior = Latent::Posterior {
-        mu_q16: &[0; 3],
+    let posterior = |len, class| Latent::Posterior {
+        mu_q16: &[0; 4][..len],
         sigma_q16: &[0; 4],
+        class,
     };
     assert!(matches!(
-        model.sample_latent(posterior, &mut rng, &mut z),
+        model.sample_latent(posterior(3, Some(0)), &mut rng, &mut z),
         Err(Error::LatentSize { .. })
     ));
+    for (class, error) in [
+        (None, Error::ClassNeeded),
+        (
+            Some(3),
+            Error::NoSuchClass {
+                class: 3,
+                classes: 3,
+            },
+        ),
+    ] {
+        assert_eq!(
+            model.sample_latent(posterior(4, class), &mut rng, &mut z),
+            Err(error)
+        );
+    }
+    // An unconditional decoder without a density: no class, no fitted draw.
+    let plain = unconditional_model().to_blob().unwrap();
+    let plain = Model::from_bytes(&plain).unwrap();
+    let mut z = vec![0i8; plain.input_len()];
+    assert_eq!(
+        plain.sample_latent(posterior(4, Some(0)), &mut rng, &mut z),
+        Err(Error::NotConditional)
+    );
+    assert_eq!(
+        plain.sample_latent(Latent::Fitted, &mut rng, &mut z),
+        Err(Error::NoDensity)
+    );
+    assert_eq!(plain.check_draw(Draw::Fitted), Err(Error::NoDensity));
+    assert_eq!(
+        plain.sample_latent(Latent::Class(0), &mut rng, &mut z),
+        Err(Error::NoSuchClass {
+            class: 0,
+            classes: 0
+        })
+    );
+    assert_eq!(plain.default_draw(), Draw::Prior);
+    assert_eq!(plain.classes(), 0);
 }
 
 /// The host decoder gives `Model`'s pixels and logits (dense and
@@ -173,14 +196,21 @@ fn api_errors() {
 /// what `Model::decode` refuses.
 #[test]
 fn host_decoder_equals_model_decode_with_the_same_errors() {
-    let blob = fixture_blob();
-    let model = Model::from_bytes(&blob).unwrap();
+    let plain = unconditional_model().to_blob().unwrap();
+    for blob in [fixture_blob(), plain] {
+        host_decoder_equals_model_decode(&blob);
+    }
+}
+
+/// [`host_decoder_equals_model_decode_with_the_same_errors`] for one blob.
+fn host_decoder_equals_model_decode(blob: &[u8]) {
+    let model = Model::from_bytes(blob).unwrap();
     let mut decoder = HostDecoder::new(&model);
     let mut scratch = vec![0i8; model.scratch_len()];
     let (mut expected, mut got) = (vec![0u8; model.image_len()], vec![0u8; model.image_len()]);
     let mut rng = tinyvae_shared::splitmix::SplitMix64::new(3);
     for _ in 0..2000 {
-        let z: Vec<i8> = (0..model.latent_dim())
+        let z: Vec<i8> = (0..model.input_len())
             .map(|_| rng.next_u64() as i8)
             .collect();
         model
@@ -191,8 +221,8 @@ fn host_decoder_equals_model_decode_with_the_same_errors() {
         let logits = model.decode_logits(&z, &mut scratch).unwrap().to_vec();
         assert_eq!(decoder.decode_logits(&z).unwrap(), logits, "z {z:?}");
     }
-    let z = vec![0i8; model.latent_dim()];
-    // A short latent, then a short pixel buffer.
+    let z = vec![0i8; model.input_len()];
+    // A short input, then a short pixel buffer.
     for (z, pixels) in [(&z[1..], model.image_len()), (&z[..], 35)] {
         let refused = model.decode(z, &mut scratch, &mut got[..pixels]);
         assert!(refused.is_err());
@@ -201,8 +231,8 @@ fn host_decoder_equals_model_decode_with_the_same_errors() {
     assert_eq!(
         decoder.decode_logits(&z[1..]),
         Err(Error::LatentSize {
-            found: 3,
-            expected: 4
+            found: z.len() as u32 - 1,
+            expected: z.len() as u32
         })
     );
 }
@@ -306,7 +336,7 @@ fn int8_decoder_tracks_float_decoder() {
     let q = model.z_quant();
     let mut total = 0.0;
     for (z, image) in zs
-        .chunks(model.latent_dim())
+        .chunks(model.input_len())
         .zip(images.chunks(model.image_len()))
     {
         let zf: Vec<f32> = z.iter().map(|&v| q.dequantize(v)).collect();
@@ -326,33 +356,59 @@ fn int8_decoder_tracks_float_decoder() {
     assert!(images.iter().any(|&p| p != images[0]));
 }
 
-/// An interpolation request starts at the first prior draw of its seed,
-/// ends at the second, and moves monotonically in every dimension.
+/// An interpolation request starts at the first draw of its seed with
+/// the model's default draw (fitted here), ends at the second, and moves
+/// monotonically in every code of the decoder input: z and the one-hot
+/// codes, which pass between `one` and the zero point.
 #[test]
-fn interpolation_walks_from_one_prior_draw_to_the_next() {
-    use tinyvae_shared::Draw;
-    let blob = fixture_blob();
-    let model = Model::from_bytes(&blob).unwrap();
-    let collect = |draw, count| {
-        let mut zs: Vec<Vec<i8>> = Vec::new();
-        model
-            .for_each_latent(draw, count, &mut seeded_rng(42), |_, z| {
-                zs.push(z.to_vec());
-                Ok::<(), Error>(())
+fn interpolation_walks_from_one_default_draw_to_the_next() {
+    for blob in [fixture_blob(), unconditional_model().to_blob().unwrap()] {
+        let model = Model::from_bytes(&blob).unwrap();
+        let collect = |draw, count, seed| {
+            let mut zs: Vec<Vec<i8>> = Vec::new();
+            model
+                .for_each_latent(draw, count, &mut seeded_rng(seed), |_, z| {
+                    zs.push(z.to_vec());
+                    Ok::<(), Error>(())
+                })
+                .unwrap();
+            zs
+        };
+        // A seed whose two ends differ in class, if the model has classes.
+        let latent = model.latent_dim();
+        let seed = (0..100)
+            .find(|&seed| {
+                let ends = collect(model.default_draw(), 2, seed);
+                model.condition().is_none() || ends[0][latent..] != ends[1][latent..]
             })
             .unwrap();
-        zs
-    };
-    let prior = collect(Draw::Prior, 2);
-    let strip = collect(Draw::Interpolate, 7);
-    assert_eq!(strip.len(), 7);
-    assert_eq!(strip[0], prior[0]);
-    assert_eq!(strip[6], prior[1]);
-    for d in 0..model.latent_dim() {
-        let column: Vec<i8> = strip.iter().map(|z| z[d]).collect();
-        let rising = column.windows(2).all(|w| w[0] <= w[1]);
-        let falling = column.windows(2).all(|w| w[0] >= w[1]);
-        assert!(rising || falling, "dimension {d}: {column:?}");
+        let ends = collect(model.default_draw(), 2, seed);
+        let strip = collect(Draw::Interpolate, 7, seed);
+        assert_eq!(strip.len(), 7);
+        assert_eq!(strip[0], ends[0]);
+        assert_eq!(strip[6], ends[1]);
+        for d in 0..model.input_len() {
+            let column: Vec<i8> = strip.iter().map(|z| z[d]).collect();
+            let rising = column.windows(2).all(|w| w[0] <= w[1]);
+            let falling = column.windows(2).all(|w| w[0] >= w[1]);
+            assert!(rising || falling, "code {d}: {column:?}");
+        }
+        if let Some(condition) = model.condition() {
+            // Two classes swap: their codes cross between `one` and the
+            // zero point, strictly between at the middle.
+            let zero = model.z_quant().zero_point;
+            let moving: Vec<usize> = (latent..model.input_len())
+                .filter(|&d| strip[0][d] != strip[6][d])
+                .collect();
+            assert_eq!(moving.len(), 2);
+            for &d in &moving {
+                for z in &strip {
+                    let (lo, hi) = (zero.min(condition.one), zero.max(condition.one));
+                    assert!((lo..=hi).contains(&z[d]));
+                }
+                assert!(strip[3][d] != zero && strip[3][d] != condition.one);
+            }
+        }
     }
 }
 
@@ -360,7 +416,6 @@ fn interpolation_walks_from_one_prior_draw_to_the_next() {
 /// the whole sequence, for every draw: how a lost image is sent again.
 #[test]
 fn a_slice_of_the_sequence_equals_the_whole_sequence_there() {
-    use tinyvae_shared::Draw;
     let blob = fixture_blob();
     let model = Model::from_bytes(&blob).unwrap();
     let collect = |draw, count, images: std::ops::Range<u32>| {
@@ -373,7 +428,7 @@ fn a_slice_of_the_sequence_equals_the_whole_sequence_there() {
             .unwrap();
         zs
     };
-    for draw in [Draw::Prior, Draw::Class(1), Draw::Interpolate] {
+    for draw in [Draw::Prior, Draw::Class(1), Draw::Interpolate, Draw::Fitted] {
         let whole = collect(draw, 9, 0..9);
         assert_eq!(whole.len(), 9);
         for (first, end) in [(0, 1), (3, 4), (2, 9), (8, 9)] {

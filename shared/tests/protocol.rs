@@ -69,6 +69,26 @@ fn command_golden_bytes() {
     );
 }
 
+/// `Draw::Fitted`, appended to `Draw` in protocol version 2, is variant
+/// 3 (the other variants keep their indices, so the frames above are
+/// unchanged): images 2..5 of 16 from the fitted density, seed 7.
+#[test]
+fn fitted_request_golden_bytes() {
+    let request = Request {
+        draw: Draw::Fitted,
+        ..REQUEST
+    };
+    let frame = Command::Generate(request).to_frame();
+    assert_eq!(
+        frame,
+        [
+            0x0c, 0x01, 0x01, 0x07, 0x03, 0x10, 0x02, 0x05, 0xec, 0x41, 0xa8, 0x0e, 0x00
+        ]
+    );
+    assert_eq!(command_from_wire(&frame), [Ok(Command::Generate(request))]);
+    assert_eq!(tinyvae_shared::protocol::VERSION, 2);
+}
+
 /// Reply bodies: a tag byte, then postcard. `Done { images: 3 }` is tag 4
 /// and varint 3, then its CRC-32 and the end marker 0x01: seven non-zero
 /// bytes, which rzCOBS passes through and closes with 0x80 ("a run of 7,

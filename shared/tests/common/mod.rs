@@ -3,6 +3,9 @@
 //! fitted density, metadata. Every kind of field a real exported blob has,
 //! at a size exhaustive tests can afford.
 
+// Each test binary uses its own part of the fixtures.
+#![allow(dead_code)]
+
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::write::{OwnedComponent, OwnedDensity, OwnedLayer, OwnedModel, sigmoid_table};
 
