@@ -1,6 +1,9 @@
 //! `bench` feature: executed instructions per generated image, per phase
 //! (sampler, each layer, output table), for every kernel this target has,
-//! on the same latents. Run under `qemu-system-arm -icount shift=0`, where
+//! on the same decoder inputs: those of the request's sequence
+//! (`Model::for_each_latent_in` with its draw, so the images are the
+//! host's `for_each_latent` images of that draw, whichever it is: prior,
+//! fitted, class or interpolation). Run under `qemu-system-arm -icount shift=0`, where
 //! virtual time counts executed instructions (see `board::Clock`); the host
 //! side is `tinyvae bench` (`tools/src/firmware/bench.rs` parses these frames):
 //!
@@ -14,10 +17,15 @@
 //!   decoding. The UART's own per-byte register write and status poll are
 //!   not in it (about five instructions a byte on the nRF51).
 //!
-//! The sampler runs once per image; its ticks are reported with every kernel.
+//! The sampler phase of image `i` is everything from the end of image
+//! `i - 1` (or the start) until its input is ready: one prior, fitted or
+//! class draw; for an interpolation, the first image's phase holds both
+//! ends' draws and each later one its interpolation step; for a slice
+//! `first..end`, the first image's phase also holds the discarded draws
+//! before it. It is reported with every kernel.
 
 use tinyvae_shared::protocol::{Image, Reply};
-use tinyvae_shared::{Kernels, Latent, Model, blob::MAX_LATENT};
+use tinyvae_shared::{Kernels, Model};
 
 use crate::board::Clock;
 use crate::failure::Failure;
@@ -47,34 +55,23 @@ pub fn run(
     defmt::info!("bench clock {=u32}", Clock::PS_PER_TICK);
     #[cfg(feature = "qemu")]
     let mut float = crate::float::FloatModel::new(model);
-    // Each latent is timed on its own: prior or class draws (an
-    // interpolation request is measured as prior draws).
-    let latent = match request.draw {
-        tinyvae_shared::Draw::Class(k) => Latent::Class(k),
-        _ => Latent::Prior,
-    };
     let mut rng = tinyvae_shared::seeded_rng(seed);
-    let mut z = [0_i8; MAX_LATENT as usize];
-    let z = &mut z[..model.latent_dim()];
     let phases = model.body().layers.len() + 2;
-    for i in request.images() {
-        let start = clock.now();
-        model
-            .sample_latent(latent, &mut rng, z)
-            .map_err(Failure::Generate)?;
-        let sampler = clock.now().wrapping_sub(start);
+    // When the sampler started on the next input.
+    let mut drawing = clock.now();
+    let images = request.images();
+    model.for_each_latent_in(request.draw, request.count, images, &mut rng, |i, z| {
+        let sampler = clock.now().wrapping_sub(drawing);
         for (k, &kernels) in KERNELS.iter().enumerate() {
             let mut ticks = heapless::Vec::<u32, 12>::new();
             let _ = ticks.push(sampler);
             report::repaint_stack();
             let mut last = clock.now();
-            model
-                .decode_using(kernels, z, scratch, pixels, |_| {
-                    let now = clock.now();
-                    let _ = ticks.push(now.wrapping_sub(last));
-                    last = now;
-                })
-                .map_err(Failure::Generate)?;
+            model.decode_using(kernels, z, scratch, pixels, |_| {
+                let now = clock.now();
+                let _ = ticks.push(now.wrapping_sub(last));
+                last = now;
+            })?;
             let stack = report::stack_peak();
             debug_assert_eq!(ticks.len(), phases);
             if k == 0 {
@@ -130,6 +127,8 @@ pub fn run(
             );
             defmt::info!("bench float-diff {=u32} {=u32} {=u32}", i, max, sum);
         }
-    }
+        drawing = clock.now();
+        Ok::<(), Failure>(())
+    })?;
     Ok(request.end - request.first)
 }

@@ -27,7 +27,8 @@ pub enum Failure {
     /// A request the board cannot serve (its words): a count or range out
     /// of bounds, or no seed on a machine without a random number generator.
     Request(&'static str),
-    /// Sampling or decoding failed (e.g. a class the blob has no prototype for).
+    /// Sampling or decoding failed, or the model cannot serve the draw (a
+    /// class it does not have, a fitted draw without a density).
     Generate(Error),
 }
 
@@ -51,6 +52,7 @@ impl Failure {
             Self::Generate(error @ Error::NoSuchClass { .. }) => {
                 (Problem::UnknownClass, describe(error))
             }
+            Self::Generate(error @ Error::NoDensity) => (Problem::BadRequest, describe(error)),
             Self::Generate(error) => (Problem::Generate, describe(error)),
         };
         Refusal { kind, detail }
@@ -94,13 +96,17 @@ fn describe(error: &Error) -> &'static str {
         Error::BadMagic => "bad magic, nothing or no tinyvae blob loaded there",
         Error::Checksum { .. } => "payload checksum mismatch, the blob is corrupt",
         Error::Truncated { .. } => "blob is truncated",
+        Error::OutdatedVersion { .. } => {
+            "blob format version is older than this firmware's: re-export the model with `tinyvae export`"
+        }
         Error::UnsupportedVersion { .. } => {
-            "unsupported blob format version: export the model again with this release"
+            "blob format version is newer than this firmware's: flash a newer firmware"
         }
         Error::ReservedFlags(_) => "reserved header flags are set",
         Error::Malformed | Error::TrailingPayload(_) => "payload is not a valid model body",
         Error::NoLayers | Error::Layer { .. } | Error::Inconsistent(_) => "inconsistent model",
-        Error::NoSuchClass { .. } => "the blob has no prototype for that class",
+        Error::NoSuchClass { .. } => "the model has no such class",
+        Error::NoDensity => "the blob has no fitted density for a fitted draw",
         _ => "invalid model",
     }
 }

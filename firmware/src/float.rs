@@ -51,7 +51,7 @@ impl FloatModel {
     pub fn new(model: &Model<'_>) -> Self {
         let mut arena = Arena(ARENA);
         let mut layers = heapless::Vec::new();
-        let mut max_act = model.latent_dim();
+        let mut max_act = model.input_len();
         for layer in &model.body().layers {
             let channels = layer.op.channels();
             let count = layer.op.weight_count().unwrap_or(0);
@@ -84,7 +84,8 @@ impl FloatModel {
         }
     }
 
-    /// Decodes `z` into `pixels`, calling `hook(i)` after layer `i` and
+    /// Decodes the decoder input `z` (z and any one-hot codes) into
+    /// `pixels`, calling `hook(i)` after layer `i` and
     /// after the sigmoid, like `Model::decode_with`.
     pub fn decode(&mut self, z: &[i8], pixels: &mut [u8], mut hook: impl FnMut(usize)) {
         let (mut x, mut y) = (&mut *self.a, &mut *self.b);

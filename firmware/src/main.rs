@@ -62,8 +62,10 @@ fn main() -> ! {
     if let Ok(model) = &model {
         let shape = model.image_shape();
         defmt::info!(
-            "model: latent {=usize}, image {=u16}x{=u16}x{=u16}, {=usize} layers, blob {=u32} bytes at {=u32:#010x}",
+            "model: latent {=usize}, {=u16} classes, density {=bool}, image {=u16}x{=u16}x{=u16}, {=usize} layers, blob {=u32} bytes at {=u32:#010x}",
             model.latent_dim(),
+            model.classes(),
+            model.density().is_some(),
             shape.height,
             shape.width,
             shape.channels,
@@ -159,14 +161,7 @@ fn generate(
     buffers: &mut Buffers,
 ) -> Result<(), Failure> {
     request.check().map_err(Failure::Request)?;
-    if let Draw::Class(class) = request.draw
-        && class >= model.classes()
-    {
-        return Err(Failure::Generate(tinyvae_shared::Error::NoSuchClass {
-            class,
-            classes: model.classes(),
-        }));
-    }
+    model.check_draw(request.draw).map_err(Failure::Generate)?;
     let (scratch_len, image_len) = (model.scratch_len(), model.image_len());
     if scratch_len > buffers.scratch.len() || image_len > buffers.pixels.len() {
         return Err(Failure::TooBig {
@@ -198,6 +193,7 @@ fn generate(
             Draw::Prior => "prior",
             Draw::Class(_) => "class",
             Draw::Interpolate => "interpolation",
+            Draw::Fitted => "fitted",
         }
     );
     link::send(&Reply::Begin(Begin {
@@ -225,8 +221,8 @@ fn generate(
     Ok(())
 }
 
-/// The normal run: every image of the request, with its latent, as one
-/// [`Reply::Image`] each.
+/// The normal run: every image of the request, with its decoder input (z
+/// and a conditional decoder's one-hot codes), as one [`Reply::Image`] each.
 #[cfg(not(feature = "bench"))]
 fn images(
     model: &Model<'_>,
