@@ -531,7 +531,13 @@ impl Density<'_> {
         let scale = f64::from(z_scale) / 65536.0;
         self.tril_bytes(k)
             .chunks_exact(4)
-            .map(move |b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) * scale)
+            .map(move |b| f64::from(Le::i32(b, 0)) * scale)
+    }
+
+    /// Component `k`'s mean as stored (i32 LE).
+    pub(crate) fn mean_bytes(&self, k: usize) -> &[u8] {
+        let len = 4 * self.latent_dim();
+        &self.mean[k * len..][..len]
     }
 
     /// Component `k`'s packed Cholesky rows as stored (i32 LE).
@@ -550,8 +556,12 @@ impl Density<'_> {
     }
 
     /// Component `k`'s weight within its class, from the thresholds, as
-    /// [`Density::pick_in_class`] gives it.
+    /// [`Density::pick_in_class`] gives it (0 when the components are
+    /// untagged: no class draw picks them).
     pub fn weight_in_class(&self, k: usize) -> f64 {
+        if self.classes == 0 {
+            return 0.0;
+        }
         let class = self.class_of(k);
         let members = (0..usize::from(self.components)).filter(|&j| self.class_of(j) == class);
         share(k, members, |j| self.pick_in_class_threshold(j))

@@ -10,7 +10,8 @@ use rand_core::RngCore;
 
 use crate::Error;
 use crate::blob::{
-    self, Body, Condition, Density, Hwc, Layer, MAX_DENSITY_Q16, MAX_LATENT, Op, Quant, tril_len,
+    self, Body, Condition, Density, Hwc, Layer, Le, MAX_DENSITY_Q16, MAX_LATENT, Op, Quant,
+    tril_len,
 };
 use crate::error::{LayerProblem, ModelProblem};
 use crate::fixedpoint::{MAX_SHIFT, MIN_SHIFT};
@@ -554,10 +555,9 @@ fn validate_density(
         return Err(());
     }
     let in_range = |bytes: &[u8]| {
-        bytes.chunks_exact(4).all(|b| {
-            let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            (-MAX_DENSITY_Q16..=MAX_DENSITY_Q16).contains(&v)
-        })
+        bytes
+            .chunks_exact(4)
+            .all(|b| (-MAX_DENSITY_Q16..=MAX_DENSITY_Q16).contains(&Le::i32(b, 0)))
     };
     let diagonal_positive =
         (0..components).all(|k| (0..latent).all(|i| density.scale_tril_q16(k, i, i) > 0));

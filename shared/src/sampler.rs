@@ -46,7 +46,7 @@
 
 use rand_core::RngCore;
 
-use crate::blob::Density;
+use crate::blob::{Density, Le};
 
 include!(concat!(env!("OUT_DIR"), "/half_normal.rs"));
 
@@ -195,16 +195,17 @@ pub(crate) fn draw_component<R: RngCore + ?Sized>(
         *e = standard_normal_q24(rng.next_u32());
     }
     let mut row = density.tril_bytes(k);
-    for (i, z) in z.iter_mut().enumerate() {
+    let means = density.mean_bytes(k).chunks_exact(4);
+    for ((i, z), mean) in z.iter_mut().enumerate().zip(means) {
         // Validation proved the rows are all there.
         let Some((l, rest)) = row.split_at_checked(4 * (i + 1)) else {
             break;
         };
         row = rest;
         // |mean| and |L| <= 2^24 (validated), |e| < 2^27: no overflow.
-        let mut v = i64::from(density.mean_q16(k, i)) << E_FRAC_BITS;
+        let mut v = i64::from(Le::i32(mean, 0)) << E_FRAC_BITS;
         for (l, &e) in l.chunks_exact(4).zip(e.iter()) {
-            v += i64::from(i32::from_le_bytes([l[0], l[1], l[2], l[3]])) * i64::from(e);
+            v += i64::from(Le::i32(l, 0)) * i64::from(e);
         }
         let steps = round_shift(v, 16 + E_FRAC_BITS);
         *z = (steps + i64::from(zero_point)).clamp(i64::from(i8::MIN), i64::from(i8::MAX)) as i8;
