@@ -333,9 +333,11 @@ impl<'a> Model<'a> {
                 class
             }
         };
-        if let Some(condition) = self.body.condition {
+        // A conditional decoder always has a class here (validated or
+        // checked above); `one_hot` is empty without a condition.
+        if let (Some(condition), Some(class)) = (self.body.condition, class) {
             one_hot.fill(zero_point);
-            if let Some(code) = one_hot.get_mut(usize::from(class.unwrap_or(u16::MAX))) {
+            if let Some(code) = one_hot.get_mut(usize::from(class)) {
                 *code = condition.one;
             }
         }
