@@ -126,6 +126,7 @@ fn status(model: &Result<Model<'static>, Failure>) -> Status<'static> {
                     latent: model.latent_dim() as u16,
                     shape: [shape.height, shape.width, shape.channels],
                     classes: model.classes(),
+                    default_draw: model.default_draw(),
                 })
             }
             Err(failure) => Err(failure.refusal().detail),

@@ -178,6 +178,10 @@ pub struct ModelInfo {
     /// Classes a [`Draw::Class`] may name (`Model::classes`: the class
     /// condition's, else the fitted density's, else 0).
     pub classes: u16,
+    /// What the board draws unless a request names a draw of its own
+    /// (`Model::default_draw`: [`Draw::Fitted`] when the blob has a latent
+    /// density, else [`Draw::Prior`]).
+    pub default_draw: Draw,
 }
 
 /// The start of a request's answer.

@@ -158,6 +158,7 @@ fn replies_round_trip() {
             latent: 20,
             shape: [28, 28, 1],
             classes: 10,
+            default_draw: Draw::Fitted,
         }),
     };
     let no_model = Status {

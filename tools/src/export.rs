@@ -8,7 +8,9 @@ use tinyvae_shared::Model;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::checkpoint::load_checkpoint;
 use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataSet};
-use tinyvae_trainer::export::{self as int8, ExportOptions, Fidelity};
+use tinyvae_trainer::export::{
+    self as int8, DEFAULT_COMPONENTS_PER_CLASS, DensityOptions, ExportOptions, Fidelity,
+};
 use tinyvae_trainer::fsio;
 use tinyvae_trainer::model::Vae;
 
@@ -25,8 +27,8 @@ pub struct Args {
     /// `<stem>.fidelity.json`.
     #[arg(long, default_value = "out/model.tvae")]
     pub out: PathBuf,
-    /// Directory of the IDX files used for calibration, prototypes and the
-    /// fidelity report (the training run's data).
+    /// Directory of the IDX files used for calibration, the latent density
+    /// and the fidelity report (the training run's data).
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
     /// Prior samples and training posteriors (each) to calibrate on.
@@ -38,6 +40,15 @@ pub struct Args {
     /// Seed of the calibration and fidelity latents.
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
+    /// Full-covariance Gaussian components per class of the latent density
+    /// the chip draws from (fitted by EM to the encoder's means of the
+    /// training images; 1: each class's mean and covariance).
+    #[arg(long, default_value_t = DEFAULT_COMPONENTS_PER_CLASS)]
+    pub components: usize,
+    /// Scales every component's standard deviations: below 1 draws nearer
+    /// the components' means (sharper, less varied images).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
 }
 
 /// The fidelity report file beside `blob`.
@@ -59,6 +70,10 @@ pub fn run(args: Args) -> Result<()> {
         calibration_samples: args.calibration,
         fidelity_samples: args.fidelity,
         seed: args.seed,
+        density: DensityOptions {
+            components_per_class: args.components,
+            temperature: args.temperature,
+        },
         ..options(&args.data, checkpoint.epoch)
     };
     eprintln!(

@@ -46,17 +46,10 @@ pub fn macs(model: &Model<'_>) -> u64 {
     model.body().layers.iter().map(|l| l.op.macs()).sum()
 }
 
-/// Bad input unless `draw` names no class or one of the blob's prototypes.
-pub fn check_class(model: &Model<'_>, draw: Draw, blob: &Path) -> Result<()> {
-    match draw {
-        Draw::Class(k) if k >= model.classes() => Err(bad_input(anyhow::anyhow!(
-            "{}: {}",
-            blob.display(),
-            tinyvae_shared::Error::NoSuchClass {
-                class: k,
-                classes: model.classes()
-            }
-        ))),
-        _ => Ok(()),
-    }
+/// Bad input unless `model` can draw `draw` (a class it knows, a fitted
+/// draw only from a blob with a latent density).
+pub fn check_draw(model: &Model<'_>, draw: Draw, blob: &Path) -> Result<()> {
+    model
+        .check_draw(draw)
+        .map_err(|err| bad_input(anyhow::anyhow!("{}: {err}", blob.display())))
 }

@@ -12,7 +12,6 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Activation, Layer, Op, Quant};
-use tinyvae_shared::sampler::ONE_Q16;
 
 use crate::blobfile::BlobFile;
 use crate::generate::macs;
@@ -147,14 +146,24 @@ fn to_text(model: &Model<'_>, file_len: usize) -> String {
     }
     let total_macs = macs(model);
     let _ = writeln!(out, "MACs per image  {total_macs}");
-    match body.prototypes {
-        Some(p) => {
-            let _ = writeln!(out, "prototypes      {} classes", p.classes);
-        }
-        None => {
-            let _ = writeln!(out, "prototypes      none");
-        }
-    }
+    let _ = match body.condition {
+        Some(c) => writeln!(
+            out,
+            "condition       {} classes, one-hot after z (code {} for the class)",
+            c.classes, c.one
+        ),
+        None => writeln!(out, "condition       none (unconditional decoder)"),
+    };
+    let _ = match body.density {
+        Some(d) => writeln!(
+            out,
+            "density         {} full-covariance Gaussians over {} classes (default draw: {})",
+            d.components,
+            d.classes,
+            model.default_draw()
+        ),
+        None => writeln!(out, "density         none (default draw: {})", model.default_draw()),
+    };
     let m = &body.metadata;
     let _ = writeln!(
         out,
@@ -237,22 +246,23 @@ fn to_json(model: &Model<'_>, file_len: usize, weights: bool) -> Value {
     let header = model.header();
     let image = model.image_shape();
     let dims = model.latent_dim();
-    let prototypes = body.prototypes.map(|p| {
-        let classes = usize::from(p.classes);
-        let table = |f: &dyn Fn(usize, usize) -> i32| {
-            (0..classes)
-                .map(|c| {
-                    (0..dims)
-                        .map(|d| f64::from(f(c, d)) / f64::from(ONE_Q16))
-                        .collect::<Vec<_>>()
-                })
-                .collect::<Vec<_>>()
-        };
-        json!({
-            "classes": p.classes,
-            "mu": table(&|c, d| p.mu_q16(dims, c, d)),
-            "sigma": table(&|c, d| p.sigma_q16(dims, c, d)),
-        })
+    let z_scale = model.z_quant().scale;
+    let density = body.density.map(|d| {
+        let components = (0..usize::from(d.components))
+            .map(|k| {
+                let mut c = json!({
+                    "class": (d.classes > 0).then(|| d.class_of(k)),
+                    "weight": d.weight(k),
+                    "weight_in_class": d.weight_in_class(k),
+                });
+                if weights {
+                    c["mean"] = json!(d.mean_real(k, z_scale).collect::<Vec<_>>());
+                    c["scale_tril"] = json!(d.scale_tril_real(k, z_scale).collect::<Vec<_>>());
+                }
+                c
+            })
+            .collect::<Vec<_>>();
+        json!({ "classes": d.classes, "components": components })
     });
     let mut value = json!({
         "format_version": header.version,
@@ -265,7 +275,9 @@ fn to_json(model: &Model<'_>, file_len: usize, weights: bool) -> Value {
         "scratch_bytes": model.scratch_len(),
         "macs": macs(model),
         "layers": body.layers.iter().map(|l| layer_json(l, weights)).collect::<Vec<_>>(),
-        "prototypes": prototypes,
+        "condition": body.condition.map(|c| json!({ "classes": c.classes, "one": c.one })),
+        "density": density,
+        "default_draw": model.default_draw().to_string(),
         "metadata": {
             "dataset": body.metadata.dataset,
             "model": body.metadata.model,

@@ -17,10 +17,10 @@ use tinyvae_shared::{Draw, Model};
 use crate::blobfile::BlobFile;
 use crate::fail::bad_input;
 use crate::firmware::log_line;
-use crate::generate::{check_class, host_images};
+use crate::generate::{check_draw, host_images};
 use crate::images::write_images;
 use crate::link::{Board, Collected, Decoder, defmt_table};
-use crate::request::draw_of;
+use crate::request::DrawArgs;
 
 /// Generate images on a board over its serial port and check them against the host.
 #[derive(Debug, clap::Args)]
@@ -38,12 +38,8 @@ pub struct Args {
     /// Number of images (one latent each).
     #[arg(long, default_value_t = 16)]
     count: u32,
-    /// Draw from this class's prototype instead of the prior N(0, I).
-    #[arg(long, conflicts_with = "interpolate")]
-    class: Option<u16>,
-    /// Draw two prior latents and walk the line between them in `count` steps.
-    #[arg(long)]
-    interpolate: bool,
+    #[command(flatten)]
+    draw: DrawArgs,
     /// Replay this seed instead of letting the board draw one from its
     /// hardware random number generator.
     #[arg(long)]
@@ -88,7 +84,13 @@ pub fn run(args: Args) -> Result<()> {
         board.status.board, args.port, board.status.firmware, board.status.protocol
     );
     board.on_log = Box::new(|line| eprintln!("board: {}", log_line(line)));
-    let request = Request::new(draw_of(args.class, args.interpolate), args.count, args.seed);
+    // Without the blob, the board's model decides: a blob with a latent
+    // density draws from it by default.
+    let default = match &blob {
+        Some(file) => file.model()?.default_draw(),
+        None => board.model()?.default_draw,
+    };
+    let request = Request::new(args.draw.draw(default), args.count, args.seed);
     collect(
         &mut board,
         request,
@@ -118,7 +120,7 @@ pub fn collect<P: Read + Write>(
     };
     let model = blob.map(BlobFile::model).transpose()?;
     if let (Some(model), Some(blob)) = (&model, blob) {
-        check_class(model, request.draw, blob.path())?;
+        check_draw(model, request.draw, blob.path())?;
         if model.header().crc32 != info.blob_crc32 {
             return Err(bad_input(anyhow::anyhow!(
                 "the board holds another blob (payload CRC {:#010x}) than {} ({:#010x}): flash it first",
@@ -240,6 +242,7 @@ fn json_lines(collected: &Collected, verified: &[Option<bool>]) -> String {
     for (image, verified) in collected.images.iter().zip(verified) {
         let drawn = match request.draw {
             Draw::Prior => serde_json::json!({"prior": true}),
+            Draw::Fitted => serde_json::json!({"fitted": true}),
             Draw::Class(k) => serde_json::json!({"class": k}),
             Draw::Interpolate => {
                 serde_json::json!({"interpolation": {"step": image.index, "steps": request.count}})

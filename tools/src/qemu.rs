@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(elf) => elf.clone(),
         None => firmware::build(machine)?,
     };
-    let request = args.request.request();
+    let request = args.request.request(&model);
     let timeout = Duration::from_secs(args.timeout);
     let print = |line: &LogLine| eprintln!("{}", firmware::log_line(line));
     if machine == Machine::Microbit {

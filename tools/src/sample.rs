@@ -32,13 +32,13 @@ pub fn run(args: Args) -> Result<()> {
         &pixels,
         model.image_shape(),
         args.request.count as usize,
-        &format!("host: seed {}, {}", args.request.seed, args.request.draw()),
+        &format!("host: seed {}, {}", args.request.seed, args.request.draw(&model)),
     )?;
     println!(
         "{} images from seed {} ({}) in {}; generated in {:.3} s on one thread ({:.0} images/s)",
         args.request.count,
         args.request.seed,
-        args.request.draw(),
+        args.request.draw(&model),
         args.out.join("samples.png").display(),
         seconds,
         f64::from(args.request.count) / seconds.max(1e-9)

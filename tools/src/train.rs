@@ -78,6 +78,12 @@ pub struct Args {
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     pub train_limit: Option<usize>,
+    /// Train an unconditional VAE. By default the VAE is conditional on the
+    /// data's labels (a CVAE: the class is an input of the encoder and of
+    /// the decoder), so that a draw can ask for a class and get it; its
+    /// test NELBO then bounds -log p(x | class).
+    #[arg(long)]
+    pub unconditional: bool,
 }
 
 /// `{help} [default: the model's recipe: X for mlp, Y for conv]`, the
@@ -150,13 +156,17 @@ fn schedule_name(schedule: LrSchedule) -> String {
 }
 
 impl Args {
-    /// The run's configuration.
-    pub fn config(&self) -> TrainingConfig {
+    /// The run's configuration, for data of `classes` classes (conditional
+    /// on them unless `--unconditional`).
+    pub fn config(&self, classes: usize) -> TrainingConfig {
         let arch = match self.model {
             Model::Mlp => Arch::Mlp,
             Model::Conv => Arch::Conv,
         };
-        let mut model = VaeConfig::new(arch).with_latent(self.latent);
+        let classes = if self.unconditional { 0 } else { classes };
+        let mut model = VaeConfig::new(arch)
+            .with_latent(self.latent)
+            .with_classes(classes);
         if let Some(channels) = self.decoder_channels {
             model = model.with_decoder_channels(channels);
         }
@@ -256,10 +266,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--decoder-channels shapes the conv decoder: use it with --model conv"
         )));
     }
-    let config = args.config();
     let data = load_data(args.data.as_deref(), args.download)?;
+    let config = args.config(data.classes());
+    let condition = match config.model.classes {
+        0 => "unconditional".to_owned(),
+        k => format!("conditional on {k} classes"),
+    };
     eprintln!(
-        "training {:?} (latent {}) on {} images, testing on {}, backend {}; output in {}",
+        "training {:?} (latent {}, {condition}) on {} images, testing on {}, backend {}; output in {}",
         args.model,
         args.latent,
         args.train_limit
@@ -277,8 +291,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (trained, pictures) = train_and_draw(&config, &data, &options)?;
     if let Some(last) = trained.metrics.last() {
         println!(
-            "test NELBO after epoch {}: {:.3} nats/image (BCE {:.3} + KL {:.3})",
-            last.epoch, last.test.nelbo, last.test.bce, last.test.kl
+            "test NELBO after epoch {}: {:.3} nats/image (BCE {:.3} + KL {:.3}){}",
+            last.epoch,
+            last.test.nelbo,
+            last.test.bce,
+            last.test.kl,
+            if config.model.classes > 0 {
+                ", of -log p(x | class)"
+            } else {
+                ""
+            }
         );
     }
     println!("checkpoint: {}", trained.checkpoint.display());
@@ -304,7 +326,14 @@ mod tests {
 
     fn config(flags: &[&str]) -> tinyvae_trainer::config::TrainingConfig {
         let argv = std::iter::once("train").chain(flags.iter().copied());
-        Cli::try_parse_from(argv).unwrap().args.config()
+        Cli::try_parse_from(argv).unwrap().args.config(10)
+    }
+
+    /// Conditional on the data's classes unless --unconditional.
+    #[test]
+    fn models_are_conditional_unless_asked() {
+        assert_eq!(config(&[]).model.classes, 10);
+        assert_eq!(config(&["--unconditional"]).model.classes, 0);
     }
 
     #[test]

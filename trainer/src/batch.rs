@@ -1,5 +1,6 @@
 //! Host data to burn tensors and back: burn [`Batcher`]s for images
-//! ([`ImageBatcher`]) and latent rows ([`RowBatcher`]), [`batched`] (the one
+//! ([`ImageBatcher`]), labelled images ([`LabelledBatcher`]) and latent rows
+//! ([`RowBatcher`]), [`batched`] (the one
 //! loop that cuts a sequence of items into batches, used by evaluation,
 //! export and the classifier), and [`values`] (a tensor back to host floats).
 
@@ -25,6 +26,19 @@ impl<'a> Batcher<&'a [u8], Tensor<2>> for ImageBatcher {
             values.extend(image.iter().map(|&p| f32::from(p) / 255.0));
         }
         Tensor::from_data(TensorData::new(values, [images.len(), PIXELS]), device)
+    }
+}
+
+/// Batches labelled images: the images as [`ImageBatcher`] makes them,
+/// with their labels (a conditional model's classes, see
+/// [`Vae::one_hot`](crate::model::Vae::one_hot)).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LabelledBatcher;
+
+impl<'a> Batcher<(&'a [u8], u8), (Tensor<2>, Vec<u8>)> for LabelledBatcher {
+    fn batch(&self, items: Vec<(&'a [u8], u8)>, device: &Device) -> (Tensor<2>, Vec<u8>) {
+        let (images, labels): (Vec<&[u8]>, Vec<u8>) = items.into_iter().unzip();
+        (ImageBatcher.batch(images, device), labels)
     }
 }
 

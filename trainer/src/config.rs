@@ -120,7 +120,8 @@ impl LrSchedule {
 /// A config from its JSON, settings added since the file was written
 /// taking the values that runs had before them (burn's `Config`
 /// deserializer has no field defaults): `lr_schedule` constant, the
-/// model's `decoder_channels` [`CONV_DECODER_CHANNELS`].
+/// model's `decoder_channels` [`CONV_DECODER_CHANNELS`] and `classes` 0
+/// (unconditional).
 pub(crate) fn config_from_json(
     mut value: serde_json::Value,
 ) -> Result<TrainingConfig, serde_json::Error> {
@@ -132,6 +133,7 @@ pub(crate) fn config_from_json(
             model
                 .entry("decoder_channels")
                 .or_insert_with(|| serde_json::json!(CONV_DECODER_CHANNELS));
+            model.entry("classes").or_insert_with(|| serde_json::json!(0));
         }
     }
     serde_json::from_value(value)
@@ -196,9 +198,11 @@ mod tests {
         object.remove("lr_schedule");
         let model = object["model"].as_object_mut().unwrap();
         model.remove("decoder_channels").unwrap();
+        model.remove("classes").unwrap();
         let loaded = config_from_json(json).unwrap();
         assert_eq!(loaded.lr_schedule, LrSchedule::Constant);
         assert_eq!(loaded.model.decoder_channels, CONV_DECODER_CHANNELS);
+        assert_eq!(loaded.model.classes, 0);
     }
 
     /// Only the epochs and the backend may differ between a checkpoint and

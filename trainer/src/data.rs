@@ -184,6 +184,11 @@ impl Split {
         self.pixels.chunks_exact(PIXELS)
     }
 
+    /// Every image with its label, in order.
+    pub fn labelled(&self) -> impl Iterator<Item = (&[u8], u8)> {
+        self.images().zip(self.labels.iter().copied())
+    }
+
     /// The first `n` images (all of them if there are fewer).
     pub fn truncated(mut self, n: usize) -> Self {
         let n = n.min(self.len());
@@ -222,6 +227,13 @@ const FASHION_MNIST_TEST_LABELS_SHA256: &str =
     "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9";
 
 impl DataSet {
+    /// Number of classes: one more than the largest label of either split
+    /// (0 without images).
+    pub fn classes(&self) -> usize {
+        let labels = self.train.labels.iter().chain(&self.test.labels);
+        labels.max().map_or(0, |&m| usize::from(m) + 1)
+    }
+
     /// The names of classes `0..count`: Fashion-MNIST's names when these are
     /// its labels (recognised by their content, wherever the files came
     /// from), otherwise `class {label}` (IDX files carry no names).

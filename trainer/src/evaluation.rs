@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{INFERENCE_BATCH, ImageBatcher, batched};
+use crate::batch::{INFERENCE_BATCH, LabelledBatcher, batched};
 use crate::data::Split;
 use crate::loss::{bce_with_logits_sum, kl_sum};
 use crate::model::Vae;
@@ -12,7 +12,8 @@ use crate::rng::Rng;
 
 /// Negative ELBO per image = BCE + KL (the KL at weight 1, whatever beta the
 /// run trained with), in nats. A single-sample estimate, as pytorch/examples
-/// reports it.
+/// reports it. For a conditional model it bounds `-log p(x | class)`: the
+/// encoder and the decoder are both given the image's label.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Nelbo {
     /// BCE + KL.
@@ -45,8 +46,9 @@ pub fn test_nelbo(model: &Vae, split: &Split, seed: u64) -> Nelbo {
     test_nelbo_with_decoder(model, split, seed, |z| model.decode_logits(z))
 }
 
-/// Like [`test_nelbo`], but decoding with `decode` (latents `[batch, latent]`
-/// to pixel logits `[batch, 784]`): for comparing a replaced (e.g. int8)
+/// Like [`test_nelbo`], but decoding with `decode` (decoder inputs `[batch,
+/// latent + classes]`, see [`Vae::decoder_input`], to pixel logits `[batch,
+/// 784]`): for comparing a replaced (e.g. int8)
 /// decoder with the float one under the same encoder and noise.
 pub fn test_nelbo_with_decoder(
     model: &Vae,
@@ -58,12 +60,14 @@ pub fn test_nelbo_with_decoder(
     let latent = model.latent();
     let mut rng = Rng::new(seed ^ 0x7e57_5eed);
     let (mut bce, mut kl) = (0.0, 0.0);
-    for x in batched(split.images(), INFERENCE_BATCH, &ImageBatcher, &device) {
+    for (x, labels) in batched(split.labelled(), INFERENCE_BATCH, &LabelledBatcher, &device) {
         let [rows, _] = x.dims(); // [batch, 784]
-        let (mu, logvar) = model.encode(x.clone()); // [batch, latent]
+        let class = model.one_hot(&labels, &device); // [batch, classes]
+        let (mu, logvar) = model.encode(x.clone(), class.clone()); // [batch, latent]
         let eps = rng.noise(rows, latent, &device);
         let z = Vae::reparameterize(mu.clone(), logvar.clone(), eps); // [batch, latent]
-        bce += f64::from(bce_with_logits_sum(decode(z), x).into_scalar::<f32>());
+        let logits = decode(Vae::decoder_input(z, class)); // [batch, 784]
+        bce += f64::from(bce_with_logits_sum(logits, x).into_scalar::<f32>());
         kl += f64::from(kl_sum(mu, logvar).into_scalar::<f32>());
     }
     let n = split.len() as f64;

@@ -55,6 +55,13 @@ pub struct VaeConfig {
     /// convolutions' input plus output).
     #[config(default = "CONV_DECODER_CHANNELS")]
     pub decoder_channels: [usize; 2],
+    /// Classes of a class-conditional VAE (a CVAE), 0 for an unconditional
+    /// one. A conditional model's encoder sees the image's class as a
+    /// one-hot vector beside its features, and its decoder's input is
+    /// `[z ; one-hot(class)]`: the class reaches the first dense layer, so
+    /// a draw can ask for a class and get it.
+    #[config(default = 0)]
+    pub classes: usize,
 }
 
 impl VaeConfig {
@@ -63,7 +70,7 @@ impl VaeConfig {
     /// from `rng` rather than from the backend's global RNG, so that runs in
     /// one process (tests, benchmarks) do not disturb each other.
     pub fn init(&self, device: &Device, rng: &mut Rng) -> Vae {
-        let latent = self.latent;
+        let (latent, classes) = (self.latent, self.classes);
         let mut linear = |i, o| {
             let mut layer = LinearConfig::new(i, o)
                 .with_initializer(Initializer::Zeros)
@@ -75,22 +82,22 @@ impl VaeConfig {
         match self.arch {
             Arch::Mlp => Vae {
                 encoder: Encoder::Mlp(MlpEncoder {
-                    fc1: linear(PIXELS, 400),
+                    fc1: linear(PIXELS + classes, 400),
                     fc21: linear(400, latent),
                     fc22: linear(400, latent),
                 }),
                 decoder: Decoder::Mlp(MlpDecoder {
-                    fc3: linear(latent, 400),
+                    fc3: linear(latent + classes, 400),
                     fc4: linear(400, PIXELS),
                 }),
             },
             Arch::Conv => {
                 let h0 = CONV_DECODER_H0;
-                let fc = linear(64 * h0 * h0, CONV_ENCODER_HIDDEN);
+                let fc = linear(64 * h0 * h0 + classes, CONV_ENCODER_HIDDEN);
                 let fc_mu = linear(CONV_ENCODER_HIDDEN, latent);
                 let fc_logvar = linear(CONV_ENCODER_HIDDEN, latent);
                 let [c0, c1] = self.decoder_channels;
-                let dense = linear(latent, c0 * h0 * h0);
+                let dense = linear(latent + classes, c0 * h0 * h0);
                 let mut conv = |i, o| {
                     let mut layer = Conv2dConfig::new([i, o], [4, 4])
                         .with_stride([2, 2])
@@ -229,23 +236,56 @@ pub struct ConvDecoder {
 }
 
 impl Vae {
-    /// The approximate posterior: images `[batch, 784]` in [0, 1] to
-    /// `(mu, logvar)`, each `[batch, latent]`.
-    pub fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        self.encoder.forward(x)
+    /// The approximate posterior: images `[batch, 784]` in [0, 1] (and, for
+    /// a conditional model, their classes one-hot `[batch, classes]`, see
+    /// [`Vae::one_hot`]) to `(mu, logvar)`, each `[batch, latent]`.
+    pub fn encode(&self, x: Tensor<2>, class: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
+        self.encoder.forward(x, class)
     }
 
-    /// The decoder: latents `[batch, latent]` to pixel logits `[batch, 784]`.
-    pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
-        self.decoder.forward(z)
+    /// The decoder: decoder inputs `[batch, input]` (see
+    /// [`Vae::decoder_input`]) to pixel logits `[batch, 784]`.
+    pub fn decode_logits(&self, input: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(input)
+    }
+
+    /// What the decoder reads: `z` `[batch, latent]`, followed for a
+    /// conditional model by the one-hot class `[batch, classes]`: `[batch,
+    /// latent + classes]`. The chip's decoder input has the same layout.
+    pub fn decoder_input(z: Tensor<2>, class: Option<Tensor<2>>) -> Tensor<2> {
+        match class {
+            Some(class) => Tensor::cat(vec![z, class], 1),
+            None => z,
+        }
+    }
+
+    /// The classes as one-hot rows `[labels.len(), classes]` on `device`,
+    /// or `None` for an unconditional model (0 classes). Labels must be
+    /// below `classes` (checked when the data is loaded).
+    pub fn one_hot(&self, labels: &[u8], device: &Device) -> Option<Tensor<2>> {
+        let classes = self.classes();
+        (classes > 0).then(|| {
+            let mut rows = vec![0.0f32; labels.len() * classes];
+            for (row, &label) in rows.chunks_exact_mut(classes).zip(labels) {
+                row[usize::from(label)] = 1.0;
+            }
+            Tensor::from_data(TensorData::new(rows, [labels.len(), classes]), device)
+        })
     }
 
     /// Encodes, draws z with the given noise `eps` `[batch, latent]`
-    /// ([`Vae::reparameterize`]), decodes: `(logits, mu, logvar)`.
-    pub fn forward(&self, x: Tensor<2>, eps: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
-        let (mu, logvar) = self.encode(x); // [batch, latent] each
+    /// ([`Vae::reparameterize`]), decodes with the same class:
+    /// `(logits, mu, logvar)`.
+    pub fn forward(
+        &self,
+        x: Tensor<2>,
+        class: Option<Tensor<2>>,
+        eps: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
+        let (mu, logvar) = self.encode(x, class.clone()); // [batch, latent] each
         let z = Self::reparameterize(mu.clone(), logvar.clone(), eps); // [batch, latent]
-        (self.decode_logits(z), mu, logvar) // [batch, 784]
+        let logits = self.decode_logits(Self::decoder_input(z, class)); // [batch, 784]
+        (logits, mu, logvar)
     }
 
     /// A draw from the posterior `N(mu, exp(logvar))` given standard normal
@@ -259,7 +299,12 @@ impl Vae {
 
     /// Size of z.
     pub fn latent(&self) -> usize {
-        self.decoder.latent()
+        self.encoder.latent()
+    }
+
+    /// Classes of a conditional model, 0 for an unconditional one.
+    pub fn classes(&self) -> usize {
+        self.decoder.input() - self.latent()
     }
 
     /// The device its parameters live on.
@@ -269,11 +314,16 @@ impl Vae {
 }
 
 impl Encoder {
-    /// Images `[batch, 784]` to `(mu, logvar)`, each `[batch, latent]`.
-    pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    /// Images `[batch, 784]` (and a conditional model's one-hot classes
+    /// `[batch, classes]`) to `(mu, logvar)`, each `[batch, latent]`.
+    pub fn forward(&self, x: Tensor<2>, class: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
+        let with_class = |h: Tensor<2>| match &class {
+            Some(class) => Tensor::cat(vec![h, class.clone()], 1),
+            None => h,
+        };
         match self {
             Encoder::Mlp(m) => {
-                let h = relu(m.fc1.forward(x)); // [batch, 400]
+                let h = relu(m.fc1.forward(with_class(x))); // [batch, 400]
                 (m.fc21.forward(h.clone()), m.fc22.forward(h))
             }
             Encoder::Conv(m) => {
@@ -281,22 +331,32 @@ impl Encoder {
                 let x = x.reshape([batch, 1, SIDE, SIDE]); // [batch, 1, 28, 28]
                 let h = relu(m.conv1.forward(x)); // [batch, 32, 14, 14]
                 let h = relu(m.conv2.forward(h)); // [batch, 64, 7, 7]
-                let h = relu(m.fc.forward(h.flatten::<2>(1, 3))); // [batch, 512]
+                let h = with_class(h.flatten::<2>(1, 3)); // [batch, 3136 + classes]
+                let h = relu(m.fc.forward(h)); // [batch, 512]
                 (m.fc_mu.forward(h.clone()), m.fc_logvar.forward(h))
             }
+        }
+    }
+
+    /// Size of z.
+    pub fn latent(&self) -> usize {
+        match self {
+            Encoder::Mlp(m) => m.fc21.weight.dims()[1],
+            Encoder::Conv(m) => m.fc_mu.weight.dims()[1],
         }
     }
 }
 
 impl Decoder {
-    /// Latents `[batch, latent]` to pixel logits `[batch, 784]`: the last of
+    /// Decoder inputs `[batch, input]` (z, and a conditional model's
+    /// one-hot class) to pixel logits `[batch, 784]`: the last of
     /// [`Decoder::forward_layers`], without keeping the others.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
         self.run(z, None)
     }
 
-    /// The output of every layer (after its activation) for latents
-    /// `[batch, latent]`, each `[batch, elements]` (feature maps flattened
+    /// The output of every layer (after its activation) for decoder inputs
+    /// `[batch, input]`, each `[batch, elements]` (feature maps flattened
     /// channels-first, as burn holds them): what the export calibrates on.
     /// The last is the pixel logits `[batch, 784]`, as [`Decoder::forward`]
     /// gives them.
@@ -329,8 +389,8 @@ impl Decoder {
         }
     }
 
-    /// Size of z.
-    pub fn latent(&self) -> usize {
+    /// Size of its input: z, and a conditional model's one-hot class.
+    pub fn input(&self) -> usize {
         match self {
             Decoder::Mlp(m) => m.fc3.weight.dims()[0],
             Decoder::Conv(m) => m.fc.weight.dims()[0],
@@ -378,20 +438,46 @@ mod tests {
     fn shapes_and_decoder_size() {
         let device = device();
         for arch in [Arch::Mlp, Arch::Conv] {
-            let model = VaeConfig::new(arch)
-                .with_latent(5)
-                .init(&device, &mut Rng::new(1));
-            let x = Tensor::<2>::zeros([3, PIXELS], &device);
-            let (mu, logvar) = model.encode(x.clone());
-            assert_eq!(mu.dims(), [3, 5], "{arch:?}");
-            assert_eq!(logvar.dims(), [3, 5], "{arch:?}");
-            let (logits, _, _) = model.forward(x, Tensor::zeros([3, 5], &device));
-            assert_eq!(logits.dims(), [3, PIXELS], "{arch:?}");
-            assert_eq!(model.latent(), 5);
+            for classes in [0, 4] {
+                let model = VaeConfig::new(arch)
+                    .with_latent(5)
+                    .with_classes(classes)
+                    .init(&device, &mut Rng::new(1));
+                let x = Tensor::<2>::zeros([3, PIXELS], &device);
+                let class = model.one_hot(&[0, 3, 1], &device);
+                assert_eq!(class.is_some(), classes > 0);
+                let (mu, logvar) = model.encode(x.clone(), class.clone());
+                assert_eq!(mu.dims(), [3, 5], "{arch:?}");
+                assert_eq!(logvar.dims(), [3, 5], "{arch:?}");
+                let (logits, _, _) = model.forward(x, class, Tensor::zeros([3, 5], &device));
+                assert_eq!(logits.dims(), [3, PIXELS], "{arch:?}");
+                assert_eq!((model.latent(), model.classes()), (5, classes));
+            }
         }
         let conv = VaeConfig::new(Arch::Conv).init(&device, &mut Rng::new(1));
         let bytes = conv.decoder.int8_bytes();
         assert!(bytes <= 64 * 1024, "conv decoder needs {bytes} bytes");
+    }
+
+    /// The one-hot rows have a single 1 at the label, and a conditional
+    /// decoder's output depends on the class it is given.
+    #[test]
+    fn the_class_reaches_the_decoder() {
+        use crate::batch::values;
+        let device = device();
+        let model = VaeConfig::new(Arch::Conv)
+            .with_latent(3)
+            .with_classes(3)
+            .init(&device, &mut Rng::new(4));
+        let one_hot = values(model.one_hot(&[2, 0], &device).unwrap());
+        assert_eq!(one_hot, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+        let z = Tensor::<2>::zeros([1, 3], &device);
+        let decode = |label: u8| {
+            let input = Vae::decoder_input(z.clone(), model.one_hot(&[label], &device));
+            assert_eq!(input.dims(), [1, 6]);
+            values(model.decode_logits(input))
+        };
+        assert_ne!(decode(0), decode(1));
     }
 
     /// `decoder_channels` sets the conv decoder's feature maps, and the

@@ -62,8 +62,9 @@ fn reconstruction_rows(model: &Vae, test: &Split, pairs: usize) -> Vec<u8> {
     let n = (pairs * GRID_COLS).min(test.len());
     let device = model.device();
     let inputs = test.clone().truncated(n);
-    let (mu, _) = model.encode(images_tensor(&inputs, &device));
-    let recon = to_gray(model.decode_logits(mu)); // [n, 784]
+    let class = model.one_hot(&inputs.labels, &device); // [n, classes]
+    let (mu, _) = model.encode(images_tensor(&inputs, &device), class.clone());
+    let recon = to_gray(model.decode_logits(Vae::decoder_input(mu, class))); // [n, 784]
     let mut out = Vec::with_capacity(2 * n * PIXELS);
     for row in (0..n).step_by(GRID_COLS) {
         let end = (row + GRID_COLS).min(n);
@@ -73,11 +74,15 @@ fn reconstruction_rows(model: &Vae, test: &Split, pairs: usize) -> Vec<u8> {
     out
 }
 
-/// `count` images decoded from z ~ N(0, I).
+/// `count` images decoded from z ~ N(0, I); a conditional model's in rows
+/// of one class each (row `r`: class `r % classes`).
 fn prior_samples(model: &Vae, count: usize, seed: u64) -> Vec<u8> {
     let device = model.device();
     let z = Rng::new(seed ^ 0x5a3_91e5).noise(count, model.latent(), &device);
-    to_gray(model.decode_logits(z))
+    let classes = model.classes().max(1);
+    let labels: Vec<u8> = (0..count).map(|i| (i / GRID_COLS % classes) as u8).collect();
+    let class = model.one_hot(&labels, &device);
+    to_gray(model.decode_logits(Vae::decoder_input(z, class)))
 }
 
 /// Registers a system sans-serif font for plot labels; false if none found.

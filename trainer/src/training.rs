@@ -62,6 +62,15 @@ pub fn train(
     if let Some(problem) = config.out_of_range() {
         return Err(TrainError::BadOption(problem));
     }
+    let classes = config.model.classes;
+    if classes > 0 {
+        let labels = data.train.labels.iter().chain(&data.test.labels);
+        if let Some(&label) = labels.max().filter(|&&l| usize::from(l) >= classes) {
+            return Err(TrainError::BadOption(format!(
+                "a conditional model of {classes} classes cannot learn label {label}"
+            )));
+        }
+    }
     fs::create_dir_all(&options.out).map_err(|source| TrainError::Io {
         path: options.out.clone(),
         source,
@@ -135,8 +144,10 @@ fn train_in_pool(
             let indices =
                 Tensor::<1, Int>::from_data(TensorData::new(indices, [chunk.len()]), &device);
             let x = train_x.clone().select(0, indices); // [batch, 784]
+            let labels: Vec<u8> = chunk.iter().map(|&i| train_split.labels[i]).collect();
+            let class = model.one_hot(&labels, &device); // [batch, classes]
             let eps = state.rng.noise(chunk.len(), config.model.latent, &device);
-            let (logits, mu, logvar) = model.forward(x.clone(), eps);
+            let (logits, mu, logvar) = model.forward(x.clone(), class, eps);
             let loss = reconstruction(logits, x) + kl_sum(mu, logvar).mul_scalar(config.beta);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let lr = config.lr_schedule.at(

@@ -67,16 +67,17 @@ pub struct Fidelity {
     pub nelbo_int8: Nelbo,
 }
 
-/// The int8 decoder of `blob` on float latents (flat `[n, latent]`): each
-/// z is quantized with the blob's z quantization, then decoded by `shared`
-/// (its host decoder: the chip's bytes).
+/// The int8 decoder of `blob` on float decoder inputs (flat `[n, latent +
+/// classes]`, see [`Vae::decoder_input`]): each is quantized with the
+/// blob's z quantization (a one-hot 1.0 becomes exactly the code the chip
+/// uses), then decoded by `shared` (its host decoder: the chip's bytes).
 pub fn int8_images(blob: &Model<'_>, latents: &[f32]) -> Vec<u8> {
     let q = blob.z_quant();
     let mut decoder = HostDecoder::new(blob);
-    let mut pixels = vec![0u8; latents.len() / blob.latent_dim() * blob.image_len()];
-    let mut z = vec![0i8; blob.latent_dim()];
+    let mut pixels = vec![0u8; latents.len() / blob.input_len() * blob.image_len()];
+    let mut z = vec![0i8; blob.input_len()];
     for (zf, image) in latents
-        .chunks(blob.latent_dim())
+        .chunks(blob.input_len())
         .zip(pixels.chunks_mut(blob.image_len()))
     {
         z.iter_mut()
@@ -89,11 +90,12 @@ pub fn int8_images(blob: &Model<'_>, latents: &[f32]) -> Vec<u8> {
     pixels
 }
 
-/// The float decoder's pixels `255 * sigmoid(logits)` for flat latents.
+/// The float decoder's pixels `255 * sigmoid(logits)` for flat decoder
+/// inputs.
 pub fn float_images(model: &Vae, latents: &[f32]) -> Vec<f32> {
     let device = model.device();
     batched(
-        latents.chunks(model.latent()),
+        latents.chunks(model.decoder.input()),
         INFERENCE_BATCH,
         &RowBatcher,
         &device,
@@ -119,7 +121,7 @@ pub(super) fn measure(
         Agreement::of(
             &int8_images(blob, z),
             &float_images(model, z),
-            z.len() / model.latent(),
+            z.len() / model.decoder.input(),
         )
     };
     let device = model.device();

@@ -6,30 +6,33 @@
 //! 2. Activation ranges are calibrated on decoder inputs from both regimes
 //!    the chip will see: prior samples and posterior samples of training
 //!    images ([`calibrate`], in `calibration.rs`).
-//! 3. `tinyvae_shared::write` quantizes each layer (the quantization contract
+//! 3. The latent density the chip draws from is fitted to the encoder's
+//!    latents of the training images ([`fit_density`], in `density.rs`).
+//! 4. `tinyvae_shared::write` quantizes each layer (the quantization contract
 //!    of README.md, "Key contracts") and encodes the blob, with the sigmoid
-//!    table, per-class prototypes and metadata ([`export`], here).
-//! 4. [`fidelity()`] (in `fidelity.rs`) compares the int8 decoder (the `shared`
+//!    table, the density, the condition of a class-conditional decoder and
+//!    metadata ([`export`], here).
+//! 5. [`fidelity()`] (in `fidelity.rs`) compares the int8 decoder (the `shared`
 //!    code the chip runs) with the float decoder on prior samples and test
 //!    posteriors, and scores the test NELBO with the int8 decoder in place of
 //!    the float one.
 
 mod calibration;
+mod density;
 mod fidelity;
 mod layout;
 
 use tinyvae_shared::Model;
-use tinyvae_shared::blob::Hwc;
-use tinyvae_shared::write::{
-    OwnedLayer, OwnedModel, OwnedPrototypes, QuantizeError, sigmoid_table,
-};
+use tinyvae_shared::blob::{Hwc, Quant};
+use tinyvae_shared::write::{OwnedLayer, OwnedModel, QuantizeError, sigmoid_table};
 
 use crate::data::{SIDE, Split};
 use crate::evaluation::test_nelbo;
 use crate::model::{Decoder, Vae};
 use crate::rng::Rng;
 
-pub use calibration::{Calibration, LOGIT_CLIP, calibrate, encode};
+pub use calibration::{Calibration, LOGIT_CLIP, calibrate, encode, with_classes};
+pub use density::{DEFAULT_COMPONENTS_PER_CLASS, DensityOptions, cholesky_lower, fit_density};
 pub use fidelity::{Agreement, Fidelity, float_images, int8_images};
 pub use layout::{FloatLayer, float_layers};
 
@@ -53,6 +56,14 @@ pub enum ExportError {
     /// The data set has no images to calibrate or evaluate on.
     #[error("the {0} split is empty")]
     EmptySplit(&'static str),
+    /// The latent density cannot be fitted (too few images of a class, a
+    /// covariance beyond repair).
+    #[error("fitting the latent density: {0}")]
+    Density(String),
+    /// A conditional decoder's one-hot 1.0 has no int8 code in z's
+    /// quantization.
+    #[error("z's quantization (scale {0}) cannot represent the class input 1.0")]
+    ClassInput(f32),
 }
 
 /// Knobs of the export; the defaults are what `tinyvae export` uses.
@@ -68,6 +79,8 @@ pub struct ExportOptions {
     pub dataset: String,
     /// Training epochs for the metadata.
     pub epochs: u32,
+    /// How the latent density is fitted.
+    pub density: DensityOptions,
 }
 
 impl Default for ExportOptions {
@@ -78,53 +91,15 @@ impl Default for ExportOptions {
             seed: 0x5eed,
             dataset: "fashion-mnist".into(),
             epochs: 0,
+            density: DensityOptions::default(),
         }
     }
 }
 
-/// Per-class mean and standard deviation of the aggregated posterior
-/// `q(z | class) = mean_i N(mu_i, sigma_i^2)` over the images of each label:
-/// mean `E[mu]`, variance `E[sigma^2 + mu^2] - E[mu]^2`. `None` when there
-/// are no labels.
-pub fn prototypes(model: &Vae, split: &Split) -> Option<OwnedPrototypes> {
-    let classes = usize::from(*split.labels.iter().max()?) + 1;
-    let latent = model.latent();
-    let (mu, logvar) = encode(model, split);
-    let mut count = vec![0usize; classes];
-    let mut sum = vec![0.0f64; classes * latent];
-    let mut second = vec![0.0f64; classes * latent];
-    for (i, &label) in split.labels.iter().enumerate() {
-        let c = usize::from(label);
-        count[c] += 1;
-        for d in 0..latent {
-            let (m, lv) = (
-                f64::from(mu[i * latent + d]),
-                f64::from(logvar[i * latent + d]),
-            );
-            sum[c * latent + d] += m;
-            second[c * latent + d] += lv.exp() + m * m;
-        }
-    }
-    let (mut means, mut sigmas) = (Vec::new(), Vec::new());
-    for c in 0..classes {
-        let n = count[c].max(1) as f64;
-        for d in 0..latent {
-            let mean = sum[c * latent + d] / n;
-            let var = (second[c * latent + d] / n - mean * mean).max(0.0);
-            means.push(mean as f32);
-            sigmas.push(var.sqrt() as f32);
-        }
-    }
-    Some(OwnedPrototypes::new(
-        u16::try_from(classes).ok()?,
-        &means,
-        &sigmas,
-    ))
-}
-
-/// Quantizes `model`'s decoder into a blob: calibration on `train`,
-/// prototypes from `train`'s labels, the float test NELBO on `test` in the
-/// metadata.
+/// Quantizes `model`'s decoder into a blob: calibration on `train`, the
+/// latent density fitted on `train` (per label), the float test NELBO on
+/// `test` in the metadata. A conditional model's blob says so, and its
+/// first layer reads the one-hot class after z.
 pub fn export(
     model: &Vae,
     train: &Split,
@@ -140,7 +115,10 @@ pub fn export(
     let mut rng = Rng::new(options.seed);
     let (prior, posterior) = latents(model, train, options.calibration_samples, &mut rng);
     let calibration = calibrate(model, &[prior, posterior].concat());
-    let float = float_layers(&model.decoder);
+    let mut float = float_layers(&model.decoder);
+    if model.classes() > 0 {
+        scale_class_columns(&mut float[0], model.latent(), calibration.z)?;
+    }
     let mut input = calibration.z;
     let mut layers = Vec::with_capacity(float.len());
     for (i, (layer, &output)) in float.iter().zip(&calibration.outputs).enumerate() {
@@ -169,7 +147,8 @@ pub fn export(
         },
         layers,
         output_table: sigmoid_table(input),
-        prototypes: prototypes(model, train),
+        condition_classes: dim16(model.classes()),
+        density: Some(fit_density(model, train, &options.density)?),
         dataset: options.dataset.clone(),
         model: arch.into(),
         epochs: options.epochs,
@@ -180,6 +159,25 @@ pub fn export(
         .map_err(|source| ExportError::Quantize { layer: 0, source })?;
     Model::from_bytes(&blob).map_err(ExportError::Invalid)?;
     Ok(blob)
+}
+
+/// The chip feeds a conditional decoder's class as the int8 code
+/// `round(1 / z.scale)` (z's zero point is 0), whose real value
+/// `z.scale * round(1 / z.scale)` is only close to 1.0: the first layer's
+/// class columns (inputs `latent..` of each row of its dense weights
+/// `[out][in]`) are divided by it, so the product is exactly what the float
+/// model adds.
+fn scale_class_columns(layer: &mut FloatLayer, latent: usize, z: Quant) -> Result<(), ExportError> {
+    let one = (1.0 / z.scale).round();
+    if z.zero_point != 0 || !(1.0..=127.0).contains(&one) {
+        return Err(ExportError::ClassInput(z.scale));
+    }
+    let real_one = z.scale * one;
+    let inputs = layer.op.input_len().unwrap_or(0).max(1);
+    for row in layer.weights.chunks_mut(inputs) {
+        row[latent..].iter_mut().for_each(|w| *w /= real_one);
+    }
+    Ok(())
 }
 
 /// Compares the blob's int8 decoder with the model's float decoder on
