@@ -5,23 +5,31 @@
 //! The two architectures are the trainer's decoders: [`mlp_blob`] (20 -> 400
 //! ReLU -> 784, 28x28) and [`conv_blob`] (20 -> dense 7x7x32 ReLU -> convT
 //! 32->40 k4 s2 p1 ReLU -> convT 40->1 k4 s2 p1 -> 28x28, the trainer's
-//! `--model conv` decoder, which `tests/tests/shapes.rs` checks). Each has 10 class
-//! prototypes. To test an exported blob instead, return its bytes from
-//! these functions (e.g. `std::fs::read` of a checked-in file): the tests
-//! only rely on the shapes above and on the prototypes.
+//! `--model conv` decoder, which `tests/tests/shapes.rs` checks). The conv
+//! decoder is class-conditional over 10 classes (its dense layer reads
+//! `[z ; one-hot]`, as `tinyvae train` makes it by default), the MLP
+//! unconditional (as the demo's); both carry a latent density of
+//! [`COMPONENTS_PER_CLASS`] full-covariance Gaussians per class. To test an
+//! exported blob instead, return its bytes from these functions (e.g.
+//! `std::fs::read` of a checked-in file): the tests only rely on the shapes
+//! above, the condition and the density.
 
+use tinyvae_shared::blob::tril_len;
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
-use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
+use tinyvae_shared::write::{OwnedComponent, OwnedDensity, OwnedLayer, OwnedModel, sigmoid_table};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::data::Split;
-use tinyvae_trainer::export::{ExportOptions, export};
+use tinyvae_trainer::export::{DensityOptions, ExportOptions, export};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::rng::Rng;
 
 /// Dimensions of z in both fixtures.
 pub const LATENT: u16 = 20;
-/// Class prototypes in both fixtures.
+/// Classes of both fixtures' densities (and of the conv decoder's
+/// condition).
 pub const CLASSES: u16 = 10;
+/// Gaussian components per class in both fixtures' densities.
+pub const COMPONENTS_PER_CLASS: u16 = 3;
 /// The generated image: 28x28 gray.
 pub const IMAGE: Hwc = Hwc {
     height: 28,
@@ -119,19 +127,47 @@ fn conv_t(
     .expect("a transposed convolution quantizes")
 }
 
-fn model(name: &str, rng: &mut SplitMix64, layers: Vec<OwnedLayer>, logits: Quant) -> OwnedModel {
-    let values = usize::from(CLASSES) * usize::from(LATENT);
-    let mu = uniform(rng, values, 1.5);
-    let sigma: Vec<f32> = uniform(rng, values, 0.3)
-        .iter()
-        .map(|s| 0.4 + s.abs())
+/// [`COMPONENTS_PER_CLASS`] Gaussians per class: means uniform in
+/// +-1.5, Cholesky factors with diagonals in [0.3, 0.7] and correlations
+/// below them, weights in [0.5, 1.5) (normalised by the writer).
+fn density(rng: &mut SplitMix64) -> OwnedDensity {
+    let latent = usize::from(LATENT);
+    let components = (0..CLASSES)
+        .flat_map(|class| (0..COMPONENTS_PER_CLASS).map(move |_| class))
+        .map(|class| {
+            let mut scale_tril = uniform(rng, tril_len(latent), 0.1);
+            for i in 0..latent {
+                // Row i's last entry is the diagonal.
+                scale_tril[tril_len(i + 1) - 1] = 0.5 + 0.2 * rng.symmetric();
+            }
+            OwnedComponent {
+                class: Some(class),
+                weight: f64::from(1.0 + 0.5 * rng.symmetric()),
+                mean: uniform(rng, latent, 1.5),
+                scale_tril,
+            }
+        })
         .collect();
+    OwnedDensity {
+        classes: CLASSES,
+        components,
+    }
+}
+
+fn model(
+    name: &str,
+    rng: &mut SplitMix64,
+    layers: Vec<OwnedLayer>,
+    logits: Quant,
+    condition_classes: u16,
+) -> OwnedModel {
     OwnedModel {
         latent_dim: LATENT,
         image: IMAGE,
         layers,
         output_table: sigmoid_table(logits),
-        prototypes: Some(OwnedPrototypes::new(CLASSES, &mu, &sigma)),
+        condition_classes,
+        density: Some(density(rng)),
         dataset: "synthetic".into(),
         model: name.into(),
         epochs: 0,
@@ -162,10 +198,11 @@ pub fn mlp_model() -> OwnedModel {
             3.0,
         ),
     ];
-    model("mlp", &mut rng, layers, logits)
+    model("mlp", &mut rng, layers, logits, 0)
 }
 
-/// 20 -> 7x7x32 ReLU -> 14x14x40 ReLU -> 28x28x1 logits.
+/// [z ; one-hot] (20 + 10) -> 7x7x32 ReLU -> 14x14x40 ReLU -> 28x28x1
+/// logits.
 pub fn conv_model() -> OwnedModel {
     let mut rng = SplitMix64::new(0x636f_6e76);
     let hidden = range(0.0, 4.0);
@@ -178,7 +215,7 @@ pub fn conv_model() -> OwnedModel {
     let layers = vec![
         dense(
             &mut rng,
-            LATENT,
+            LATENT + CLASSES,
             7 * 7 * 32,
             Activation::Relu,
             (z_quant(), hidden),
@@ -201,17 +238,20 @@ pub fn conv_model() -> OwnedModel {
             3.0,
         ),
     ];
-    model("conv", &mut rng, layers, logits)
+    model("conv", &mut rng, layers, logits, CLASSES)
 }
 
 /// A blob written by the trainer's exporter (`tinyvae export`'s code path:
-/// calibration, per-channel quantization, prototypes, the dense layout) for
-/// a freshly initialised `arch` model, calibrated on synthetic images with
-/// ten labels. Training would change the weights, not the code the chip
-/// runs; the conv model is the one `tinyvae train --model conv` builds.
+/// calibration, per-channel quantization, the density fit, the dense
+/// layout) for a freshly initialised, class-conditional `arch` model,
+/// calibrated on synthetic images with ten labels. Training would change
+/// the weights, not the code the chip runs; these are the models `tinyvae
+/// train` builds by default.
 pub fn exported(arch: Arch) -> Vec<u8> {
     let device = Backend::default().device();
-    let model = VaeConfig::new(arch).init(&device, &mut Rng::new(5));
+    let model = VaeConfig::new(arch)
+        .with_classes(usize::from(CLASSES))
+        .init(&device, &mut Rng::new(5));
     let split = |n: usize, seed: u64| {
         let mut rng = SplitMix64::new(seed);
         Split {
@@ -225,6 +265,7 @@ pub fn exported(arch: Arch) -> Vec<u8> {
         seed: 9,
         dataset: "synthetic".into(),
         epochs: 0,
+        density: DensityOptions::default(),
     };
     export(&model, &split(200, 1), &split(50, 2), &options).expect("export")
 }

@@ -162,7 +162,11 @@ fn to_text(model: &Model<'_>, file_len: usize) -> String {
             d.classes,
             model.default_draw()
         ),
-        None => writeln!(out, "density         none (default draw: {})", model.default_draw()),
+        None => writeln!(
+            out,
+            "density         none (default draw: {})",
+            model.default_draw()
+        ),
     };
     let m = &body.metadata;
     let _ = writeln!(

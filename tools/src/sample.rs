@@ -32,7 +32,11 @@ pub fn run(args: Args) -> Result<()> {
         &pixels,
         model.image_shape(),
         args.request.count as usize,
-        &format!("host: seed {}, {}", args.request.seed, args.request.draw(&model)),
+        &format!(
+            "host: seed {}, {}",
+            args.request.seed,
+            args.request.draw(&model)
+        ),
     )?;
     println!(
         "{} images from seed {} ({}) in {}; generated in {:.3} s on one thread ({:.0} images/s)",

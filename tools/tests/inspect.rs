@@ -33,8 +33,9 @@ fn json_with_weights_carries_every_parameter() {
     let out = tinyvae(&["inspect", blob.to_str().unwrap(), "--json", "--weights"]);
     assert_success(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let model = small_model();
-    let body = model.body().unwrap();
+    let bytes = small_model().to_blob().unwrap();
+    let model = tinyvae_shared::Model::from_bytes(&bytes).unwrap();
+    let body = model.body();
     assert_eq!(json["latent_dim"], 2);
     assert_eq!(json["layers"].as_array().unwrap().len(), 2);
     for (i, layer) in body.layers.iter().enumerate() {
@@ -93,7 +94,18 @@ fn json_with_weights_carries_every_parameter() {
     }
     let table: Vec<u8> = serde_json::from_value(json["output_table"].clone()).unwrap();
     assert_eq!(table, body.output_table);
-    assert_eq!(json["prototypes"]["mu"][1][1], 1.5);
+    // The density in real units: class 1's mean and Cholesky rows.
+    let component = &json["density"]["components"][1];
+    assert_eq!(component["class"], 1);
+    assert_eq!(json["default_draw"], "fitted");
+    assert!(json["condition"].is_null());
+    for (key, expected) in [("mean", &[1.0, 1.5][..]), ("scale_tril", &[0.5, 0.1, 0.75])] {
+        let got: Vec<f64> = serde_json::from_value(component[key].clone()).unwrap();
+        assert_eq!(got.len(), expected.len(), "{key}");
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() < 1e-4, "{key}: {got:?} vs {expected:?}");
+        }
+    }
     // Without --weights the arrays are left out.
     let out = tinyvae(&["inspect", blob.to_str().unwrap(), "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -109,6 +121,8 @@ fn bad_blobs_exit_2_with_one_line() {
     corrupt[40] ^= 0x55;
     let mut wrong_version = good.clone();
     wrong_version[4] = 9;
+    let mut old_version = good.clone();
+    old_version[4] = 2;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "truncated.tvae",
@@ -120,6 +134,11 @@ fn bad_blobs_exit_2_with_one_line() {
             "version.tvae",
             wrong_version,
             "unsupported blob format version 9",
+        ),
+        (
+            "old.tvae",
+            old_version,
+            "re-export the model with `tinyvae export`",
         ),
         ("empty.tvae", Vec::new(), "truncated"),
         (

@@ -101,7 +101,7 @@ impl FakeBoard {
                         latent: model.latent_dim() as u16,
                         shape: [shape.height, shape.width, shape.channels],
                         classes: model.classes(),
-                    default_draw: model.default_draw(),
+                        default_draw: model.default_draw(),
                     }),
                 }));
             }

@@ -133,7 +133,9 @@ pub(crate) fn config_from_json(
             model
                 .entry("decoder_channels")
                 .or_insert_with(|| serde_json::json!(CONV_DECODER_CHANNELS));
-            model.entry("classes").or_insert_with(|| serde_json::json!(0));
+            model
+                .entry("classes")
+                .or_insert_with(|| serde_json::json!(0));
         }
     }
     serde_json::from_value(value)

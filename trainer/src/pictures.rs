@@ -80,7 +80,9 @@ fn prior_samples(model: &Vae, count: usize, seed: u64) -> Vec<u8> {
     let device = model.device();
     let z = Rng::new(seed ^ 0x5a3_91e5).noise(count, model.latent(), &device);
     let classes = model.classes().max(1);
-    let labels: Vec<u8> = (0..count).map(|i| (i / GRID_COLS % classes) as u8).collect();
+    let labels: Vec<u8> = (0..count)
+        .map(|i| (i / GRID_COLS % classes) as u8)
+        .collect();
     let class = model.one_hot(&labels, &device);
     to_gray(model.decode_logits(Vae::decoder_input(z, class)))
 }

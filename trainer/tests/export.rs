@@ -6,7 +6,8 @@ use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Hwc, Op};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::export::{
-    Agreement, ExportOptions, export, fidelity, float_images, int8_images,
+    Agreement, DensityOptions, ExportOptions, export, fidelity, float_images, int8_images,
+    with_classes,
 };
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::rng::Rng;
@@ -27,13 +28,18 @@ fn options() -> ExportOptions {
         seed: 3,
         dataset: "shapes".into(),
         epochs: 0,
+        density: DensityOptions::default(),
     }
 }
 
-fn check(arch: Arch, expected_layers: usize) {
+/// Exports a fresh `arch` model of latent 6 (conditional on the data's 10
+/// classes when `classes` is 10) and holds the int8 decoder to the float
+/// one.
+fn check(arch: Arch, expected_layers: usize, classes: usize) {
     let device = Backend::default().device();
     let model = VaeConfig::new(arch)
         .with_latent(6)
+        .with_classes(classes)
         .init(&device, &mut Rng::new(1));
     let (train, test) = (shapes(300, 1), shapes(100, 2));
     let blob = export(&model, &train, &test, &options()).unwrap();
@@ -42,16 +48,26 @@ fn check(arch: Arch, expected_layers: usize) {
     // Every field made it into the blob.
     let body = parsed.body();
     assert_eq!(parsed.latent_dim(), 6);
+    assert_eq!(parsed.input_len(), 6 + classes);
+    assert_eq!(
+        parsed.condition().map(|c| usize::from(c.classes)),
+        (classes > 0).then_some(classes)
+    );
     assert_eq!(parsed.image_len(), 784);
     assert_eq!(body.layers.len(), expected_layers);
     assert_eq!(parsed.classes(), 10);
+    let density = parsed.density().expect("a fitted density");
+    assert_eq!(density.classes, 10);
+    assert!(density.components >= 10);
     assert_eq!(body.metadata.dataset, "shapes");
     assert_eq!(body.metadata.model, format!("{arch:?}").to_lowercase());
     assert!(body.metadata.test_nelbo.is_finite() && body.metadata.test_nelbo > 0.0);
     assert_eq!(parsed.z_quant().zero_point, 0);
 
-    // Fixed latents: the int8 decoder tracks burn's float decoder.
-    let latents = Rng::new(11).normals(64 * 6);
+    // Fixed latents (and classes): the int8 decoder tracks burn's float
+    // decoder.
+    let labels: Vec<u8> = (0..64).map(|i| (i % 10) as u8).collect();
+    let latents = with_classes(&Rng::new(11).normals(64 * 6), 6, &labels, classes);
     let agreement = Agreement::of(
         &int8_images(&parsed, &latents),
         &float_images(&model, &latents),
@@ -76,12 +92,18 @@ fn check(arch: Arch, expected_layers: usize) {
 
 #[test]
 fn mlp_export_agrees_with_float_decoder() {
-    check(Arch::Mlp, 2);
+    check(Arch::Mlp, 2, 0);
 }
 
 #[test]
 fn conv_export_agrees_with_float_decoder() {
-    check(Arch::Conv, 3);
+    check(Arch::Conv, 3, 0);
+}
+
+#[test]
+fn conditional_exports_agree_with_float_decoder() {
+    check(Arch::Mlp, 2, 10);
+    check(Arch::Conv, 3, 10);
 }
 
 #[test]
@@ -130,12 +152,13 @@ fn conv_export_follows_decoder_channels() {
     assert_eq!(parsed.scratch_len(), 10 * 196 + 784);
 }
 
-/// `--class K` draws from class K's prototype: images generated on the host
-/// (the `shared` sampler and int8 decoder, as the chip runs them) and
-/// re-encoded with the trained encoder land nearer class K's prototype
-/// than any other class's, for at least 80% of them.
+/// `--class K` draws from class K's components of the fitted density:
+/// images generated on the host (the `shared` sampler and int8 decoder, as
+/// the chip runs them) by an unconditional model and re-encoded with its
+/// encoder land nearer class K's mean latent than any other class's, for
+/// at least 80% of them.
 #[test]
-fn class_samples_come_from_their_prototype() {
+fn class_samples_come_from_their_class_density() {
     use tinyvae_shared::{Latent, seeded_rng};
     use tinyvae_trainer::config::TrainingConfig;
     use tinyvae_trainer::data::{DataSet, PIXELS};
@@ -160,12 +183,20 @@ fn class_samples_come_from_their_prototype() {
     let model = train(&config, &data, &run_options).unwrap().model;
     let blob = export(&model, &data.train, &data.test, &options()).unwrap();
     let parsed = Model::from_bytes(&blob).unwrap();
-    let prototypes = parsed.body().prototypes.unwrap();
+    let density = parsed.density().unwrap();
     let dims = parsed.latent_dim();
+    let z_scale = parsed.z_quant().scale;
+    // A class's mean latent: its components' means, weighted.
     let proto = |c: usize| -> Vec<f32> {
-        (0..dims)
-            .map(|d| prototypes.mu_q16(dims, c, d) as f32 / 65536.0)
-            .collect()
+        let mut mean = vec![0.0f64; dims];
+        for k in
+            (0..usize::from(density.components)).filter(|&k| usize::from(density.class_of(k)) == c)
+        {
+            for (m, v) in mean.iter_mut().zip(density.mean_real(k, z_scale)) {
+                *m += density.weight_in_class(k) * v;
+            }
+        }
+        mean.into_iter().map(|m| m as f32).collect()
     };
 
     let per_class = 50;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
-use tinyvae_shared::write::{OwnedLayer, OwnedModel, OwnedPrototypes, sigmoid_table};
+use tinyvae_shared::write::{OwnedComponent, OwnedDensity, OwnedLayer, OwnedModel, sigmoid_table};
 
 /// Runs `tinyvae` with `args`.
 pub fn tinyvae(args: &[&str]) -> Output {
@@ -24,7 +24,8 @@ pub fn assert_success(output: &Output) {
     );
 }
 
-/// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, 2 prototypes.
+/// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, unconditional, with
+/// a latent density of one Gaussian for each of 2 classes.
 /// The float weights of [`small_model`]'s two dense layers, row-major
 /// `[outputs][inputs]`.
 pub fn small_weights() -> [Vec<f32>; 2] {
@@ -57,11 +58,24 @@ pub fn small_model() -> OwnedModel {
             dense(6, 4, Activation::Linear, hidden, logits, &w2, &[-0.2; 4]),
         ],
         output_table: sigmoid_table(logits),
-        prototypes: Some(OwnedPrototypes::new(
-            2,
-            &[0.5, -0.5, 1.0, 1.5],
-            &[1.0, 0.25, 0.5, 0.75],
-        )),
+        condition_classes: 0,
+        density: Some(OwnedDensity {
+            classes: 2,
+            components: vec![
+                OwnedComponent {
+                    class: Some(0),
+                    weight: 0.5,
+                    mean: vec![0.5, -0.5],
+                    scale_tril: vec![1.0, 0.0, 0.25],
+                },
+                OwnedComponent {
+                    class: Some(1),
+                    weight: 0.5,
+                    mean: vec![1.0, 1.5],
+                    scale_tril: vec![0.5, 0.1, 0.75],
+                },
+            ],
+        }),
         dataset: "synthetic".into(),
         model: "mlp".into(),
         epochs: 2,

@@ -123,14 +123,16 @@ pub fn fit_density(
     })
 }
 
-/// `k` Gaussians fitted to `rows` (each `latent` values): `(weight within
-/// the class, mean, covariance)` per component.
+/// One fitted Gaussian: its weight within the class, mean and covariance.
+type Gaussian = (f64, Vec<f32>, DMatrix<f64>);
+
+/// `k` Gaussians fitted to `rows` (each `latent` values).
 fn fit_class(
     rows: &[&[f32]],
     latent: usize,
     k: usize,
     class: usize,
-) -> Result<Vec<(f64, Vec<f32>, DMatrix<f64>)>, ExportError> {
+) -> Result<Vec<Gaussian>, ExportError> {
     let data = Array2::from_shape_fn((rows.len(), latent), |(i, d)| f64::from(rows[i][d]));
     if k == 1 {
         let n = rows.len() as f64;
@@ -180,7 +182,11 @@ pub fn cholesky_lower(cov: &DMatrix<f64>, class: usize) -> Result<Vec<f32>, Expo
         if let Some(c) = Cholesky::new(attempt) {
             break c.l();
         }
-        jitter = if jitter == 0.0 { 1e-8 * scale } else { jitter * 10.0 };
+        jitter = if jitter == 0.0 {
+            1e-8 * scale
+        } else {
+            jitter * 10.0
+        };
         if jitter > MAX_RELATIVE_JITTER * scale {
             return Err(refuse("not positive definite"));
         }
@@ -225,7 +231,10 @@ mod tests {
         assert!(tril[2] > 0.0 && tril[2] < 1e-2, "{tril:?}");
         let negative = DMatrix::from_row_slice(2, 2, &[1.0, 0.0, 0.0, -1.0]);
         let err = cholesky_lower(&negative, 7).unwrap_err().to_string();
-        assert!(err.contains("class 7") && err.contains("positive definite"), "{err}");
+        assert!(
+            err.contains("class 7") && err.contains("positive definite"),
+            "{err}"
+        );
         let nan = DMatrix::from_row_slice(1, 1, &[f64::NAN]);
         assert!(cholesky_lower(&nan, 0).is_err());
     }
