@@ -5,6 +5,7 @@
 //!
 //! - [`rng`]: the host random stream (SplitMix64) and its draws.
 //! - [`fsio`]: atomic file writes.
+//! - [`progress`]: progress bars, hidden when stderr is not a terminal.
 //! - [`ftz`]: flush-to-zero on training threads (the crate's only `unsafe`).
 //! - [`backend`]: the burn backends of this build and their thread pool.
 //! - [`data`]: MNIST-format (IDX) data sets: reading, writing, download.
@@ -40,5 +41,6 @@ pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod pictures;
+pub mod progress;
 pub mod rng;
 pub mod training;
