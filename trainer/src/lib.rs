@@ -14,6 +14,8 @@
 //! - [`model`]: the VAEs, their forward passes and the reparameterisation.
 //! - [`optim`]: the run's Adam (fused on the CPU).
 //! - [`evaluation`]: the test NELBO and the per-epoch metrics.
+//! - [`judge`]: a CNN trained on real images that scores generated ones
+//!   (accuracy, confidence, spread, Frechet distance), cached per data set.
 //! - [`classifier`]: a classifier that judges generated images.
 //! - [`pictures`]: PNG grids and the loss curve.
 //! - [`config`]: what defines a run, and its learning-rate schedule.
@@ -37,6 +39,7 @@ pub mod export;
 pub mod fsio;
 #[allow(unsafe_code)]
 pub mod ftz;
+pub mod judge;
 pub mod loss;
 pub mod model;
 pub mod optim;
