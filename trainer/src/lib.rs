@@ -16,7 +16,6 @@
 //! - [`evaluation`]: the test NELBO and the per-epoch metrics.
 //! - [`judge`]: a CNN trained on real images that scores generated ones
 //!   (accuracy, confidence, spread, Frechet distance), cached per data set.
-//! - [`classifier`]: a classifier that judges generated images.
 //! - [`pictures`]: PNG grids and the loss curve.
 //! - [`config`]: what defines a run, and its learning-rate schedule.
 //! - [`checkpoint`]: checkpoints and metrics on disk: save, load, resume.
@@ -30,7 +29,6 @@
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;
-pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod error;
