@@ -15,10 +15,10 @@ use anyhow::{Context, Result, bail};
 use tinyvae_shared::protocol::Request;
 use tinyvae_shared::{Draw, Model};
 use tinyvae_trainer::backend::Backend;
-use tinyvae_trainer::classifier::{Classifier, judge, train_classifier};
 use tinyvae_trainer::config::TrainingConfig;
 use tinyvae_trainer::data::{DEFAULT_DATA_DIR, DataSet, PIXELS, Split};
 use tinyvae_trainer::export::Fidelity;
+use tinyvae_trainer::judge::Judge;
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::pictures::Grid;
 use tinyvae_trainer::training::{RunOptions, Trained};
@@ -26,6 +26,7 @@ use tinyvae_trainer::training::{RunOptions, Trained};
 use crate::firmware::{self, Machine, Sizes};
 use crate::generate::{host_images, macs};
 use crate::images::{hwc, write_grid};
+use crate::judging::load_judge;
 use crate::qemu::Lab;
 use crate::train::{load_data, train_and_draw};
 
@@ -65,7 +66,7 @@ const README_PICTURES: [&str; 6] = [
 
 /// Prior samples per model for the grids and the nearest-image measure.
 const PRIOR_SAMPLES: u32 = 64;
-/// Images per set the classifier and the nearest-image measure judge.
+/// Images per set the judge and the nearest-image measure judge.
 const JUDGED: u32 = 500;
 /// Training images the nearest-image measure searches.
 const REFERENCE_IMAGES: usize = 10_000;
@@ -135,9 +136,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     let reference = data.train.clone().truncated(REFERENCE_IMAGES);
     let judge_set = data.test.clone().truncated(JUDGED as usize);
-    eprintln!("training a small classifier to judge the samples");
-    let device = Backend::default().device();
-    let classifier = train_classifier(&data.train, 2, args.seed, &device);
+    let judge = load_judge(&data, None)?.judge;
     let vae_judged = host_images(&vae_model, args.seed, JUDGED, Draw::Prior)?;
     let ae_judged = host_images(&ae_model, args.seed, JUDGED, Draw::Prior)?;
     let measures = [
@@ -146,21 +145,15 @@ pub fn run(args: Args) -> Result<()> {
             &judge_set.pixels,
             Some(&judge_set.labels),
             &reference,
-            &classifier,
+            &judge,
         ),
-        Measure::of(
-            "VAE prior samples",
-            &vae_judged,
-            None,
-            &reference,
-            &classifier,
-        ),
+        Measure::of("VAE prior samples", &vae_judged, None, &reference, &judge),
         Measure::of(
             "autoencoder prior samples",
             &ae_judged,
             None,
             &reference,
-            &classifier,
+            &judge,
         ),
     ];
 
@@ -293,11 +286,12 @@ fn export(
     Ok((blob, fidelity))
 }
 
-/// How real a set of images looks, by two measures.
+/// How real a set of images looks, by three measures.
 struct Measure {
     name: &'static str,
     confidence: f64,
     accuracy: Option<f64>,
+    frechet: f64,
     distance: f64,
 }
 
@@ -307,13 +301,14 @@ impl Measure {
         images: &[u8],
         labels: Option<&[u8]>,
         reference: &Split,
-        classifier: &Classifier,
+        judge: &Judge,
     ) -> Self {
-        let verdict = judge(classifier, images, labels);
+        let scores = judge.score(images, labels);
         Self {
             name,
-            confidence: verdict.confidence,
-            accuracy: verdict.accuracy,
+            confidence: scores.confidence,
+            accuracy: scores.accuracy,
+            frechet: scores.frechet,
             distance: nearest_distance(images, reference),
         }
     }
@@ -442,13 +437,15 @@ fn summary(input: &SummaryInput<'_>) -> String {
     );
     let _ = writeln!(
         s,
-        "{JUDGED} images each, decoded by the int8 decoders. Confidence: a small classifier \
-         trained on the real training images, mean of its top class probability. Distance: \
-         mean RMS distance (gray levels) to the nearest of {REFERENCE_IMAGES} training images.\n"
+        "{JUDGED} images each, decoded by the int8 decoders. Confidence: the judge (a small \
+         CNN trained on the real training images, `tinyvae score`), mean of its top class \
+         probability. FD: Frechet distance between the judge's features of the images and of \
+         the real test images. Distance: mean RMS distance (gray levels) to the nearest of \
+         {REFERENCE_IMAGES} training images.\n"
     );
     let _ = writeln!(
         s,
-        "| images | classifier confidence | nearest-image distance |\n|---|---|---|"
+        "| images | judge confidence | FD | nearest-image distance |\n|---|---|---|---|"
     );
     for m in input.measures {
         let accuracy = m
@@ -457,8 +454,8 @@ fn summary(input: &SummaryInput<'_>) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "| {} | {:.3}{accuracy} | {:.1} |",
-            m.name, m.confidence, m.distance
+            "| {} | {:.3}{accuracy} | {:.1} | {:.1} |",
+            m.name, m.confidence, m.frechet, m.distance
         );
     }
     let _ = writeln!(

@@ -19,12 +19,13 @@ mod listen;
 mod qemu;
 mod request;
 mod sample;
+mod score;
 mod train;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tinyvae_tools::{blobfile, fail, firmware, generate, hex, images, link};
+use tinyvae_tools::{blobfile, fail, firmware, generate, hex, images, judging, link};
 
 /// Train a VAE, export its int8 decoder, and generate images with it on the
 /// host or on a Cortex-M in QEMU.
@@ -42,6 +43,7 @@ enum Command {
     Train(train::Args),
     Export(export::Args),
     Sample(sample::Args),
+    Score(score::Args),
     Latents(latents::Args),
     Inspect(inspect::Args),
     BenchTrain(bench_train::Args),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Score(args) => score::run(args),
         Command::Latents(args) => latents::run(args),
     };
     match result {

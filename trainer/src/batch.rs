@@ -2,7 +2,7 @@
 //! ([`ImageBatcher`]), labelled images ([`LabelledBatcher`]) and latent rows
 //! ([`RowBatcher`]), [`batched`] (the one
 //! loop that cuts a sequence of items into batches, used by evaluation,
-//! export and the classifier), and [`values`] (a tensor back to host floats).
+//! export and the judge), and [`values`] (a tensor back to host floats).
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Tensor, TensorData};

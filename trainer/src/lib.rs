@@ -5,6 +5,7 @@
 //!
 //! - [`rng`]: the host random stream (SplitMix64) and its draws.
 //! - [`fsio`]: atomic file writes.
+//! - [`progress`]: progress bars, hidden when stderr is not a terminal.
 //! - [`ftz`]: flush-to-zero on training threads (the crate's only `unsafe`).
 //! - [`backend`]: the burn backends of this build and their thread pool.
 //! - [`data`]: MNIST-format (IDX) data sets: reading, writing, download.
@@ -13,7 +14,8 @@
 //! - [`model`]: the VAEs, their forward passes and the reparameterisation.
 //! - [`optim`]: the run's Adam (fused on the CPU).
 //! - [`evaluation`]: the test NELBO and the per-epoch metrics.
-//! - [`classifier`]: a classifier that judges generated images.
+//! - [`judge`]: a CNN trained on real images that scores generated ones
+//!   (accuracy, confidence, spread, Frechet distance), cached per data set.
 //! - [`pictures`]: PNG grids and the loss curve.
 //! - [`config`]: what defines a run, and its learning-rate schedule.
 //! - [`checkpoint`]: checkpoints and metrics on disk: save, load, resume.
@@ -27,7 +29,6 @@
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;
-pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -36,9 +37,11 @@ pub mod export;
 pub mod fsio;
 #[allow(unsafe_code)]
 pub mod ftz;
+pub mod judge;
 pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod pictures;
+pub mod progress;
 pub mod rng;
 pub mod training;

@@ -71,14 +71,7 @@ impl VaeConfig {
     /// one process (tests, benchmarks) do not disturb each other.
     pub fn init(&self, device: &Device, rng: &mut Rng) -> Vae {
         let (latent, classes) = (self.latent, self.classes);
-        let mut linear = |i, o| {
-            let mut layer = LinearConfig::new(i, o)
-                .with_initializer(Initializer::Zeros)
-                .init(device);
-            layer.weight = uniform(rng, [i, o], i, device);
-            layer.bias = Some(uniform(rng, [o], i, device));
-            layer
-        };
+        let mut linear = |i, o| dense_layer(rng, i, o, device);
         match self.arch {
             Arch::Mlp => Vae {
                 encoder: Encoder::Mlp(MlpEncoder {
@@ -98,18 +91,8 @@ impl VaeConfig {
                 let fc_logvar = linear(CONV_ENCODER_HIDDEN, latent);
                 let [c0, c1] = self.decoder_channels;
                 let dense = linear(latent + classes, c0 * h0 * h0);
-                let mut conv = |i, o| {
-                    let mut layer = Conv2dConfig::new([i, o], [4, 4])
-                        .with_stride([2, 2])
-                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                        .with_initializer(Initializer::Zeros)
-                        .init(device);
-                    layer.weight = uniform(rng, [o, i, 4, 4], i * 16, device);
-                    layer.bias = Some(uniform(rng, [o], i * 16, device));
-                    layer
-                };
-                let conv1 = conv(1, 32);
-                let conv2 = conv(32, 64);
+                let conv1 = halving_conv(rng, 1, 32, device);
+                let conv2 = halving_conv(rng, 32, 64, device);
                 // PyTorch takes a transposed convolution's fan-in from its
                 // weight [in, out, k, k]: out * k * k.
                 let mut deconv = |i, o| {
@@ -139,6 +122,38 @@ impl VaeConfig {
             }
         }
     }
+}
+
+/// A dense layer `inputs -> outputs` with PyTorch's default initialisation
+/// drawn from `rng`: the weight `[inputs, outputs]` (burn's order), then the
+/// bias, both uniform in +-1/sqrt(inputs).
+pub(crate) fn dense_layer(rng: &mut Rng, inputs: usize, outputs: usize, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(inputs, outputs)
+        .with_initializer(Initializer::Zeros)
+        .init(device);
+    layer.weight = uniform(rng, [inputs, outputs], inputs, device);
+    layer.bias = Some(uniform(rng, [outputs], inputs, device));
+    layer
+}
+
+/// A convolution `inputs -> outputs` channels that halves the side (kernel
+/// 4, stride 2, padding 1: 28 -> 14 -> 7), with PyTorch's default
+/// initialisation drawn from `rng` (fan-in `inputs * 16`): the conv
+/// encoder's layers, and the judge's ([`crate::judge`]).
+pub(crate) fn halving_conv(
+    rng: &mut Rng,
+    inputs: usize,
+    outputs: usize,
+    device: &Device,
+) -> Conv2d {
+    let mut layer = Conv2dConfig::new([inputs, outputs], [4, 4])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_initializer(Initializer::Zeros)
+        .init(device);
+    layer.weight = uniform(rng, [outputs, inputs, 4, 4], inputs * 16, device);
+    layer.bias = Some(uniform(rng, [outputs], inputs * 16, device));
+    layer
 }
 
 /// A parameter of `shape` uniform in +-1/sqrt(fan_in).

@@ -7,14 +7,13 @@
 //! continues the same stream as an uninterrupted one.
 
 use std::fs;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::backend::run_in_pool;
 use crate::batch::images_tensor;
@@ -26,6 +25,7 @@ use crate::evaluation::{EpochMetrics, test_nelbo};
 use crate::loss::{bce_with_logits_fused, bce_with_logits_sum, kl_sum};
 use crate::model::Vae;
 use crate::optim::adam;
+use crate::progress;
 use crate::rng::Rng;
 
 /// Where and how a run writes, besides its [`TrainingConfig`].
@@ -204,16 +204,5 @@ fn train_in_pool(
 }
 
 fn progress_bar(batches: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::with_draw_target(Some(batches), ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::new(batches);
-    bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{elapsed}}<{{eta}})"
-        ))
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar
+    progress::bar(batches, &format!("epoch {epoch}/{epochs}"))
 }

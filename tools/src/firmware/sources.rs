@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::cache::cache_home;
+
 /// The archive tools/build.rs wrote.
 static ARCHIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/firmware-sources.bin"));
 
@@ -73,26 +75,16 @@ fn take(rest: &mut &'static [u8], n: usize) -> Result<&'static [u8]> {
     Ok(head)
 }
 
-/// The directory under which [`unpack_sources`] unpacks:
-/// `$XDG_CACHE_HOME/tinyvae`, else `~/.cache/tinyvae` (on Windows
-/// `%LOCALAPPDATA%\tinyvae`).
+/// The directory under which [`unpack_sources`] unpacks: the
+/// [`cache_home`].
 pub fn cache_dir() -> Result<PathBuf> {
-    let absolute = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    let base = absolute("XDG_CACHE_HOME")
-        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
-        .or_else(|| absolute("LOCALAPPDATA"));
-    match base {
-        Some(base) => Ok(base.join("tinyvae")),
-        None => bail!(
+    cache_home().with_context(|| {
+        format!(
             "no cache directory for the firmware's sources (neither XDG_CACHE_HOME nor HOME is set); \
              set one, or set {} to a tinyvae checkout's firmware/ directory",
             super::build::FIRMWARE_DIR_VAR
-        ),
-    }
+        )
+    })
 }
 
 /// The unpacked copy's directory name: this version and the archive's

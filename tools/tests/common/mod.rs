@@ -88,3 +88,52 @@ pub fn write_blob(dir: &Path) -> PathBuf {
     std::fs::write(&path, small_model().to_blob().unwrap()).unwrap();
     path
 }
+
+/// latent 2 -> dense 16 (ReLU) -> dense 784 -> a 28x28 gray image, with 4
+/// class prototypes at the corners of the latent square: a blob whose
+/// images the judge can score (`tinyvae score`).
+pub fn image_sized_model() -> OwnedModel {
+    let z = Quant {
+        scale: 0.03,
+        zero_point: 0,
+    };
+    let hidden = Quant::from_range(0.0, 4.0).unwrap();
+    let logits = Quant::from_range(-6.0, 6.0).unwrap();
+    let w1: Vec<f32> = (0..32).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0).collect();
+    let w2: Vec<f32> = (0..16 * 784)
+        .map(|i| ((i * 7919 % 23) as f32 - 11.0) / 8.0)
+        .collect();
+    let dense = |inputs, outputs, act, input, output, w: &[f32], b: &[f32]| {
+        OwnedLayer::quantize(Op::Dense { inputs, outputs }, act, input, output, w, b).unwrap()
+    };
+    OwnedModel {
+        latent_dim: 2,
+        image: Hwc {
+            height: 28,
+            width: 28,
+            channels: 1,
+        },
+        layers: vec![
+            dense(2, 16, Activation::Relu, z, hidden, &w1, &[0.2; 16]),
+            dense(
+                16,
+                784,
+                Activation::Linear,
+                hidden,
+                logits,
+                &w2,
+                &[-0.5; 784],
+            ),
+        ],
+        output_table: sigmoid_table(logits),
+        prototypes: Some(OwnedPrototypes::new(
+            4,
+            &[-2.0, -2.0, 2.0, -2.0, -2.0, 2.0, 2.0, 2.0],
+            &[0.3; 8],
+        )),
+        dataset: "synthetic".into(),
+        model: "mlp".into(),
+        epochs: 1,
+        test_nelbo: 500.0,
+    }
+}
