@@ -16,7 +16,8 @@ use tinyvae_shared::blob::{Activation, Layer, Op, Quant};
 use crate::blobfile::BlobFile;
 use crate::generate::macs;
 
-/// Show what a model blob holds: header, layers, quantization, prototypes.
+/// Show what a model blob holds: header, layers, quantization, the class
+/// condition and the latent density.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model blob (`tinyvae export` writes one).

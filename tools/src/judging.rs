@@ -27,8 +27,8 @@ pub struct DrawKind {
 
 /// The kinds of draw `score` judges, one row each, in order: every way the
 /// chip can be asked for images of the data (a new kind of draw is one more
-/// entry here). Kinds the blob cannot draw (class draws of a blob without
-/// prototypes) are left out.
+/// entry here). Kinds the blob cannot draw (fitted draws of a blob without
+/// a latent density, class draws of a blob without classes) are left out.
 pub fn score_draws(model: &Model<'_>) -> Vec<DrawKind> {
     let kinds = vec![
         DrawKind {
@@ -36,7 +36,15 @@ pub fn score_draws(model: &Model<'_>) -> Vec<DrawKind> {
             parts: vec![(Draw::Prior, None)],
         },
         DrawKind {
-            name: "class prototypes",
+            name: "fitted density",
+            parts: model
+                .density()
+                .map(|_| (Draw::Fitted, None))
+                .into_iter()
+                .collect(),
+        },
+        DrawKind {
+            name: "class draws",
             parts: (0..model.classes())
                 .map(|k| (Draw::Class(k), Some(k)))
                 .collect(),

@@ -251,11 +251,11 @@ fn listen_to_the_emulated_microbit() {
     // without the blob on the host, and another blob than the board's.
     let out = dir.path().join("refused");
     let run = listen(&board.port, &out, &["--blob", blob_arg, "--class", "5"]);
-    assert_bad_input(&run, "class 5 requested, the blob has 2 class prototypes");
+    assert_bad_input(&run, "class 5 requested, the model has 2 classes");
     let run = listen(&board.port, &out, &["--class", "5"]);
     assert_bad_input(
         &run,
-        "the board refused the request: the blob has no prototype for that class",
+        "the board refused the request: the model has no such class",
     );
     let mut other = small_model();
     other.epochs = 3;

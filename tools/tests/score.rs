@@ -91,7 +91,8 @@ fn scores_every_kind_of_draw_and_the_references() {
         kinds,
         [
             ("| prior N(0, I)", "10"),
-            ("| class prototypes", "10"),
+            ("| fitted density", "10"),
+            ("| class draws", "10"),
             ("| real training images", "10"),
             ("| real test images", "12"),
             ("| real test images, 3x3 box blur", "12"),
@@ -99,9 +100,10 @@ fn scores_every_kind_of_draw_and_the_references() {
         ]
     );
     assert_eq!(rows[0][2], "-", "the prior asks for no class");
-    assert!(rows[1][2].contains("(worst: class "), "{:?}", rows[1]);
+    assert_eq!(rows[1][2], "-", "the fitted density asks for no class");
+    assert!(rows[2][2].contains("(worst: class "), "{:?}", rows[2]);
     assert!(
-        stdout.contains("class prototypes per class: class 0 "),
+        stdout.contains("class draws per class: class 0 "),
         "{stdout}"
     );
 
@@ -113,8 +115,8 @@ fn scores_every_kind_of_draw_and_the_references() {
     let accuracy = value["judge"]["test_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&accuracy));
     let rows = value["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
-    let classes = &rows[1]["scores"];
+    assert_eq!(rows.len(), 7);
+    let classes = &rows[2]["scores"];
     assert_eq!(classes["count"], 10);
     // 10 images over 4 classes: 3, 3, 2, 2.
     let per_class: Vec<(u64, u64)> = classes["per_class"]

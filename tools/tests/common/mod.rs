@@ -89,9 +89,10 @@ pub fn write_blob(dir: &Path) -> PathBuf {
     path
 }
 
-/// latent 2 -> dense 16 (ReLU) -> dense 784 -> a 28x28 gray image, with 4
-/// class prototypes at the corners of the latent square: a blob whose
-/// images the judge can score (`tinyvae score`).
+/// latent 2 -> dense 16 (ReLU) -> dense 784 -> a 28x28 gray image, with a
+/// latent density of one Gaussian per class for 4 classes at the corners
+/// of the latent square: a blob whose images the judge can score
+/// (`tinyvae score`).
 pub fn image_sized_model() -> OwnedModel {
     let z = Quant {
         scale: 0.03,
@@ -126,11 +127,20 @@ pub fn image_sized_model() -> OwnedModel {
             ),
         ],
         output_table: sigmoid_table(logits),
-        prototypes: Some(OwnedPrototypes::new(
-            4,
-            &[-2.0, -2.0, 2.0, -2.0, -2.0, 2.0, 2.0, 2.0],
-            &[0.3; 8],
-        )),
+        condition_classes: 0,
+        density: Some(OwnedDensity {
+            classes: 4,
+            components: [[-2.0, -2.0], [2.0, -2.0], [-2.0, 2.0], [2.0, 2.0]]
+                .iter()
+                .zip(0..)
+                .map(|(mean, class)| OwnedComponent {
+                    class: Some(class),
+                    weight: 0.25,
+                    mean: mean.to_vec(),
+                    scale_tril: vec![0.3, 0.0, 0.3],
+                })
+                .collect(),
+        }),
         dataset: "synthetic".into(),
         model: "mlp".into(),
         epochs: 1,
