@@ -133,7 +133,7 @@ fn bad_blobs_exit_2_with_one_line() {
         (
             "version.tvae",
             wrong_version,
-            "unsupported blob format version 9",
+            "blob format version 9 is newer than this tinyvae's 3",
         ),
         (
             "old.tvae",

@@ -141,11 +141,11 @@ fn scores_every_kind_of_draw_and_the_references() {
     }
     // The test images' own accuracy is the judge's test accuracy, and
     // their features are the reference: FD ~0.
-    assert_eq!(rows[3]["scores"]["accuracy"].as_f64().unwrap(), accuracy);
-    assert!(rows[3]["scores"]["frechet"].as_f64().unwrap().abs() < 1e-3);
+    assert_eq!(rows[4]["scores"]["accuracy"].as_f64().unwrap(), accuracy);
+    assert!(rows[4]["scores"]["frechet"].as_f64().unwrap().abs() < 1e-3);
     assert!(rows[0]["scores"]["accuracy"].is_null());
     assert!(
-        rows[5]["scores"]["accuracy"].is_null(),
+        rows[6]["scores"]["accuracy"].is_null(),
         "noise asks for no class"
     );
 
