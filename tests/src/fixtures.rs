@@ -243,14 +243,19 @@ pub fn conv_model() -> OwnedModel {
 
 /// A blob written by the trainer's exporter (`tinyvae export`'s code path:
 /// calibration, per-channel quantization, the density fit, the dense
-/// layout) for a freshly initialised, class-conditional `arch` model,
-/// calibrated on synthetic images with ten labels. Training would change
-/// the weights, not the code the chip runs; these are the models `tinyvae
-/// train` builds by default.
+/// layout) for a freshly initialised `arch` model, calibrated on synthetic
+/// images with ten labels: the conv model class-conditional (as `tinyvae
+/// train` builds it by default), the MLP unconditional (as `--unconditional`
+/// and the demo's VAE), so that both exporter paths reach the chip.
+/// Training would change the weights, not the code the chip runs.
 pub fn exported(arch: Arch) -> Vec<u8> {
     let device = Backend::default().device();
+    let classes = match arch {
+        Arch::Conv => usize::from(CLASSES),
+        Arch::Mlp => 0,
+    };
     let model = VaeConfig::new(arch)
-        .with_classes(usize::from(CLASSES))
+        .with_classes(classes)
         .init(&device, &mut Rng::new(5));
     let split = |n: usize, seed: u64| {
         let mut rng = SplitMix64::new(seed);

@@ -66,7 +66,7 @@ fn host_logits_equal_the_portable_kernels_on_any_latent() {
         let mut decoder = HostDecoder::new(&model);
         let mut scratch = vec![0; model.scratch_len()];
         for i in 0..300 {
-            let z: Vec<i8> = (0..model.latent_dim())
+            let z: Vec<i8> = (0..model.input_len())
                 .map(|_| rng.next_u64() as i8)
                 .collect();
             let expected = model.decode_logits(&z, &mut scratch).unwrap().to_vec();

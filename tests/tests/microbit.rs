@@ -56,7 +56,7 @@ fn assert_equals_host(model: &Model<'_>, request: Request, collected: &Collected
             image.pixels == host[i * len..(i + 1) * len],
             "{request:?} seed {seed}: image {i} differs from the host's"
         );
-        let dims = model.latent_dim();
+        let dims = model.input_len();
         assert_eq!(
             image.latent,
             latents[i * dims..(i + 1) * dims],
@@ -78,6 +78,7 @@ fn requests_in_one_boot_equal_the_host_and_hardware_seeds_differ() {
 
     let replayed = [
         Request::new(Draw::Prior, 3, Some(7)),
+        Request::new(Draw::Fitted, 2, Some(5)),
         Request::new(Draw::Class(3), 2, Some(42)),
         Request::new(Draw::Interpolate, 5, Some(0xDEAD_BEEF_0123_4567)),
     ];
@@ -194,7 +195,7 @@ fn malformed_and_unservable_requests_get_error_frames_and_the_board_stays_up() {
     assert_refused(
         &mut emulator,
         Request::new(Draw::Class(fixtures::CLASSES), 1, Some(1)),
-        "no prototype for that class",
+        "the model has no such class",
     );
     assert_refused(
         &mut emulator,

@@ -4,7 +4,7 @@
 //! memory footprint and code path, not just a model that happens to fit.
 
 use tinyvae_shared::Model;
-use tinyvae_tests::fixtures::{LATENT, conv_blob};
+use tinyvae_tests::fixtures::{CLASSES, LATENT, conv_blob};
 use tinyvae_tools::firmware::Machine;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::export::float_layers;
@@ -16,6 +16,7 @@ fn conv_fixture_has_the_trained_decoders_shapes() {
     let device = Backend::default().device();
     let trained = VaeConfig::new(Arch::Conv)
         .with_latent(usize::from(LATENT))
+        .with_classes(usize::from(CLASSES))
         .init(&device, &mut Rng::new(1));
     let trained_ops: Vec<_> = float_layers(&trained.decoder)
         .iter()

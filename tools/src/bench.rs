@@ -6,8 +6,10 @@
 //! kernels, the fast path (`dsp` on the M4F, `armv6m` assembly on the M0)
 //! and, on the M4F, a float32 decoder with the same dequantized weights.
 //! Flash and static RAM come from the production firmware ELF; stack peaks
-//! from the bench run. One table on stdout, the same numbers as JSON in
-//! `--json`.
+//! from the bench run. Every kind of draw the blob has is measured on its
+//! own (N(0, I), the fitted density, class 0, an interpolation): the
+//! sampler's share differs between them. One table on stdout, the same
+//! numbers as JSON in `--json`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,6 +65,9 @@ struct Report {
 pub struct Row {
     /// The blob's path.
     pub blob: String,
+    /// The kind of draw measured (`prior`, `fitted`, `class 0`,
+    /// `interpolation`).
+    pub draw: String,
     /// On the float kernel's row: the largest |float - int8| of a pixel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub float_vs_int8_max_abs: Option<u32>,
@@ -139,7 +144,11 @@ pub fn run(args: Args) -> Result<()> {
             {
                 continue;
             }
-            rows.extend(measure(&elf, machine, path, &model, args.seed, args.count)?);
+            for draw in draw_kinds(&model) {
+                rows.extend(measure(
+                    &elf, machine, path, &model, draw, args.seed, args.count,
+                )?);
+            }
         }
     }
     print_table(&rows, &memory);
@@ -155,25 +164,38 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Runs `count` prior images from `seed` of the blob at `path` (whose
-/// model is `model`) on `machine`'s bench firmware `elf`, checks that the
-/// kernels agree on the chip and that every int8 image is the host's, and
-/// returns one [`Row`] per kernel.
+/// Every kind of draw `model` can make, the default draw first: N(0, I),
+/// the fitted density (with one), class 0 (with classes), an
+/// interpolation.
+pub fn draw_kinds(model: &Model<'_>) -> Vec<Draw> {
+    let default = model.default_draw();
+    let others = [Draw::Prior, Draw::Fitted, Draw::Class(0), Draw::Interpolate];
+    std::iter::once(default)
+        .chain(others.into_iter().filter(|&d| d != default))
+        .filter(|&d| model.check_draw(d).is_ok())
+        .collect()
+}
+
+/// Runs `count` images drawn as `draw` from `seed` of the blob at `path`
+/// (whose model is `model`) on `machine`'s bench firmware `elf`, checks
+/// that the kernels agree on the chip and that every int8 image is the
+/// host's, and returns one [`Row`] per kernel.
 pub fn measure(
     elf: &Path,
     machine: Machine,
     path: &Path,
     model: &Model<'_>,
+    draw: Draw,
     seed: u64,
     count: u32,
 ) -> Result<Vec<Row>> {
-    let request = Request::new(Draw::Prior, count, Some(seed));
+    let request = Request::new(draw, count, Some(seed));
     let result = firmware::bench(elf, machine, path, &request, Duration::from_secs(300))
         .with_context(|| format!("benchmarking {} on {machine:?}", path.display()))?;
     if !result.mismatches.is_empty() {
         bail!("kernels disagree on the chip: {:?}", result.mismatches);
     }
-    let host = host_images(model, seed, count, Draw::Prior)?;
+    let host = host_images(model, seed, count, draw)?;
     let image_len = model.image_len();
     for image in result.images.iter().filter(|i| i.kernel != "float") {
         let expected =
@@ -196,6 +218,7 @@ pub fn measure(
         let float_diff = &result.float_diff;
         Row {
             blob: path.display().to_string(),
+            draw: draw.to_string(),
             float_vs_int8_max_abs: float
                 .then(|| float_diff.iter().map(|d| d.max).max().unwrap_or(0)),
             float_vs_int8_mean_abs: float.then(|| {
@@ -222,8 +245,8 @@ pub fn measure(
 fn print_table(rows: &[Row], memory: &[Memory]) {
     let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_owned();
     println!(
-        "{:<24} {:<10} {:<9} {:>12} {:>9} {:>7}  per phase (sampler, layers..., table)",
-        "blob", "machine", "kernel", "instr/image", "instr/MAC", "stack"
+        "{:<24} {:<13} {:<10} {:<9} {:>12} {:>9} {:>7}  per phase (sampler, layers..., table)",
+        "blob", "draw", "machine", "kernel", "instr/image", "instr/MAC", "stack"
     );
     for r in rows {
         let phases: Vec<String> = r.phases.iter().map(u64::to_string).collect();
@@ -231,8 +254,9 @@ fn print_table(rows: &[Row], memory: &[Memory]) {
         // printed them from `serde_json::Value`s, whose `Display` ignores
         // widths, and the table stays as it was.
         println!(
-            "{:<24} {:<10} {:<9} {} {:>9.3} {}  {}",
+            "{:<24} {:<13} {:<10} {:<9} {} {:>9.3} {}  {}",
             file_name(&r.blob),
+            r.draw,
             r.machine,
             r.kernel,
             r.instructions,
@@ -241,8 +265,15 @@ fn print_table(rows: &[Row], memory: &[Memory]) {
             phases.join(" ")
         );
     }
+    // The reply frame costs the same whatever was drawn: one line per blob
+    // and machine.
+    let mut said = Vec::new();
     for r in rows {
+        if said.contains(&(&r.blob, &r.machine)) {
+            continue;
+        }
         if let (Some(protocol), Some(share)) = (r.protocol, r.protocol_share) {
+            said.push((&r.blob, &r.machine));
             println!(
                 "{} on {}: the image's reply frame costs {protocol} instructions, {:.2}% of the portable decode",
                 file_name(&r.blob),

@@ -26,7 +26,7 @@ use tinyvae_trainer::training::{RunOptions, Trained};
 use crate::firmware::{self, Machine, Sizes};
 use crate::generate::{host_images, macs};
 use crate::images::{hwc, write_grid};
-use crate::judging::load_judge;
+use crate::judging::{kind_images, load_judge, score_draws};
 use crate::qemu::Lab;
 use crate::train::{load_data, train_and_draw};
 
@@ -56,10 +56,10 @@ pub struct Args {
 
 /// The pictures README.md shows, as paths under `--out`.
 const README_PICTURES: [&str; 6] = [
-    "chip-prior.png",
+    "chip-samples.png",
     "chip-classes.png",
     "chip-interpolation.png",
-    "vae/reconstructions.png",
+    "cvae/reconstructions.png",
     "prior-vae.png",
     "prior-autoencoder.png",
 ];
@@ -82,7 +82,7 @@ struct Step {
 }
 
 impl Step {
-    const TOTAL: usize = 8;
+    const TOTAL: usize = 9;
 
     fn first() -> Self {
         Self {
@@ -109,16 +109,20 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
-    step.next("training the VAE (beta 1)");
-    let vae = train_model(&args, &data, 1.0, "vae")?;
+    step.next("training the VAE (beta 1), unconditional");
+    let vae = train_model(&args, &data, 1.0, 0, "vae")?;
     step.next("training the same model as a plain autoencoder (beta 0)");
-    let ae = train_model(&args, &data, 0.0, "autoencoder")?;
+    let ae = train_model(&args, &data, 0.0, 0, "autoencoder")?;
+    step.next("training the chip's model: the VAE conditional on the class");
+    let cvae = train_model(&args, &data, 1.0, data.classes(), "cvae")?;
 
-    step.next("exporting both decoders to int8 blobs");
-    let (vae_blob, fidelity) = export(&args, &vae, &data, "vae")?;
+    step.next("exporting the decoders to int8 blobs");
+    let (vae_blob, _) = export(&args, &vae, &data, "vae")?;
     let (ae_blob, _) = export(&args, &ae, &data, "autoencoder")?;
+    let (cvae_blob, fidelity) = export(&args, &cvae, &data, "cvae")?;
     let vae_model = Model::from_bytes(&vae_blob).context("the VAE's blob")?;
     let ae_model = Model::from_bytes(&ae_blob).context("the autoencoder's blob")?;
+    let cvae_model = Model::from_bytes(&cvae_blob).context("the conditional VAE's blob")?;
 
     step.next("prior samples on the host, and their distance to real images");
     let vae_prior = host_images(&vae_model, args.seed, PRIOR_SAMPLES, Draw::Prior)?;
@@ -139,6 +143,13 @@ pub fn run(args: Args) -> Result<()> {
     let judge = load_judge(&data, None)?.judge;
     let vae_judged = host_images(&vae_model, args.seed, JUDGED, Draw::Prior)?;
     let ae_judged = host_images(&ae_model, args.seed, JUDGED, Draw::Prior)?;
+    let vae_fitted = host_images(&vae_model, args.seed, JUDGED, Draw::Fitted)?;
+    let cvae_fitted = host_images(&cvae_model, args.seed, JUDGED, Draw::Fitted)?;
+    let classes = score_draws(&cvae_model)
+        .into_iter()
+        .find(|kind| kind.parts.iter().all(|(_, class)| class.is_some()))
+        .context("the conditional VAE draws classes")?;
+    let (cvae_classes, asked) = kind_images(&cvae_model, &classes, args.seed, JUDGED, |_| {})?;
     let measures = [
         Measure::of(
             "test images (real)",
@@ -155,10 +166,31 @@ pub fn run(args: Args) -> Result<()> {
             &reference,
             &judge,
         ),
+        Measure::of(
+            "VAE, fitted-density samples",
+            &vae_fitted,
+            None,
+            &reference,
+            &judge,
+        ),
+        Measure::of(
+            "conditional VAE, fitted-density samples",
+            &cvae_fitted,
+            None,
+            &reference,
+            &judge,
+        ),
+        Measure::of(
+            "conditional VAE, class draws",
+            &cvae_classes,
+            asked.as_deref(),
+            &reference,
+            &judge,
+        ),
     ];
 
     step.next("building the firmware and generating on the Cortex-M4 in QEMU");
-    let blob_path = args.out.join("vae.tvae");
+    let blob_path = args.out.join("cvae.tvae");
     let machine = Machine::Mps2An386;
     let elf = firmware::build(machine)?;
     let sizes = Sizes::of_file(&elf, machine)?;
@@ -166,21 +198,25 @@ pub fn run(args: Args) -> Result<()> {
         elf: &elf,
         machine,
         blob: &blob_path,
-        model: &vae_model,
+        model: &cvae_model,
         timeout: Duration::from_secs(300),
     };
-    let (chip_prior, mut identical) =
-        generate_checked(&chip, args.seed, PRIOR_SAMPLES, Draw::Prior)?;
+    let (chip_samples, mut identical) =
+        generate_checked(&chip, args.seed, PRIOR_SAMPLES, Draw::Fitted)?;
     write_grid(
         &args.out,
-        "chip-prior",
-        &Grid::new(&chip_prior, shape, 8)?
-            .title(format!("Cortex-M4 (QEMU), seed {}: z ~ N(0, I)", args.seed)),
+        "chip-samples",
+        &Grid::new(&chip_samples, shape, 8)?.title(format!(
+            "Cortex-M4 (QEMU), seed {}: the fitted density",
+            args.seed
+        )),
     )?;
+    // N(0, I) on the chip too: checked, not drawn.
+    identical &= generate_checked(&chip, args.seed, PRIOR_SAMPLES, Draw::Prior)?.1;
 
     step.next("one grid per class and interpolation strips on the chip");
     let mut class_grid = Vec::new();
-    for class in 0..vae_model.classes() {
+    for class in 0..cvae_model.classes() {
         let seed = args.seed + u64::from(class);
         let (images, same) = generate_checked(&chip, seed, PER_CLASS, Draw::Class(class))?;
         identical &= same;
@@ -191,7 +227,7 @@ pub fn run(args: Args) -> Result<()> {
         "chip-classes",
         &Grid::new(&class_grid, shape, PER_CLASS as usize)?
             .title("Cortex-M4 (QEMU): one row per class")
-            .row_labels(data.class_names(vae_model.classes())),
+            .row_labels(data.class_names(cvae_model.classes())),
     )?;
     let mut strips = Vec::new();
     for strip in 0..STRIPS {
@@ -203,7 +239,7 @@ pub fn run(args: Args) -> Result<()> {
         &args.out,
         "chip-interpolation",
         &Grid::new(&strips, shape, STEPS as usize)?
-            .title("Cortex-M4 (QEMU): from one prior draw to another")
+            .title("Cortex-M4 (QEMU): from one draw to another")
             .row_labels((0..STRIPS).map(|strip| format!("seed {}", args.seed + strip))),
     )?;
 
@@ -213,14 +249,14 @@ pub fn run(args: Args) -> Result<()> {
     step.next("summary");
     let summary = summary(&SummaryInput {
         args: &args,
-        vae: &vae,
+        vae: &cvae,
         fidelity: &fidelity,
-        blob_bytes: vae_blob.len(),
+        blob_bytes: cvae_blob.len(),
         identical,
         measures: &measures,
         sizes,
         instructions,
-        macs: macs(&vae_model),
+        macs: macs(&cvae_model),
     });
     let path = args.out.join("summary.md");
     std::fs::write(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
@@ -253,10 +289,17 @@ fn copy_readme_pictures(out: &std::path::Path, dir: &std::path::Path) -> Result<
     Ok(())
 }
 
-/// Trains the demo's MLP with `beta` into `out/name`, as `tinyvae train`
-/// does.
-fn train_model(args: &Args, data: &DataSet, beta: f64, name: &str) -> Result<Trained> {
-    let config = TrainingConfig::new(VaeConfig::new(Arch::Mlp), Backend::default())
+/// Trains the demo's MLP with `beta` (conditional on `classes` classes, 0:
+/// unconditional) into `out/name`, as `tinyvae train` does.
+fn train_model(
+    args: &Args,
+    data: &DataSet,
+    beta: f64,
+    classes: usize,
+    name: &str,
+) -> Result<Trained> {
+    let model = VaeConfig::new(Arch::Mlp).with_classes(classes);
+    let config = TrainingConfig::new(model, Backend::default())
         .with_epochs(args.epochs)
         .with_beta(beta)
         .with_seed(args.seed);
@@ -360,7 +403,8 @@ fn generate_checked(chip: &Lab<'_>, seed: u64, count: u32, draw: Draw) -> Result
 /// `tinyvae bench` measures them.
 fn instructions_per_image(chip: &Lab<'_>, seed: u64) -> Result<(u64, u64)> {
     let elf = firmware::build_bench(chip.machine)?;
-    let rows = crate::bench::measure(&elf, chip.machine, chip.blob, chip.model, seed, 1)?;
+    let draw = chip.model.default_draw();
+    let rows = crate::bench::measure(&elf, chip.machine, chip.blob, chip.model, draw, seed, 1)?;
     let total = |kernel: &str| -> Result<u64> {
         rows.iter()
             .find(|row| row.kernel == kernel)
@@ -393,7 +437,7 @@ fn summary(input: &SummaryInput<'_>) -> String {
     if let Some(m) = last {
         let _ = writeln!(
             s,
-            "| test NELBO, float MLP VAE after {} epochs | {:.2} nats/image (BCE {:.2} + KL {:.2}) |",
+            "| test NELBO (-log p(x | class)), float conditional MLP VAE after {} epochs | {:.2} nats/image (BCE {:.2} + KL {:.2}) |",
             m.epoch, m.test.nelbo, m.test.bce, m.test.kl
         );
     }
@@ -431,15 +475,15 @@ fn summary(input: &SummaryInput<'_>) -> String {
         "| firmware flash / static RAM | {} / {} bytes |",
         input.sizes.flash, input.sizes.static_ram
     );
+    let _ = writeln!(s, "\n## The seed's argument, and what the chip draws\n");
     let _ = writeln!(
         s,
-        "\n## The seed's argument: prior samples of a VAE vs a plain autoencoder\n"
-    );
-    let _ = writeln!(
-        s,
-        "{JUDGED} images each, decoded by the int8 decoders. Confidence: the judge (a small \
-         CNN trained on the real training images, `tinyvae score`), mean of its top class \
-         probability. FD: Frechet distance between the judge's features of the images and of \
+        "{JUDGED} images each, decoded by the int8 decoders: prior samples z ~ N(0, I) of the \
+         VAE and of the same model trained as a plain autoencoder, then the draws the chip \
+         makes by default (the latent density fitted at export) and the conditional VAE's \
+         class draws (accuracy: the judge's class against the class asked). Confidence: the \
+         judge (a small CNN trained on the real training images, `tinyvae score`), mean of its \
+         top class probability. FD: Frechet distance between the judge's features of the images and of \
          the real test images. Distance: mean RMS distance (gray levels) to the nearest of \
          {REFERENCE_IMAGES} training images.\n"
     );
@@ -460,7 +504,7 @@ fn summary(input: &SummaryInput<'_>) -> String {
     }
     let _ = writeln!(
         s,
-        "\nPictures in {}: prior-vae.png, prior-autoencoder.png, chip-prior.png, chip-classes.png, chip-interpolation.png, vae/ and autoencoder/ (reconstructions, samples, loss curve).",
+        "\nPictures in {}: prior-vae.png, prior-autoencoder.png, chip-samples.png, chip-classes.png, chip-interpolation.png, vae/, autoencoder/ and cvae/ (reconstructions, samples, loss curve).",
         input.args.out.display()
     );
     s

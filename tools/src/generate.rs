@@ -27,10 +27,11 @@ pub fn host_images(model: &Model<'_>, seed: u64, count: u32, draw: Draw) -> Resu
     Ok(pixels)
 }
 
-/// The int8 latents (`count` x latent size) of the same request as
+/// The int8 decoder inputs (`count` x [`Model::input_len`]: z, then a
+/// conditional decoder's one-hot class) of the same request as
 /// [`host_images`]: exactly the images' latents.
 pub fn host_latents(model: &Model<'_>, seed: u64, count: u32, draw: Draw) -> Result<Vec<i8>> {
-    let mut zs = Vec::with_capacity(model.latent_dim() * count as usize);
+    let mut zs = Vec::with_capacity(model.input_len() * count as usize);
     model
         .for_each_latent(draw, count, &mut seeded_rng(seed), |_, z| {
             zs.extend_from_slice(z);

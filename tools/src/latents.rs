@@ -15,22 +15,27 @@ pub struct Args {
 }
 
 /// Runs `latents`: one row per image, `image,q_0..q_{d-1},z_0..z_{d-1}`
-/// with `q` the int8 codes and `z = scale * (q - zero_point)`.
+/// with `q` the int8 codes and `z = scale * (q - zero_point)`, and for a
+/// class-conditional decoder its one-hot input codes `c_0..c_{k-1}` after
+/// them (the class's code is `Condition::one`, the others 0).
 pub fn run(args: Args) -> Result<()> {
     let file = args.request.read_blob()?;
     let model = file.model()?;
-    let zs = args.request.host_latents(&model)?;
+    let inputs = args.request.host_latents(&model)?;
     let quant = model.z_quant();
     let dims = model.latent_dim();
     let mut csv = String::from("image");
     (0..dims).for_each(|d| _ = write!(csv, ",q_{d}"));
     (0..dims).for_each(|d| _ = write!(csv, ",z_{d}"));
+    (dims..model.input_len()).for_each(|k| _ = write!(csv, ",c_{}", k - dims));
     csv.push('\n');
-    for (i, z) in zs.chunks(dims).enumerate() {
+    for (i, input) in inputs.chunks(model.input_len()).enumerate() {
+        let (z, class) = input.split_at(dims);
         _ = write!(csv, "{i}");
         z.iter().for_each(|q| _ = write!(csv, ",{q}"));
         z.iter()
             .for_each(|&q| _ = write!(csv, ",{}", quant.dequantize(q)));
+        class.iter().for_each(|q| _ = write!(csv, ",{q}"));
         csv.push('\n');
     }
     print!("{csv}");
