@@ -30,7 +30,7 @@ pub struct Args {
     pub latent: usize,
     #[arg(long, value_parser = parse_channels, value_name = "C0,C1", help = format!(
         "With --model conv: channels C0,C1 of the decoder's 7x7 and 14x14 feature maps. \
-         Its int8 weights take latent*49*C0 + 16*C0*C1 + 16*C1 bytes and its scratch \
+         Its int8 weights take (latent + classes)*49*C0 + 16*C0*C1 + 16*C1 bytes and its scratch \
          196*C1 + max(49*C0, 784) bytes; the default fits a Cortex-M0 with 16 KB of RAM \
          [default: {}]",
         channels_text(CONV_DECODER_CHANNELS)

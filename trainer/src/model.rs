@@ -50,7 +50,7 @@ pub struct VaeConfig {
     pub latent: usize,
     /// Of `Arch::Conv`: channels `[C0, C1]` of the decoder's 7x7 and 14x14
     /// feature maps (ignored by `Arch::Mlp`). The int8 decoder's weights
-    /// take `latent*49*C0 + 16*C0*C1 + 16*C1` bytes and its scratch
+    /// take `(latent + classes)*49*C0 + 16*C0*C1 + 16*C1` bytes and its scratch
     /// `196*C1 + max(49*C0, 784)` (the larger of the two transposed
     /// convolutions' input plus output).
     #[config(default = "CONV_DECODER_CHANNELS")]
