@@ -224,7 +224,7 @@ fn round_shift(x: i64, shift: u32) -> i64 {
 }
 
 /// A real value in Q16.16, rounded half away from zero and saturated (for
-/// building [`Latent::Posterior`] and prototypes on the host).
+/// building [`Latent::Posterior`] on the host).
 pub fn to_q16(value: f32) -> i32 {
     let scaled = f64::from(value) * f64::from(ONE_Q16);
     let rounded = if scaled >= 0.0 {

@@ -177,7 +177,7 @@ fn replies_round_trip() {
         Reply::Done { images: 3 },
         Reply::Error(Refusal {
             kind: Problem::UnknownClass,
-            detail: "the blob has no prototype for that class",
+            detail: "the model has no such class",
         }),
         Reply::Log(&[0x00, 0x01, 0xff, 0x00]),
     ];

@@ -237,7 +237,7 @@ fn class_samples_come_from_their_class_density() {
             .count();
         assert!(
             hits * 10 >= per_class * 8,
-            "class {class}: {hits}/{per_class} nearest to their prototype"
+            "class {class}: {hits}/{per_class} nearest to their class's mean latent"
         );
     }
 }
