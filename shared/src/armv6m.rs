@@ -43,7 +43,7 @@
 
 use core::arch::naked_asm;
 
-use crate::layers::ConvGeometry;
+use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
 use crate::subpixel::{
     self, ChannelBackend, GroupTap, LANES, LaneBackend, MAX_PHASE_TAPS, PixelTap,

@@ -61,7 +61,7 @@
 
 use core::arch::asm;
 
-use crate::layers::ConvGeometry;
+use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
 use crate::subpixel::{self, ChannelBackend, LANES, PixelTap};
 

@@ -9,7 +9,8 @@
 //! [`crate::layout`]. The shapes and array lengths are those checked by
 //! [`crate::Model`]'s validation; the kernels trust them.
 
-use crate::blob::{Hwc, Layer, Op, tap};
+use crate::blob::{Layer, Op, tap};
+use crate::geometry::ConvGeometry;
 use crate::layout::DenseLayout;
 use crate::requant::Requantizer;
 
@@ -184,15 +185,6 @@ fn dense_dsp(
         ];
         requant.finish_quad(params, sums, outputs);
     }
-}
-
-/// Shapes of a transposed convolution.
-pub(crate) struct ConvGeometry {
-    pub input: Hwc,
-    pub output: Hwc,
-    pub kernel: [u8; 2],
-    pub stride: [u8; 2],
-    pub padding: [u8; 2],
 }
 
 /// Most taps along one axis of one output pixel that [`conv_transpose_2d`]

@@ -33,6 +33,7 @@ pub mod boards;
 mod dsp;
 mod error;
 pub mod fixedpoint;
+mod geometry;
 pub mod hash;
 #[cfg(feature = "std")]
 mod host;

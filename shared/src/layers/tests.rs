@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::blob::{Activation, Quant};
+use crate::blob::{Activation, Hwc, Quant};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::fixedpoint::quantize_multiplier;
 use crate::requant::{high_product_halves, requantize};

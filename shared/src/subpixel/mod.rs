@@ -30,7 +30,7 @@
 //! the gather kernels' and do not depend on the order of the terms, so
 //! every backend gives their bytes (the tests compare them).
 
-use crate::layers::ConvGeometry;
+use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
 
 #[cfg(any(test, tinyvae_armv6m))]

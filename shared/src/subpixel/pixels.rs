@@ -2,7 +2,7 @@
 //! the Cortex-M0's form for layers with fewer than four output channels.
 
 use super::{LANES, MAX_PHASE_TAPS, dims};
-use crate::layers::ConvGeometry;
+use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
 
 /// One tap of a lane group: where its weights start within an output

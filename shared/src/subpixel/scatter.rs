@@ -3,7 +3,7 @@
 //! for layers with fewer than four output channels.
 
 use super::{ChannelBackend, LANES, PixelTap, dims};
-use crate::layers::ConvGeometry;
+use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
 
 /// Longest run of output pixels of [`conv_transpose_scatter`].

@@ -13,12 +13,8 @@ use std::process::Command;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::Machine;
-use super::sources;
+use super::sources::{self, FIRMWARE_DIR_VAR};
 use crate::fail::bad_input;
-
-/// The environment variable that names the firmware's directory to build in
-/// (a tinyvae checkout's `firmware/`), overriding the others.
-pub const FIRMWARE_DIR_VAR: &str = "TINYVAE_FIRMWARE_DIR";
 
 /// The thumb targets the firmware builds for, as `rustup target add` takes them.
 const TARGETS: &str = "thumbv7em-none-eabihf thumbv6m-none-eabi";

@@ -33,11 +33,11 @@ mod qemu;
 mod sources;
 
 pub use bench::{Bench, BenchImage, FloatDiff, KernelMean, ProtocolCost, bench};
-pub use build::{
-    FIRMWARE_DIR_VAR, build, build_bench, build_with, checkout_firmware_dir, firmware_dir,
-};
+pub use build::{build, build_bench, build_with, checkout_firmware_dir, firmware_dir};
 pub use elf::{Sizes, elf_load_chunks, elf_sizes};
 pub use emulator::{Emulator, emulate_microbit};
 pub use lab::{Run, log_line, log_text, run};
 pub use machine::Machine;
-pub use sources::{PackedFile, cache_dir, packed_files, unpack_sources, unpacked_name};
+pub use sources::{
+    FIRMWARE_DIR_VAR, PackedFile, cache_dir, packed_files, unpack_sources, unpacked_name,
+};

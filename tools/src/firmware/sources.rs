@@ -11,6 +11,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::cache::cache_home;
 
+/// The environment variable that names the firmware's directory to build in
+/// (a tinyvae checkout's `firmware/`), overriding the checkout and the
+/// unpacked sources.
+pub const FIRMWARE_DIR_VAR: &str = "TINYVAE_FIRMWARE_DIR";
+
 /// The archive tools/build.rs wrote.
 static ARCHIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/firmware-sources.bin"));
 
@@ -82,7 +87,7 @@ pub fn cache_dir() -> Result<PathBuf> {
         format!(
             "no cache directory for the firmware's sources (neither XDG_CACHE_HOME nor HOME is set); \
              set one, or set {} to a tinyvae checkout's firmware/ directory",
-            super::build::FIRMWARE_DIR_VAR
+            FIRMWARE_DIR_VAR
         )
     })
 }
@@ -110,7 +115,7 @@ pub fn unpack_sources(cache: &Path) -> Result<PathBuf> {
         bail!(
             "this tinyvae was built without the firmware's sources (not from the tinyvae workspace); \
              set {} to a tinyvae checkout's firmware/ directory",
-            super::build::FIRMWARE_DIR_VAR
+            FIRMWARE_DIR_VAR
         );
     }
     fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
