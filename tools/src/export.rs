@@ -58,6 +58,11 @@ pub fn fidelity_path(blob: &Path) -> PathBuf {
 
 /// Runs `export`.
 pub fn run(args: Args) -> Result<()> {
+    let density = DensityOptions {
+        components_per_class: args.components,
+        temperature: args.temperature,
+    };
+    density.check().map_err(bad_input)?;
     let device = Backend::default().device();
     let checkpoint = load_checkpoint(&args.checkpoint, &device).map_err(|err| {
         bad_input(anyhow::anyhow!(
@@ -70,10 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         calibration_samples: args.calibration,
         fidelity_samples: args.fidelity,
         seed: args.seed,
-        density: DensityOptions {
-            components_per_class: args.components,
-            temperature: args.temperature,
-        },
+        density,
         ..options(&args.data, checkpoint.epoch)
     };
     eprintln!(

@@ -66,8 +66,13 @@ fn train(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
 }
 
 fn export(dir: &Path, checkpoint: &Path, blob: &Path) -> std::process::Output {
+    export_with(dir, checkpoint, blob, &[])
+}
+
+/// [`export`] with `extra` flags.
+fn export_with(dir: &Path, checkpoint: &Path, blob: &Path, extra: &[&str]) -> std::process::Output {
     let data = dir.join("data");
-    tinyvae(&[
+    let args = [
         "export",
         "--checkpoint",
         checkpoint.to_str().unwrap(),
@@ -79,7 +84,8 @@ fn export(dir: &Path, checkpoint: &Path, blob: &Path) -> std::process::Output {
         "40",
         "--fidelity",
         "20",
-    ])
+    ];
+    tinyvae(&[&args[..], extra].concat())
 }
 
 /// Exports `checkpoint` to `blob`, which must succeed: the blob's bytes and
@@ -108,6 +114,11 @@ fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
     let model = Model::from_bytes(&bytes).unwrap();
     assert_eq!(model.latent_dim(), 4);
     assert_eq!(model.classes(), 4);
+    // Conditional by default, with a fitted density to draw from.
+    assert_eq!(model.condition().map(|c| c.classes), Some(4));
+    assert_eq!(model.input_len(), 4 + 4);
+    assert_eq!(model.density().map(|d| d.classes), Some(4));
+    assert_eq!(model.default_draw(), tinyvae_shared::Draw::Fitted);
     assert_eq!(model.body().metadata.model, "mlp");
     assert_eq!(model.body().metadata.epochs, 1);
     let report: serde_json::Value =
@@ -120,6 +131,15 @@ fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
     assert!(String::from_utf8(out.stdout).unwrap().contains("PSNR"));
 
     // Bad input: one line naming the problem, exit 2, nothing written.
+    for (flags, problem) in [
+        (["--components", "0"], "0 components per class"),
+        (["--temperature", "0"], "temperature 0 is not positive"),
+    ] {
+        let blob = dir.path().join("never.tvae");
+        let stderr = assert_bad_input(export_with(dir.path(), &run, &blob, &flags), problem);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!blob.exists() && !dir.path().join("never.fidelity.json").exists());
+    }
     let missing = dir.path().join("no-such-run");
     let config = run.join("checkpoints/epoch-0001/config.json");
     let text = std::fs::read_to_string(&config).unwrap();

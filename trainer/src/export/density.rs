@@ -44,6 +44,23 @@ pub struct DensityOptions {
     pub temperature: f64,
 }
 
+impl DensityOptions {
+    /// Why these options cannot fit a density, if they cannot: checked
+    /// before any work, so a bad flag fails at once.
+    pub fn check(&self) -> Result<(), ExportError> {
+        if self.components_per_class == 0 {
+            return Err(ExportError::Density("0 components per class".into()));
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(ExportError::Density(format!(
+                "temperature {} is not positive",
+                self.temperature
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for DensityOptions {
     fn default() -> Self {
         Self {
@@ -76,15 +93,7 @@ pub fn fit_density(
     train: &Split,
     options: &DensityOptions,
 ) -> Result<OwnedDensity, ExportError> {
-    if options.components_per_class == 0 {
-        return Err(ExportError::Density("0 components per class".into()));
-    }
-    if !(options.temperature > 0.0 && options.temperature.is_finite()) {
-        return Err(ExportError::Density(format!(
-            "temperature {} is not positive",
-            options.temperature
-        )));
-    }
+    options.check()?;
     let latent = model.latent();
     let classes = train.labels.iter().max().map_or(0, |&m| usize::from(m) + 1);
     let (mu, _) = encode(model, train);
