@@ -144,7 +144,7 @@ pub struct Board {
 
 impl Board {
     pub fn init() -> Self {
-        crate::link::install(Transport {
+        super::install(Transport {
             stdout: semihosting::io::stdout().ok(),
             buffer: heapless::Vec::new(),
         });
@@ -188,7 +188,7 @@ impl Board {
 
     /// Ends the run; QEMU exits with `code`.
     fn finish(&mut self, code: i32) -> ! {
-        crate::link::flush();
+        super::flush();
         semihosting::process::exit(code)
     }
 }
@@ -196,13 +196,13 @@ impl Board {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     defmt::error!("panic: {}", defmt::Display2Format(info));
-    crate::link::flush();
+    super::flush();
     semihosting::process::exit(101)
 }
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     defmt::error!("hard fault at pc {=u32:#010x}", frame.pc());
-    crate::link::flush();
+    super::flush();
     semihosting::process::exit(102)
 }

@@ -14,8 +14,6 @@ use microbit_v1::hal::pac;
 pub use microbit_v1::hal::rng::Rng;
 use microbit_v1::hal::uart::{Baudrate, Parity, Uart};
 
-use crate::link;
-
 /// The byte stream to the host.
 pub type Transport = Uart<pac::UART0>;
 
@@ -34,7 +32,7 @@ pub fn start() -> Rng {
         Baudrate::BAUD115200,
     );
     prime_transmitter();
-    link::install(uart);
+    super::install(uart);
     Rng::new(board.RNG)
 }
 

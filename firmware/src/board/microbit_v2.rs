@@ -14,8 +14,6 @@ pub use microbit_v2::hal::rng::Rng;
 use microbit_v2::hal::uarte::{self, Baudrate, Parity, Uarte, UarteRx, UarteTx};
 use static_cell::ConstStaticCell;
 
-use crate::link;
-
 /// EasyDMA transfers from RAM: the transmit buffer (one DMA transfer per
 /// 64 bytes) and the one-byte receive buffer.
 static TX: ConstStaticCell<[u8; 64]> = ConstStaticCell::new([0; 64]);
@@ -70,6 +68,6 @@ pub fn start() -> Rng {
     let Ok((tx, rx)) = uarte.split(TX.take(), RX.take()) else {
         unreachable!("the buffers are in RAM, where EasyDMA reads")
     };
-    link::install(Transport { tx, rx });
+    super::install(Transport { tx, rx });
     Rng::new(board.RNG)
 }

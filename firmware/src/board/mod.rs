@@ -1,10 +1,12 @@
 //! Boards, one per feature, each a small file over the board-agnostic main
 //! loop in `main.rs`. A board provides a `Transport` (an embedded-io byte
 //! stream to the host) and a `Board` with `init` (which installs the
-//! transport), `next_command`, `seed` and `served`. The real boards share
-//! the `Board` below and supply only `start` (clocks, UART, RNG); this
-//! module also gives each machine's memory facts (`NAME`, the blob region,
-//! the buffer sizes) from `tinyvae_shared::boards`.
+//! transport here, where `link.rs` and the panic handlers reach it through
+//! [`with_transport`] and [`flush`]: the boards never call the protocol's
+//! side), `next_command`, `seed` and `served`. The real boards share the
+//! `Board` below and supply only `start` (clocks, UART, RNG); this module
+//! also gives each machine's memory facts (`NAME`, the blob region, the
+//! buffer sizes) from `tinyvae_shared::boards`.
 //!
 //! - `lab`: the QEMU lab machines (semihosting; `qemu`, and `bench` builds);
 //! - `microbit`: the BBC micro:bit v1 as a user flashes it (also what QEMU
@@ -46,7 +48,51 @@ const LAYOUT: Layout = boards::MICROBIT_V2;
 #[cfg(feature = "stm32f429i-disc1")]
 const LAYOUT: Layout = boards::STM32F429I_DISC1;
 
+use core::cell::RefCell;
+
+use critical_section::Mutex;
 use tinyvae_shared::boards::{self, Layout};
+
+/// The board's transport once its `init` (or `start`) has installed it:
+/// the one byte stream to the host, which the protocol's replies and the
+/// defmt logger share (`link.rs` writes to it through [`with_transport`]).
+static TRANSPORT: Mutex<RefCell<Option<Transport>>> = Mutex::new(RefCell::new(None));
+
+/// Hands the board's transport to [`with_transport`]; each board calls it
+/// once, when it starts.
+fn install(transport: Transport) {
+    critical_section::with(|cs| TRANSPORT.borrow(cs).replace(Some(transport)));
+}
+
+/// Runs `f` on the transport, unless there is none yet or it is busy (a
+/// log line written from inside a send): those bytes are dropped.
+pub fn with_transport<R>(f: impl FnOnce(&mut Transport) -> R) -> Option<R> {
+    critical_section::with(|cs| {
+        let mut transport = TRANSPORT.borrow(cs).try_borrow_mut().ok()?;
+        transport.as_mut().map(f)
+    })
+}
+
+/// Pushes out whatever the transport buffers.
+pub fn flush() {
+    with_transport(|transport| {
+        let _ = embedded_io::Write::flush(transport);
+    });
+}
+
+/// A received byte, if one is waiting.
+#[cfg(not(feature = "semihost"))]
+fn try_read() -> Option<u8> {
+    use embedded_io::{Read, ReadReady};
+    with_transport(|transport| {
+        let mut byte = [0];
+        match transport.read_ready() {
+            Ok(true) => matches!(transport.read(&mut byte), Ok(1)).then_some(byte[0]),
+            _ => None,
+        }
+    })
+    .flatten()
+}
 
 /// The board's name.
 pub const NAME: &str = LAYOUT.name;
@@ -86,7 +132,7 @@ impl Board {
         &mut self,
     ) -> Result<tinyvae_shared::protocol::Command, tinyvae_shared::protocol::FrameError> {
         loop {
-            if let Some(byte) = crate::link::try_read()
+            if let Some(byte) = try_read()
                 && let Some(command) = self.commands.push(byte)
             {
                 return command;
@@ -109,7 +155,7 @@ impl Board {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     defmt::error!("panic: {}", defmt::Display2Format(info));
-    crate::link::flush();
+    flush();
     loop {
         cortex_m::asm::wfi();
     }

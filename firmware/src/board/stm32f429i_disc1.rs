@@ -21,8 +21,6 @@ use stm32f4xx_hal::{
     serial::{self, Serial},
 };
 
-use crate::link;
-
 /// USART1, with one byte of look-ahead so that "is a byte waiting?" can be
 /// asked of a driver whose reads consume.
 pub struct Transport {
@@ -95,7 +93,7 @@ pub fn start() -> Rng {
     ) else {
         unreachable!("115200 baud is reachable from 84 MHz")
     };
-    link::install(Transport {
+    super::install(Transport {
         serial,
         waiting: None,
     });
