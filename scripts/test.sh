@@ -43,7 +43,7 @@ step "firmware: fmt and clippy for every board, release builds of the boards QEM
     CARGO_TARGET_DIR=target/stm32f429i-disc1 cargo build --release --no-default-features --features stm32f429i-disc1
 )
 
-step "the fuzz target builds (run it with cargo-fuzz: see shared/README.md)"
+step "the fuzz targets build (run them with cargo-fuzz: see shared/README.md)"
 cargo build --manifest-path shared/fuzz/Cargo.toml
 
 step "cargo test --workspace (every test binary, even after a failure)"
