@@ -35,6 +35,27 @@ pub fn small_weights() -> [Vec<f32>; 2] {
     ]
 }
 
+/// A quantized dense layer, `inputs -> outputs`, of float weights `w`
+/// (`[outputs][inputs]`) and biases `b`.
+fn dense(
+    inputs: u16,
+    outputs: u16,
+    activation: Activation,
+    (input, output): (Quant, Quant),
+    w: &[f32],
+    b: &[f32],
+) -> OwnedLayer {
+    OwnedLayer::quantize(
+        Op::Dense { inputs, outputs },
+        activation,
+        input,
+        output,
+        w,
+        b,
+    )
+    .unwrap()
+}
+
 pub fn small_model() -> OwnedModel {
     let z = Quant {
         scale: 0.03,
@@ -43,9 +64,6 @@ pub fn small_model() -> OwnedModel {
     let hidden = Quant::from_range(0.0, 2.0).unwrap();
     let logits = Quant::from_range(-4.0, 4.0).unwrap();
     let [w1, w2] = small_weights();
-    let dense = |inputs, outputs, act, input, output, w: &[f32], b: &[f32]| {
-        OwnedLayer::quantize(Op::Dense { inputs, outputs }, act, input, output, w, b).unwrap()
-    };
     OwnedModel {
         latent_dim: 2,
         image: Hwc {
@@ -54,8 +72,8 @@ pub fn small_model() -> OwnedModel {
             channels: 1,
         },
         layers: vec![
-            dense(2, 6, Activation::Relu, z, hidden, &w1, &[0.1; 6]),
-            dense(6, 4, Activation::Linear, hidden, logits, &w2, &[-0.2; 4]),
+            dense(2, 6, Activation::Relu, (z, hidden), &w1, &[0.1; 6]),
+            dense(6, 4, Activation::Linear, (hidden, logits), &w2, &[-0.2; 4]),
         ],
         output_table: sigmoid_table(logits),
         condition_classes: 0,
@@ -104,9 +122,6 @@ pub fn image_sized_model() -> OwnedModel {
     let w2: Vec<f32> = (0..16 * 784)
         .map(|i| ((i * 7919 % 23) as f32 - 11.0) / 8.0)
         .collect();
-    let dense = |inputs, outputs, act, input, output, w: &[f32], b: &[f32]| {
-        OwnedLayer::quantize(Op::Dense { inputs, outputs }, act, input, output, w, b).unwrap()
-    };
     OwnedModel {
         latent_dim: 2,
         image: Hwc {
@@ -115,13 +130,12 @@ pub fn image_sized_model() -> OwnedModel {
             channels: 1,
         },
         layers: vec![
-            dense(2, 16, Activation::Relu, z, hidden, &w1, &[0.2; 16]),
+            dense(2, 16, Activation::Relu, (z, hidden), &w1, &[0.2; 16]),
             dense(
                 16,
                 784,
                 Activation::Linear,
-                hidden,
-                logits,
+                (hidden, logits),
                 &w2,
                 &[-0.5; 784],
             ),

@@ -95,7 +95,10 @@ pub fn fit_density(
 ) -> Result<OwnedDensity, ExportError> {
     options.check()?;
     let latent = model.latent();
-    let classes = train.labels.iter().max().map_or(0, |&m| usize::from(m) + 1);
+    // A conditional model's classes, even one the split happens to lack
+    // (refused below with its count rather than as a mismatch later).
+    let labels = train.labels.iter().max().map_or(0, |&m| usize::from(m) + 1);
+    let classes = labels.max(model.classes());
     let (mu, _) = encode(model, train);
     let mut components = Vec::new();
     for class in 0..classes {

@@ -24,7 +24,7 @@ mod layout;
 
 use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Hwc, Quant};
-use tinyvae_shared::write::{OwnedLayer, OwnedModel, QuantizeError, sigmoid_table};
+use tinyvae_shared::write::{OwnedLayer, OwnedModel, QuantizeError, one_code, sigmoid_table};
 
 use crate::data::{SIDE, Split};
 use crate::evaluation::test_nelbo;
@@ -60,10 +60,6 @@ pub enum ExportError {
     /// covariance beyond repair).
     #[error("fitting the latent density: {0}")]
     Density(String),
-    /// A conditional decoder's one-hot 1.0 has no int8 code in z's
-    /// quantization.
-    #[error("z's quantization (scale {0}) cannot represent the class input 1.0")]
-    ClassInput(f32),
 }
 
 /// Knobs of the export; the defaults are what `tinyvae export` uses.
@@ -161,18 +157,14 @@ pub fn export(
     Ok(blob)
 }
 
-/// The chip feeds a conditional decoder's class as the int8 code
-/// `round(1 / z.scale)` (z's zero point is 0), whose real value
-/// `z.scale * round(1 / z.scale)` is only close to 1.0: the first layer's
-/// class columns (inputs `latent..` of each row of its dense weights
-/// `[out][in]`) are divided by it, so the product is exactly what the float
-/// model adds.
+/// The chip feeds a conditional decoder's class as the int8 code the
+/// writer puts in the blob ([`one_code`]), whose real value is only close
+/// to 1.0: the first layer's class columns (inputs `latent..` of each row
+/// of its dense weights `[out][in]`) are divided by that value, so the
+/// product is exactly what the float model adds.
 fn scale_class_columns(layer: &mut FloatLayer, latent: usize, z: Quant) -> Result<(), ExportError> {
-    let one = (1.0 / z.scale).round();
-    if z.zero_point != 0 || !(1.0..=127.0).contains(&one) {
-        return Err(ExportError::ClassInput(z.scale));
-    }
-    let real_one = z.scale * one;
+    let code = one_code(z).map_err(|source| ExportError::Quantize { layer: 0, source })?;
+    let real_one = z.dequantize(code);
     let inputs = layer.op.input_len().unwrap_or(0).max(1);
     for row in layer.weights.chunks_mut(inputs) {
         row[latent..].iter_mut().for_each(|w| *w /= real_one);

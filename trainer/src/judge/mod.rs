@@ -22,7 +22,6 @@ pub mod scores;
 
 use std::time::Instant;
 
-use burn::data::dataloader::batcher::Batcher;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
@@ -33,7 +32,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::run_in_pool;
-use crate::batch::{INFERENCE_BATCH, ImageBatcher, batched, values};
+use crate::batch::{INFERENCE_BATCH, ImageBatcher, LabelledBatcher, batched, values};
 use crate::data::{DataSet, PIXELS, SIDE, Split};
 use crate::model::{dense_layer, halving_conv};
 use crate::progress;
@@ -120,22 +119,6 @@ impl JudgeNet {
     }
 }
 
-/// Batches labelled images: the images as [`ImageBatcher`] makes them, and
-/// their labels as class indices `[batch]`.
-#[derive(Debug, Clone, Copy)]
-struct LabelledBatcher;
-
-impl<'a> Batcher<(&'a [u8], u8), (Tensor<2>, Tensor<1, Int>)> for LabelledBatcher {
-    fn batch(&self, items: Vec<(&'a [u8], u8)>, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-        let (images, labels): (Vec<&[u8]>, Vec<i64>) = items
-            .into_iter()
-            .map(|(image, label)| (image, i64::from(label)))
-            .unzip();
-        let targets = Tensor::from_data(TensorData::new(labels, [images.len()]), device);
-        (ImageBatcher.batch(images, device), targets)
-    }
-}
-
 /// What the judge computes for each image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outputs {
@@ -183,7 +166,7 @@ impl Judge {
 
     fn train_here(data: &DataSet, recipe: &Recipe, device: &Device) -> Self {
         let started = Instant::now();
-        let classes = class_count(data);
+        let classes = data.classes().max(1);
         let train_device = device.clone().autodiff();
         let mut rng = Rng::new(recipe.seed);
         let mut net = JudgeNet::init(classes, &mut rng, &train_device);
@@ -198,7 +181,8 @@ impl Judge {
             let items = order
                 .into_iter()
                 .map(|i| (data.train.image(i), data.train.labels[i]));
-            for (x, targets) in batched(items, recipe.batch, &LabelledBatcher, &train_device) {
+            for (x, labels) in batched(items, recipe.batch, &LabelledBatcher, &train_device) {
+                let targets = class_indices(&labels, &train_device); // [batch]
                 let (_, logits) = net.forward(x); // [batch, classes]
                 let grads =
                     GradientsParams::from_grads(loss.forward(logits, targets).backward(), &net);
@@ -289,14 +273,10 @@ impl Judge {
     }
 }
 
-/// Classes in `data`: one more than its largest label.
-fn class_count(data: &DataSet) -> usize {
-    data.train
-        .labels
-        .iter()
-        .chain(&data.test.labels)
-        .max()
-        .map_or(1, |&m| usize::from(m) + 1)
+/// Labels as the class indices `[n]` the cross-entropy loss takes.
+fn class_indices(labels: &[u8], device: &Device) -> Tensor<1, Int> {
+    let indices: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+    Tensor::from_data(TensorData::new(indices, [labels.len()]), device)
 }
 
 /// `(class, probability)` of the most probable class of each row of
