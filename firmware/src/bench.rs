@@ -82,6 +82,7 @@ pub fn run(
             if k == 0 {
                 let start = clock.now();
                 crate::link::send(&Reply::Image(Image {
+                    sequence: request.sequence(seed),
                     index: i,
                     latent: bytemuck::cast_slice(z),
                     pixels,

@@ -242,6 +242,7 @@ fn images(
         |index, z| {
             model.decode(z, scratch, pixels)?;
             link::send(&Reply::Image(Image {
+                sequence: request.sequence(seed),
                 index,
                 latent: bytemuck::cast_slice(z),
                 pixels,

@@ -35,8 +35,10 @@ static CRC: crc::Crc<u32> = crate::blob::CRC;
 /// Protocol version, sent in every [`Status`]. Bump it on any change to
 /// the bytes of a frame. Version 2 added [`Draw::Fitted`] (a request a
 /// version-1 board cannot decode) and made an [`Image`]'s `latent` the
-/// whole decoder input; every version-1 frame still has its bytes.
-pub const VERSION: u16 = 2;
+/// whole decoder input; version 3 made every [`Image`] name its sequence
+/// (seed, draw, count), so that the host can never file an image under
+/// another request's seed.
+pub const VERSION: u16 = 3;
 
 /// The frame delimiter.
 pub const DELIMITER: u8 = 0x00;
@@ -100,6 +102,15 @@ impl Request {
             first: images.start,
             end: images.end,
             ..self
+        }
+    }
+
+    /// The sequence this request's images belong to, drawn from `seed`.
+    pub const fn sequence(&self, seed: u64) -> Sequence {
+        Sequence {
+            seed,
+            draw: self.draw,
+            count: self.count,
         }
     }
 
@@ -195,10 +206,29 @@ pub struct Begin {
     pub request: Request,
 }
 
+/// Which sequence an image belongs to: images of one sequence are the same
+/// whichever request (slice) asked for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// The sampler's seed.
+    pub seed: u64,
+    /// What is drawn.
+    pub draw: Draw,
+    /// Images in the whole sequence.
+    pub count: u32,
+}
+
 /// One image and the decoder input it was decoded from.
+///
+/// It names its [`Sequence`]: after a stall, a reset or a lost [`Begin`],
+/// frames of an earlier answer can still be on the wire when the host has
+/// asked again, and only this tells the host which sequence an image
+/// belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image<'a> {
-    /// Its index in the request's sequence.
+    /// The sequence it belongs to.
+    pub sequence: Sequence,
+    /// Its index in the sequence.
     pub index: u32,
     /// The whole int8 decoder input (`Model::input_len` codes: z, then a
     /// class-conditional decoder's one-hot codes), as two's complement

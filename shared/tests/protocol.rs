@@ -5,7 +5,7 @@
 use tinyvae_shared::Draw;
 use tinyvae_shared::protocol::{
     Begin, Command, CommandReader, FrameError, Image, ModelInfo, Problem, Refusal, Reply, Request,
-    SeedSource, Status, unstuff_reply,
+    SeedSource, Sequence, Status, unstuff_reply,
 };
 
 /// The frame `reply` sends.
@@ -40,6 +40,7 @@ fn image() -> Reply<'static> {
     static PIXELS: [u8; 6] = [0, 1, 2, 254, 255, 0];
     static LATENT: [u8; 3] = [0x80, 0, 0x7f];
     Reply::Image(Image {
+        sequence: REQUEST.sequence(7),
         index: 9,
         latent: &LATENT,
         pixels: &PIXELS,
@@ -86,7 +87,7 @@ fn fitted_request_golden_bytes() {
         ]
     );
     assert_eq!(command_from_wire(&frame), [Ok(Command::Generate(request))]);
-    assert_eq!(tinyvae_shared::protocol::VERSION, 2);
+    assert_eq!(tinyvae_shared::protocol::VERSION, 3);
 }
 
 /// Reply bodies: a tag byte, then postcard. `Done { images: 3 }` is tag 4
@@ -99,18 +100,24 @@ fn reply_golden_bytes() {
     assert_eq!(done, [0x04, 0x03, 0x41, 0x86, 0xbc, 0xbc, 0x01, 0x80, 0x00]);
     assert_eq!(unstuff_reply(&done[..done.len() - 1]).unwrap()[..2], [4, 3]);
     let image = reply_frame(&image());
+    // Body: tag 3; the sequence: seed 7, draw Class(3) (variant 1, 3),
+    // count 16; index 9; latent [0x80, 0, 0x7f] and 6 pixels 0 1 2 254
+    // 255 0, each behind its length; then the CRC-32 and the end marker.
+    let body = [
+        0x03, 0x07, 0x01, 0x03, 0x10, 0x09, 0x03, 0x80, 0x00, 0x7f, 0x06, 0x00, 0x01, 0x02, 0xfe,
+        0xff, 0x00,
+    ];
+    let unstuffed = unstuff_reply(&image[..image.len() - 1]).unwrap();
+    assert_eq!(unstuffed, body);
+    let crc = tinyvae_shared::blob::CRC.checksum(&body).to_le_bytes();
+    assert_eq!(crc, [0xa1, 0xab, 0xe8, 0x59]);
+    // rzCOBS leaves the four zeros out and marks their places in a bitmap
+    // byte after every seven bytes.
     assert_eq!(
         image,
         [
-            // tag 3, index 9, latent [0x80, 0, 0x7f], 6 (pixel count):
-            // the zero is left out, bitmap 0x10 marks its place.
-            0x03, 0x09, 0x03, 0x80, 0x7f, 0x06, 0x10,
-            // pixels 0 1 2 254 255 0 and the CRC's first byte (0x48),
-            // bitmap 0x21 for the two zeros.
-            0x01, 0x02, 0xfe, 0xff, 0x48, 0x21,
-            // the rest of the CRC, the end marker, and a final bitmap whose
-            // high bits are rzCOBS's padding.
-            0x8b, 0x47, 0xfd, 0x01, 0x70, 0x00
+            0x03, 0x07, 0x01, 0x03, 0x10, 0x09, 0x03, 0x80, 0x81, 0x7f, 0x06, 0x01, 0x02, 0xfe,
+            0xff, 0x04, 0xa1, 0xab, 0xe8, 0x59, 0x01, 0x41, 0x00
         ]
     );
 }
@@ -195,7 +202,12 @@ fn large_image_round_trips() {
     let pixels: Vec<u8> = (0..784).map(|i| (i * 7 % 256) as u8).collect();
     let latent = [0_u8; 20];
     let reply = Reply::Image(Image {
-        index: 0,
+        sequence: Sequence {
+            seed: u64::MAX,
+            draw: Draw::Fitted,
+            count: 100_000,
+        },
+        index: 99_999,
         latent: &latent,
         pixels: &pixels,
     });

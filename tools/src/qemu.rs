@@ -100,14 +100,7 @@ pub fn run(args: Args) -> Result<()> {
         timeout,
     };
     let collected = lab.generate(request, print)?;
-    write_collected(
-        &collected,
-        model.image_shape(),
-        Some(&model),
-        args.check,
-        &args.out,
-        "qemu",
-    )
+    write_collected(&collected, &model, args.check, &args.out, "qemu")
 }
 
 /// A lab build (`mps2-an386`) and the blob it runs: what `tinyvae qemu`

@@ -9,8 +9,10 @@
 
 mod common;
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::rc::Rc;
 use std::time::Duration;
 
 use tinyvae_shared::protocol::{
@@ -18,7 +20,7 @@ use tinyvae_shared::protocol::{
 };
 use tinyvae_shared::{Draw, Model, seeded_rng};
 use tinyvae_tools::generate::host_images;
-use tinyvae_tools::link::{Board, Decoder};
+use tinyvae_tools::link::{Arrival, Board, Collected, Decoder, Known};
 
 /// What the line does to one frame the board sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,12 @@ enum Fault {
     /// Loses this frame and everything after it in the same answer: the
     /// host hears nothing more until it asks again.
     Silence,
+    /// The board restarts instead of sending this frame: it announces
+    /// itself (a `Status`, as at boot) and the rest of the answer is lost.
+    Restart,
+    /// An image of another sequence (the seed plus one) arrives in place
+    /// of this image: an earlier answer's frame still on the wire.
+    Foreign,
 }
 
 /// A board over a lossy line.
@@ -48,6 +56,8 @@ struct FakeBoard {
     silent: bool,
     /// The "hardware" seeds, one per request without a seed.
     hardware_seed: u64,
+    /// Image frames sent, over all answers.
+    images_sent: Rc<Cell<u32>>,
 }
 
 impl FakeBoard {
@@ -60,6 +70,7 @@ impl FakeBoard {
             faults,
             silent: false,
             hardware_seed: 1000,
+            images_sent: Rc::default(),
         }
     }
 
@@ -71,6 +82,23 @@ impl FakeBoard {
         self.frames += 1;
         for &(_, fault) in self.faults.iter().filter(|(n, _)| *n == number) {
             match fault {
+                Fault::Restart => {
+                    let status = self.status();
+                    self.line.extend(status);
+                    self.silent = true;
+                    return;
+                }
+                Fault::Foreign => {
+                    let Reply::Image(image) = reply else {
+                        panic!("Foreign applies to image frames");
+                    };
+                    let mut sequence = image.sequence;
+                    sequence.seed += 1;
+                    frame.clear();
+                    Reply::Image(Image { sequence, ..*image })
+                        .send(&mut frame)
+                        .unwrap();
+                }
                 Fault::Flip(i) => frame[i] ^= 0xff,
                 Fault::Drop(i) => {
                     frame.remove(i);
@@ -84,26 +112,38 @@ impl FakeBoard {
         }
     }
 
+    /// The board's `Status` frame.
+    fn status(&self) -> Vec<u8> {
+        let model = Model::from_bytes(&self.blob).unwrap();
+        let shape = model.image_shape();
+        let mut frame = Vec::new();
+        Reply::Status(Status {
+            protocol: VERSION,
+            board: "fake",
+            firmware: "0",
+            model: Ok(ModelInfo {
+                blob_len: self.blob.len() as u32,
+                blob_crc32: model.header().crc32,
+                latent: model.latent_dim() as u16,
+                shape: [shape.height, shape.width, shape.channels],
+                classes: model.classes(),
+                default_draw: model.default_draw(),
+            }),
+        })
+        .send(&mut frame)
+        .unwrap();
+        frame
+    }
+
     fn answer(&mut self, command: Command) {
         self.silent = false;
         let blob = self.blob.clone();
         let model = Model::from_bytes(&blob).unwrap();
         match command {
             Command::Hello => {
-                let shape = model.image_shape();
-                self.send(&Reply::Status(Status {
-                    protocol: VERSION,
-                    board: "fake",
-                    firmware: "0",
-                    model: Ok(ModelInfo {
-                        blob_len: blob.len() as u32,
-                        blob_crc32: model.header().crc32,
-                        latent: model.latent_dim() as u16,
-                        shape: [shape.height, shape.width, shape.channels],
-                        classes: model.classes(),
-                        default_draw: model.default_draw(),
-                    }),
-                }));
+                let status = self.status();
+                self.line.extend(status);
+                self.frames += 1;
             }
             Command::Generate(request) => {
                 let (seed, source) = match request.seed {
@@ -139,7 +179,9 @@ impl FakeBoard {
                     )
                     .unwrap();
                 for (index, latent, pixels) in &images {
+                    self.images_sent.set(self.images_sent.get() + 1);
                     self.send(&Reply::Image(Image {
+                        sequence: request.sequence(seed),
                         index: *index,
                         latent,
                         pixels,
@@ -264,7 +306,7 @@ fn a_line_that_damages_every_image_ends_with_a_clear_error() {
         .expect_err("cannot recover");
     let text = format!("{error:#}");
     assert!(
-        text.contains("images still missing after asking 5 times in vain"),
+        text.contains("2 images still missing after 5 rounds in a row brought none"),
         "{text}"
     );
 }
@@ -290,4 +332,98 @@ fn no_board_on_the_line_is_bad_input() {
         .expect("nobody answers");
     assert_eq!(tinyvae_tools::fail::exit_code(&error), 2);
     assert!(format!("{error:#}").contains("no tinyvae board answered on mute"));
+}
+
+/// The fake board's images of `request`'s sequence from `seed`, as the
+/// host replays them, one `Vec` per image.
+fn host_of(request: Request, seed: u64) -> Vec<Vec<u8>> {
+    let model_blob = blob();
+    let model = Model::from_bytes(&model_blob).unwrap();
+    let host = host_images(&model, seed, request.count, request.draw).unwrap();
+    host.chunks(model.image_len()).map(<[u8]>::to_vec).collect()
+}
+
+/// Asserts that `collected` holds every image of its request, each the
+/// host's replay of its seed.
+fn assert_replayed(collected: &Collected) {
+    let host = host_of(collected.request, collected.seed);
+    assert_eq!(collected.images.len(), host.len());
+    for (image, host) in collected.images.iter().zip(&host) {
+        assert_eq!(&image.pixels, host, "image {}", image.index);
+    }
+}
+
+#[test]
+fn a_board_that_restarts_mid_answer_is_asked_again_with_the_same_seed() {
+    let mut board = connect(vec![(image_frame(3), Fault::Restart)]);
+    let request = Request::new(Draw::Prior, 6, None);
+    let collected = board.generate(request, |_| {}).unwrap();
+    // The first answer's hardware seed, learnt from its Begin.
+    assert_eq!(collected.seed, 1001);
+    assert_eq!(collected.source, SeedSource::Hardware);
+    assert_eq!(collected.resent, 3);
+    assert_replayed(&collected);
+}
+
+#[test]
+fn a_board_that_restarts_before_its_seed_arrived_starts_over() {
+    let mut board = connect(vec![(1, Fault::Restart)]);
+    let request = Request::new(Draw::Class(1), 3, None);
+    let collected = board.generate(request, |_| {}).unwrap();
+    // The seed of the second answer: the first was never heard.
+    assert_eq!(collected.seed, 1002);
+    assert_replayed(&collected);
+}
+
+#[test]
+fn an_image_of_another_sequence_is_never_kept() {
+    let mut board = connect(vec![
+        (image_frame(2), Fault::Foreign),
+        (image_frame(4), Fault::Foreign),
+    ]);
+    let request = Request::new(Draw::Fitted, 5, Some(9));
+    let collected = board.generate(request, |_| {}).unwrap();
+    assert_eq!((collected.damaged, collected.resent), (0, 2));
+    assert_replayed(&collected);
+}
+
+#[test]
+fn a_resumed_request_asks_only_for_the_images_it_lacks() {
+    let fake = FakeBoard::new(blob(), vec![]);
+    let images_sent = fake.images_sent.clone();
+    let mut board =
+        Board::connect(fake, Decoder::new(None), Duration::from_millis(300), "fake").unwrap();
+    let request = Request::new(Draw::Prior, 8, None);
+    let begin = Begin {
+        seed: 77,
+        source: SeedSource::Hardware,
+        request: Request::new(Draw::Prior, 8, Some(77)),
+    };
+    let received = vec![true, false, false, true, true, false, true, true];
+    let known = Known {
+        begin,
+        received: received.clone(),
+    };
+    let mut arrived = Vec::new();
+    let outcome = board
+        .stream(request, Some(known), |arrival| {
+            match arrival {
+                Arrival::Image(image) => arrived.push(image),
+                Arrival::Seed(_) => panic!("the seed is known"),
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        (outcome.begin.seed, outcome.begin.source),
+        (77, SeedSource::Hardware)
+    );
+    let indices: Vec<u32> = arrived.iter().map(|i| i.index).collect();
+    assert_eq!(indices, [1, 2, 5]);
+    let host = host_of(request, 77);
+    for image in &arrived {
+        assert_eq!(image.pixels, host[image.index as usize]);
+    }
+    // Every image the fake board sent was one the host lacked.
+    assert_eq!(images_sent.get(), 3);
 }

@@ -140,7 +140,7 @@ impl LabQemu {
         };
         for event in Decoder::new(Some(table)).feed(&stdout) {
             match event {
-                Event::Image(image) => {
+                Event::Image(_, image) => {
                     let expected = run.images.len();
                     if image.index as usize != expected {
                         bail!(
