@@ -5,14 +5,15 @@
 //! code. Several requests in one boot, seeds from the board's RNG, every
 //! image byte for byte against the host; a board without a valid blob, a
 //! malformed request and an unknown class each answered with an error
-//! frame while the board stays up.
+//! frame while the board stays up; a reset (QEMU's `system_reset`) that
+//! keeps the flashed blob.
 //!
 //! Needs `qemu-system-arm` and the thumbv6m target; builds firmware/ for
 //! the micro:bit once.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tinyvae_shared::protocol::{Command, Problem, Request, SeedSource};
 use tinyvae_shared::{Draw, Model};
@@ -115,6 +116,57 @@ fn an_exported_conv_model_on_the_board_equals_host() {
         let collected = emulator.board.generate(request, |_| {}).unwrap();
         assert_equals_host(&model, request, &collected);
     }
+}
+
+/// Whether `event` is a log line that starts with `words`.
+fn logged(event: &Event, words: &str) -> bool {
+    matches!(event, Event::Log(line) if line.message.starts_with(words))
+}
+
+/// QEMU's `system_reset` (the board's reset button) restarts the firmware
+/// with its flash intact: the blob the loader put there survives, the
+/// board announces itself with it and generates as before.
+#[test]
+fn a_reset_board_announces_itself_and_still_generates() {
+    let blob = fixtures::conv_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut emulator = boot(Some(&blob));
+    emulator.microbit.reset().expect("reset");
+    // Unasked (no greeting sent), the board boots again: it logs its
+    // start and the model it found in flash, then sends its status.
+    let deadline = Instant::now() + TIMEOUT;
+    let mut events = Vec::new();
+    let status = loop {
+        assert!(Instant::now() < deadline, "no boot after reset: {events:?}");
+        events.extend(
+            emulator
+                .board
+                .exchange_raw(&[])
+                .expect("the board after reset"),
+        );
+        let boot = events
+            .iter()
+            .position(|event| logged(event, "tinyvae firmware"));
+        let status = boot.and_then(|at| {
+            events[at..].iter().find_map(|event| match event {
+                Event::Status(status) => Some(status.clone()),
+                _ => None,
+            })
+        });
+        if let Some(status) = status {
+            break status;
+        }
+    };
+    let info = status.model.expect("the blob survives the reset");
+    assert_eq!(info.blob_crc32, model.header().crc32);
+    assert!(
+        events.iter().any(|event| logged(event, "model: latent 20")),
+        "{events:?}"
+    );
+
+    let request = Request::new(Draw::Prior, 2, Some(7));
+    let collected = emulator.board.generate(request, |_| {}).unwrap();
+    assert_equals_host(&model, request, &collected);
 }
 
 /// Generating must fail with the board's own words, `expected`.
