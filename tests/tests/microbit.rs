@@ -6,7 +6,8 @@
 //! image byte for byte against the host; a board without a valid blob, a
 //! malformed request and an unknown class each answered with an error
 //! frame while the board stays up; a reset (QEMU's `system_reset`) that
-//! keeps the flashed blob.
+//! keeps the flashed blob; the same images through the test relay
+//! (`tinyvae_tests::relay`) with clean faults.
 //!
 //! Needs `qemu-system-arm` and the thumbv6m target; builds firmware/ for
 //! the micro:bit once.
@@ -18,9 +19,10 @@ use std::time::{Duration, Instant};
 use tinyvae_shared::protocol::{Command, Problem, Request, SeedSource};
 use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
-use tinyvae_tools::firmware::{self, Emulator, Machine};
+use tinyvae_tests::relay::{Faults, Relay};
+use tinyvae_tools::firmware::{self, Emulator, Flash, Machine, Microbit};
 use tinyvae_tools::generate::{host_images, host_latents};
-use tinyvae_tools::link::{Collected, Event};
+use tinyvae_tools::link::{Board, Collected, Decoder, Event};
 use tinyvae_trainer::model::Arch;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -167,6 +169,33 @@ fn a_reset_board_announces_itself_and_still_generates() {
     let request = Request::new(Draw::Prior, 2, Some(7));
     let collected = emulator.board.generate(request, |_| {}).unwrap();
     assert_equals_host(&model, request, &collected);
+}
+
+/// The relay (`tinyvae_tests::relay`) with clean faults between the host
+/// and the board firmware: the host connects through it and gets the
+/// host's images, byte for byte.
+#[test]
+fn a_clean_relay_passes_the_board_through() {
+    let blob = fixtures::conv_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let microbit = Microbit::boot(elf(), Flash::Blob(&blob), TIMEOUT).unwrap();
+    let relay = Relay::start(&microbit.port, Faults::clean(), Faults::clean()).unwrap();
+    let serial = serialport::new(&relay.port, 115_200)
+        .timeout(Duration::from_millis(50))
+        .open()
+        .unwrap();
+    let mut board = Board::connect(serial, Decoder::new(None), TIMEOUT, &relay.port).unwrap();
+    assert_eq!(board.model().unwrap().blob_crc32, model.header().crc32);
+    for request in [
+        Request::new(Draw::Prior, 3, Some(11)),
+        Request::new(Draw::Class(4), 2, Some(12)),
+    ] {
+        let collected = board.generate(request, |_| {}).unwrap();
+        assert_equals_host(&model, request, &collected);
+    }
+    let counts = relay.counts();
+    assert!(counts.to_board.received > 0 && counts.to_host.received > 0);
+    assert_eq!(counts.to_host.delivered, counts.to_host.received);
 }
 
 /// Generating must fail with the board's own words, `expected`.
