@@ -5,21 +5,24 @@
 //! code. Several requests in one boot, seeds from the board's RNG, every
 //! image byte for byte against the host; a board without a valid blob, a
 //! malformed request and an unknown class each answered with an error
-//! frame while the board stays up.
+//! frame while the board stays up; a reset (QEMU's `system_reset`) that
+//! keeps the flashed blob; the same images through the test relay
+//! (`tinyvae_tests::relay`) with clean faults.
 //!
 //! Needs `qemu-system-arm` and the thumbv6m target; builds firmware/ for
 //! the micro:bit once.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tinyvae_shared::protocol::{Command, Problem, Request, SeedSource};
 use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
-use tinyvae_tools::firmware::{self, Emulator, Machine};
+use tinyvae_tests::relay::{Faults, Relay};
+use tinyvae_tools::firmware::{self, Emulator, Flash, Machine, Microbit};
 use tinyvae_tools::generate::{host_images, host_latents};
-use tinyvae_tools::link::{Collected, Event};
+use tinyvae_tools::link::{Board, Collected, Decoder, Event};
 use tinyvae_trainer::model::Arch;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -115,6 +118,84 @@ fn an_exported_conv_model_on_the_board_equals_host() {
         let collected = emulator.board.generate(request, |_| {}).unwrap();
         assert_equals_host(&model, request, &collected);
     }
+}
+
+/// Whether `event` is a log line that starts with `words`.
+fn logged(event: &Event, words: &str) -> bool {
+    matches!(event, Event::Log(line) if line.message.starts_with(words))
+}
+
+/// QEMU's `system_reset` (the board's reset button) restarts the firmware
+/// with its flash intact: the blob the loader put there survives, the
+/// board announces itself with it and generates as before.
+#[test]
+fn a_reset_board_announces_itself_and_still_generates() {
+    let blob = fixtures::conv_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut emulator = boot(Some(&blob));
+    emulator.microbit.reset().expect("reset");
+    // Unasked (no greeting sent), the board boots again: it logs its
+    // start and the model it found in flash, then sends its status.
+    let deadline = Instant::now() + TIMEOUT;
+    let mut events = Vec::new();
+    let status = loop {
+        assert!(Instant::now() < deadline, "no boot after reset: {events:?}");
+        events.extend(
+            emulator
+                .board
+                .exchange_raw(&[])
+                .expect("the board after reset"),
+        );
+        let boot = events
+            .iter()
+            .position(|event| logged(event, "tinyvae firmware"));
+        let status = boot.and_then(|at| {
+            events[at..].iter().find_map(|event| match event {
+                Event::Status(status) => Some(status.clone()),
+                _ => None,
+            })
+        });
+        if let Some(status) = status {
+            break status;
+        }
+    };
+    let info = status.model.expect("the blob survives the reset");
+    assert_eq!(info.blob_crc32, model.header().crc32);
+    assert!(
+        events.iter().any(|event| logged(event, "model: latent 20")),
+        "{events:?}"
+    );
+
+    let request = Request::new(Draw::Prior, 2, Some(7));
+    let collected = emulator.board.generate(request, |_| {}).unwrap();
+    assert_equals_host(&model, request, &collected);
+}
+
+/// The relay (`tinyvae_tests::relay`) with clean faults between the host
+/// and the board firmware: the host connects through it and gets the
+/// host's images, byte for byte.
+#[test]
+fn a_clean_relay_passes_the_board_through() {
+    let blob = fixtures::conv_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let microbit = Microbit::boot(elf(), Flash::Blob(&blob), TIMEOUT).unwrap();
+    let relay = Relay::start(&microbit.port, Faults::clean(), Faults::clean()).unwrap();
+    let serial = serialport::new(&relay.port, 115_200)
+        .timeout(Duration::from_millis(50))
+        .open()
+        .unwrap();
+    let mut board = Board::connect(serial, Decoder::new(None), TIMEOUT, &relay.port).unwrap();
+    assert_eq!(board.model().unwrap().blob_crc32, model.header().crc32);
+    for request in [
+        Request::new(Draw::Prior, 3, Some(11)),
+        Request::new(Draw::Class(4), 2, Some(12)),
+    ] {
+        let collected = board.generate(request, |_| {}).unwrap();
+        assert_equals_host(&model, request, &collected);
+    }
+    let counts = relay.counts();
+    assert!(counts.to_board.received > 0 && counts.to_host.received > 0);
+    assert_eq!(counts.to_host.delivered, counts.to_host.received);
 }
 
 /// Generating must fail with the board's own words, `expected`.

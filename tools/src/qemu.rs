@@ -81,7 +81,10 @@ pub fn run(args: Args) -> Result<()> {
     let print = |line: &LogLine| eprintln!("{}", firmware::log_line(line));
     if machine == Machine::Microbit {
         let mut emulator = firmware::emulate_microbit(&elf, Some(blob.bytes()), timeout)?;
-        eprintln!("{} on {}", emulator.board.status.board, emulator.port);
+        eprintln!(
+            "{} on {}",
+            emulator.board.status.board, emulator.microbit.port
+        );
         emulator.board.on_log = Box::new(print);
         return collect(
             &mut emulator.board,

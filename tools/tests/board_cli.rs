@@ -6,67 +6,24 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use common::{assert_success, small_model, tinyvae, write_blob};
 use tinyvae_shared::blob::{Activation, Op, Quant};
 use tinyvae_shared::write::OwnedLayer;
-use tinyvae_tools::firmware::{self, Machine};
+use tinyvae_tools::firmware::{self, Flash, Machine, Microbit};
 use tinyvae_tools::hex::parse_intel_hex;
 
 /// The micro:bit's blob address.
 const BLOB_ADDRESS: u32 = tinyvae_shared::boards::MICROBIT.blob_start;
 
-/// QEMU running the micro:bit board firmware, killed on drop.
-struct Microbit {
-    qemu: Child,
-    port: String,
-}
-
-impl Drop for Microbit {
-    fn drop(&mut self) {
-        let _ = self.qemu.kill();
-        let _ = self.qemu.wait();
-    }
-}
-
 /// Boots the board ELF in QEMU with `hex` flashed (if any), its UART on a pty.
 fn boot(hex: Option<&Path>) -> Microbit {
     let elf = firmware::build(Machine::Microbit).expect("build the micro:bit firmware");
-    let mut command = Command::new("qemu-system-arm");
-    command.args([
-        "-machine",
-        "microbit",
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "pty",
-    ]);
-    if let Some(hex) = hex {
-        command
-            .arg("-device")
-            .arg(format!("loader,file={}", hex.display()));
-    }
-    let mut qemu = command
-        .arg("-kernel")
-        .arg(&elf)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start qemu-system-arm");
-    let mut line = String::new();
-    BufReader::new(qemu.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split_whitespace()
-        .find(|w| w.starts_with("/dev/"))
-        .unwrap_or_else(|| panic!("no pty in {line:?}"))
-        .to_owned();
-    Microbit { qemu, port }
+    let flash = hex.map_or(Flash::Empty, Flash::Hex);
+    Microbit::boot(&elf, flash, Duration::from_secs(20))
+        .unwrap_or_else(|err| panic!("booting the micro:bit in QEMU: {err:#}"))
 }
 
 /// `tinyvae hex --board microbit --blob BLOB --out OUT` and `extra`.

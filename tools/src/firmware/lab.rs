@@ -93,7 +93,7 @@ impl LabQemu {
         request: Option<&Request>,
     ) -> Result<Self> {
         let scratch = ScratchDir::new()?;
-        let mut command = Qemu::command(machine, "none");
+        let mut command = Qemu::command(machine, "none", "none");
         command.args(["-semihosting-config", "enable=on,target=native"]);
         if let Some(request) = request {
             let address = machine

@@ -12,14 +12,15 @@
 //! - `elf.rs`: what a firmware ELF takes ([`Sizes`]) and programs
 //!   ([`elf_load_chunks`]), read with the `object` crate;
 //! - `qemu.rs`: QEMU as a child process (command line, start, kill on drop);
+//! - `monitor.rs`: QEMU's monitor on a unix socket, one command through it;
 //! - `lab.rs`: the lab machines ([`run()`]: `mps2-an386`, and the `bench`
 //!   builds): the command frame and the blob loaded by QEMU's generic
 //!   loader, the reply frames read from semihosting's stdout when QEMU
 //!   exits;
-//! - `emulator.rs`: the micro:bit board firmware unchanged
-//!   ([`emulate_microbit`]): the blob flashed as Intel HEX, the protocol
+//! - `emulator.rs`: the micro:bit board firmware unchanged ([`Microbit`],
+//!   [`emulate_microbit`]): the blob flashed as Intel HEX, the protocol
 //!   over the emulated UART on a pty, exactly as `tinyvae listen` talks to
-//!   a real board;
+//!   a real board, and a reset through QEMU's monitor;
 //! - `bench.rs`: the `bench` firmware's instruction counts ([`bench()`],
 //!   [`Bench`]).
 
@@ -29,13 +30,14 @@ mod elf;
 mod emulator;
 mod lab;
 mod machine;
+mod monitor;
 mod qemu;
 mod sources;
 
 pub use bench::{Bench, BenchImage, FloatDiff, KernelMean, ProtocolCost, bench};
 pub use build::{build, build_bench, build_with, checkout_firmware_dir, firmware_dir};
 pub use elf::{Sizes, elf_load_chunks, elf_sizes};
-pub use emulator::{Emulator, emulate_microbit};
+pub use emulator::{Emulator, Flash, Microbit, emulate_microbit};
 pub use lab::{Run, log_line, log_text, run};
 pub use machine::Machine;
 pub use sources::{

@@ -26,15 +26,17 @@ impl Drop for Qemu {
 
 impl Qemu {
     /// `qemu-system-arm` for `machine`, headless, its first UART on
-    /// `serial` (`none`, `pty`); the caller adds the rest and [`start`]s it.
+    /// `serial` (`none`, `pty`) and its monitor on `monitor` (`none`, or a
+    /// socket: `monitor::option`); the caller adds the rest and
+    /// [`start`]s it.
     ///
     /// [`start`]: Qemu::start
-    pub(crate) fn command(machine: Machine, serial: &str) -> Command {
+    pub(crate) fn command(machine: Machine, serial: &str, monitor: &str) -> Command {
         let mut command = Command::new("qemu-system-arm");
         command.args(machine.qemu_args()).args([
             "-nographic",
             "-monitor",
-            "none",
+            monitor,
             "-serial",
             serial,
         ]);
@@ -125,10 +127,16 @@ impl ScratchDir {
         Ok(Self(path))
     }
 
+    /// The path of the file `name` in the directory (which need not
+    /// exist: a socket QEMU creates).
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
     /// Writes `bytes` to the file `name` in the directory and returns its
     /// path.
     pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-        let path = self.0.join(name);
+        let path = self.path(name);
         fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
