@@ -12,29 +12,18 @@
 //! Needs `qemu-system-arm` and the thumbv6m target; builds firmware/ for
 //! the micro:bit once.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tinyvae_shared::protocol::{Command, Problem, Request, SeedSource};
 use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
+use tinyvae_tests::microbit::{assert_replayed, elf};
 use tinyvae_tests::relay::{Faults, Relay};
 use tinyvae_tools::firmware::{self, Emulator, Flash, Machine, Microbit};
-use tinyvae_tools::generate::{host_images, host_latents};
 use tinyvae_tools::link::{Board, Collected, Decoder, Event};
 use tinyvae_trainer::model::Arch;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The board firmware, built once per test binary.
-fn elf() -> &'static PathBuf {
-    static ELF: OnceLock<PathBuf> = OnceLock::new();
-    ELF.get_or_init(|| {
-        firmware::build(Machine::Microbit)
-            .unwrap_or_else(|err| panic!("building the micro:bit firmware: {err:#}"))
-    })
-}
 
 fn boot(blob: Option<&[u8]>) -> Emulator {
     firmware::emulate_microbit(elf(), blob, TIMEOUT)
@@ -42,30 +31,9 @@ fn boot(blob: Option<&[u8]>) -> Emulator {
 }
 
 /// Asserts that `collected` is the host's replay of its seed, image by
-/// image and latent by latent.
+/// image and latent by latent, over a clean line.
 fn assert_equals_host(model: &Model<'_>, request: Request, collected: &Collected) {
-    let seed = collected.seed;
-    let host = host_images(model, seed, request.count, request.draw).unwrap();
-    let latents = host_latents(model, seed, request.count, request.draw).unwrap();
-    assert_eq!(
-        collected.images.len(),
-        request.count as usize,
-        "{request:?}"
-    );
-    for image in &collected.images {
-        let i = image.index as usize;
-        let len = model.image_len();
-        assert!(
-            image.pixels == host[i * len..(i + 1) * len],
-            "{request:?} seed {seed}: image {i} differs from the host's"
-        );
-        let dims = model.input_len();
-        assert_eq!(
-            image.latent,
-            latents[i * dims..(i + 1) * dims],
-            "latent {i}"
-        );
-    }
+    assert_replayed(model, request, collected);
     assert_eq!((collected.damaged, collected.resent), (0, 0));
 }
 

@@ -245,3 +245,108 @@ fn listen_on_a_port_that_does_not_exist_is_bad_input() {
     assert_bad_input(&run, "cannot open serial port /dev/tinyvae-no-such-port");
     assert!(!out.exists());
 }
+
+/// Lines in `path` (0 when it does not exist yet).
+fn lines_in(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+}
+
+/// Starts `tinyvae listen` with `args` and interrupts it as Ctrl-C does
+/// (SIGINT) once its journal lists `after` images: what it leaves in
+/// `out` is an unfinished run, never a complete-looking `images.raw`.
+fn interrupted_listen(port: &str, out: &Path, args: &[&str], after: usize) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tinyvae"))
+        .args(["listen", "--port", port, "--out", out.to_str().unwrap()])
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = out.join("images.journal");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lines_in(&journal) < after + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "listen ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    assert_success(
+        &std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .output()
+            .unwrap(),
+    );
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "listen finished before the interrupt");
+    assert!(journal.exists() && out.join("images.part").exists());
+    assert!(
+        !out.join("images.raw").exists(),
+        "a complete-looking raw file"
+    );
+    assert!(lines_in(&journal) < 6_001, "nothing left to resume");
+}
+
+/// Ctrl-C in the middle of `listen`, then the same command again: it
+/// resumes (asking only for what it lacks) and ends byte-identical to an
+/// uninterrupted run of the same seed; a hardware-seeded run interrupted
+/// is finished by `--resume` with the seed from its journal.
+#[test]
+fn an_interrupted_listen_finishes_when_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = write_blob(dir.path());
+    let board = boot(Some(&blob_and_hex(dir.path()).1));
+    let blob_arg = blob.to_str().unwrap();
+    let args = [
+        "--blob", blob_arg, "--count", "6000", "--seed", "5", "--check",
+    ];
+
+    let whole = dir.path().join("whole");
+    assert_success(&listen(&board.port, &whole, &args));
+    let resumed = dir.path().join("resumed");
+    interrupted_listen(&board.port, &resumed, &args, 500);
+    let run = listen(&board.port, &resumed, &args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming the interrupted run"), "{stderr}");
+    assert!(stderr.contains("check: 6000 images"), "{stderr}");
+    for file in ["images.raw", "images.png"] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(resumed.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let lines = json_lines(resumed.join("images.jsonl"));
+    assert_eq!(lines.len(), 6000);
+    assert!(lines.iter().all(|line| line["verified"] == true));
+    assert!(!resumed.join("images.journal").exists());
+    assert!(!resumed.join("images.part").exists());
+
+    // The board's own seed: `--resume` takes it (and the request) from the
+    // journal.
+    let hardware = dir.path().join("hardware");
+    interrupted_listen(&board.port, &hardware, &["--count", "6000"], 500);
+    let run = listen(
+        &board.port,
+        &hardware,
+        &["--resume", "--blob", blob_arg, "--check"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("(from the hardware RNG)"), "{stderr}");
+    let lines = json_lines(hardware.join("images.jsonl"));
+    assert_eq!(lines.len(), 6000);
+    assert!(lines.iter().all(|line| line["verified"] == true));
+    assert!(lines.iter().all(|line| line["seed_source"] == "hardware"));
+
+    // Another request into a directory with an unfinished run, and
+    // `--resume` with none: one line each, exit 2.
+    let other = dir.path().join("other");
+    interrupted_listen(&board.port, &other, &args, 500);
+    let run = listen(&board.port, &other, &["--blob", blob_arg, "--count", "7"]);
+    assert_bad_input(&run, "holds an interrupted run of another request");
+    let run = listen(&board.port, &whole, &["--resume"]);
+    assert_bad_input(&run, "holds no interrupted run");
+}

@@ -239,22 +239,23 @@ impl<P: Read + Write> Board<P> {
         let mut first_round = true;
         loop {
             // The first round of a fresh request asks for it as it is (the
-            // board checks it); later rounds for the first missing run.
-            let asking = match (gathered.begin, gathered.first_missing_run()) {
+            // board checks it); later rounds for what is missing
+            // (`Gathered::next_ask`).
+            let asking = match (gathered.begin, gathered.next_ask()) {
                 (_, None) if !first_round || gathered.count > 0 => break,
                 (Some(begin), Some(run)) => request.resend(begin.seed, run),
                 _ => request,
             };
+            let (before, wanted) = (gathered.count, gathered.missing_in(asking.images()));
             if !first_round {
-                resent += asking.end - asking.first;
+                resent += wanted;
             }
             first_round = false;
             write_command(&mut self.port, Command::Generate(asking))
                 .context("writing to the board")?;
-            let before = gathered.count;
             let end = self.round(request, &mut gathered, &mut on)?;
-            record.round(gathered.count > before);
-            if gathered.first_missing_run().is_none() {
+            record.round(wanted, gathered.count - before);
+            if gathered.next_ask().is_none() {
                 break;
             }
             let why = match end {
@@ -267,17 +268,24 @@ impl<P: Read + Write> Board<P> {
                 RoundEnd::DamagedCommand => "the board received a damaged command".to_owned(),
             };
             let damaged = gathered.damaged;
-            if let Some(limit) = record.exhausted() {
+            if let Some(streak) = record.exhausted() {
                 let missing = gathered.received.len() as u32 - gathered.count;
+                let line = match record.history() {
+                    Some(share) => format!(
+                        "a one-in-a-million run on a line that had delivered {:.0}% of the images asked for",
+                        100.0 * share
+                    ),
+                    None => "and none ever arrived".to_owned(),
+                };
                 bail!(
-                    "{missing} images still missing after {limit} rounds in a row brought none ({damaged} damaged frames, {} rounds in all)",
+                    "{missing} images still missing after {streak} rounds in a row brought none, {line} ({damaged} damaged frames, {} rounds in all)",
                     record.rounds()
                 );
             }
-            match (gathered.begin, gathered.first_missing_run()) {
+            match (gathered.begin, gathered.next_ask()) {
                 (Some(begin), Some(next)) => {
                     eprintln!(
-                        "warning: images {}..{} missing ({why}); asking for them again with seed {}",
+                        "warning: images missing ({why}); asking for {}..{} again with seed {}",
                         next.start, next.end, begin.seed
                     );
                 }
@@ -418,11 +426,28 @@ impl<P: Read + Write> Board<P> {
 }
 
 impl Gathered {
-    /// The first run of consecutive images not yet received.
-    fn first_missing_run(&self) -> Option<std::ops::Range<u32>> {
+    /// What to ask for next: from the first image not yet received, as
+    /// far as the images still missing are at least half of those asked
+    /// for. On a clean line that is the first run of lost images; on a
+    /// line that loses most, nearly all that are missing, in one round.
+    fn next_ask(&self) -> Option<std::ops::Range<u32>> {
         let first = self.received.iter().position(|&r| !r)?;
-        let len = self.received[first..].iter().take_while(|&&r| !r).count();
-        Some(first as u32..(first + len) as u32)
+        let (mut missing, mut end) = (0, first);
+        for (i, &received) in self.received.iter().enumerate().skip(first) {
+            missing += usize::from(!received);
+            if 2 * missing >= i + 1 - first {
+                end = i + 1;
+            }
+        }
+        Some(first as u32..end as u32)
+    }
+
+    /// How many images in `range` have not arrived.
+    fn missing_in(&self, range: std::ops::Range<u32>) -> u32 {
+        self.received[range.start as usize..range.end as usize]
+            .iter()
+            .filter(|&&r| !r)
+            .count() as u32
     }
 }
 
