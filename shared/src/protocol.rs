@@ -537,4 +537,4 @@ fn parse_command(frame: &mut [u8]) -> Result<Command, FrameError> {
 mod host;
 
 #[cfg(feature = "std")]
-pub use host::unstuff_reply;
+pub use host::{MAX_REPLY_FRAME, ReplyReader, unstuff_reply};

@@ -4,8 +4,8 @@
 
 use tinyvae_shared::Draw;
 use tinyvae_shared::protocol::{
-    Begin, Command, CommandReader, FrameError, Image, ModelInfo, Problem, Refusal, Reply, Request,
-    SeedSource, Sequence, Status, unstuff_reply,
+    Begin, Command, CommandReader, FrameError, Image, MAX_REPLY_FRAME, ModelInfo, Problem, Refusal,
+    Reply, ReplyReader, Request, SeedSource, Sequence, Status, unstuff_reply,
 };
 
 /// The frame `reply` sends.
@@ -16,11 +16,10 @@ fn reply_frame(reply: &Reply<'_>) -> Vec<u8> {
 }
 
 /// Every frame in `wire`, parsed with its own body kept alive.
+/// Every frame in `wire`, as the host's [`ReplyReader`] reads them.
 fn replies(wire: &[u8]) -> Vec<Result<Vec<u8>, FrameError>> {
-    wire.split(|&b| b == 0)
-        .filter(|frame| !frame.is_empty())
-        .map(unstuff_reply)
-        .collect()
+    let mut reader = ReplyReader::new();
+    wire.iter().filter_map(|&b| reader.push(b)).collect()
 }
 
 fn command_from_wire(wire: &[u8]) -> Vec<Result<Command, FrameError>> {
@@ -314,4 +313,28 @@ fn unknown_reply_tags_are_reported() {
     assert_eq!(Reply::parse(&[]), Err(FrameError::Malformed));
     // Trailing bytes after a message are malformed, not ignored.
     assert_eq!(Reply::parse(&[4, 3, 0]), Err(FrameError::Malformed));
+}
+
+/// Bytes without a delimiter beyond the longest frame: the reader holds no
+/// more than [`MAX_REPLY_FRAME`] of them, drops the run as too long at the
+/// next delimiter, and reads the frame after it.
+#[test]
+fn the_reply_reader_holds_a_bounded_frame_and_recovers() {
+    let mut reader = ReplyReader::new();
+    for i in 0..MAX_REPLY_FRAME + 1000 {
+        assert_eq!(reader.push((i % 255 + 1) as u8), None);
+    }
+    assert_eq!(reader.pending(), MAX_REPLY_FRAME);
+    assert_eq!(
+        reader.push(0),
+        Some(Err(FrameError::TooLong(MAX_REPLY_FRAME as u32)))
+    );
+    assert_eq!(reader.pending(), 0);
+    let done = reply_frame(&Reply::Done { images: 3 });
+    let read: Vec<_> = done.iter().filter_map(|&b| reader.push(b)).collect();
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        Reply::parse(read[0].as_ref().unwrap()).unwrap(),
+        Reply::Done { images: 3 }
+    );
 }

@@ -1,19 +1,24 @@
-//! Fuzzes the host's reply parsers (`protocol::unstuff_reply`, then
-//! `Reply::parse`) with arbitrary byte streams, as a noisy serial line
-//! delivers a board's replies.
+//! Fuzzes the host's reply reader (`protocol::ReplyReader`: frames split
+//! at the delimiters, unstuffed, CRC-checked; the code `tinyvae`'s
+//! `link::Decoder` runs) and `Reply::parse` with arbitrary byte streams,
+//! as a noisy serial line delivers a board's replies.
 //!
-//! Whatever the bytes: no panic; every frame between two delimiters
-//! unstuffs and parses to a reply or a typed error; and every reply that
-//! parses is sent again (`Reply::send`, the board's own encoder) to a frame
-//! that parses back to the same reply.
+//! Whatever the bytes: no panic; the reader never holds more than
+//! `MAX_REPLY_FRAME` bytes; every frame it ends unstuffs and parses to a
+//! reply or a typed error; and every reply that parses is sent again
+//! (`Reply::send`, the board's own encoder) to a frame that the reader
+//! reads back to the same reply.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyvae_shared::protocol::{DELIMITER, Reply, unstuff_reply};
+use tinyvae_shared::protocol::{MAX_REPLY_FRAME, Reply, ReplyReader};
 
 fuzz_target!(|data: &[u8]| {
-    for frame in data.split(|&b| b == DELIMITER).filter(|f| !f.is_empty()) {
-        let Ok(body) = unstuff_reply(frame) else {
+    let mut reader = ReplyReader::new();
+    for &byte in data {
+        let frame = reader.push(byte);
+        assert!(reader.pending() <= MAX_REPLY_FRAME);
+        let Some(Ok(body)) = frame else {
             continue;
         };
         let Ok(reply) = Reply::parse(&body) else {
@@ -21,14 +26,12 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut wire = Vec::new();
         reply.send(&mut wire).expect("a Vec takes every byte");
-        let frames: Vec<&[u8]> = wire
-            .split(|&b| b == DELIMITER)
-            .filter(|f| !f.is_empty())
-            .collect();
+        let mut again = ReplyReader::new();
+        let frames: Vec<_> = wire.iter().filter_map(|&b| again.push(b)).collect();
         assert_eq!(frames.len(), 1, "one reply, one frame");
-        let again = unstuff_reply(frames[0]).expect("the board's frame unstuffs");
+        let again = frames[0].as_ref().expect("the board's frame reads");
         assert_eq!(
-            Reply::parse(&again).expect("the board's frame parses"),
+            Reply::parse(again).expect("the board's frame parses"),
             reply
         );
     }

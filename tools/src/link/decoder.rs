@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use tinyvae_shared::protocol::{
-    Begin, DELIMITER, FrameError, ModelInfo, Problem, Reply, Sequence, unstuff_reply,
+    Begin, FrameError, ModelInfo, Problem, Reply, ReplyReader, Sequence,
 };
 
 /// One level-tagged log line from the firmware.
@@ -62,7 +62,7 @@ pub enum Event {
 
 /// Splits a byte stream into frames and decodes them.
 pub struct Decoder {
-    pending: Vec<u8>,
+    frames: ReplyReader,
     table: Option<defmt_decoder::Table>,
 }
 
@@ -70,7 +70,7 @@ impl Decoder {
     /// A decoder; `table` (from the firmware ELF) turns log records into text.
     pub fn new(table: Option<defmt_decoder::Table>) -> Self {
         Self {
-            pending: Vec::new(),
+            frames: ReplyReader::new(),
             table,
         }
     }
@@ -79,25 +79,17 @@ impl Decoder {
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
         for &byte in bytes {
-            if byte != DELIMITER {
-                self.pending.push(byte);
-                continue;
+            match self.frames.push(byte) {
+                Some(Ok(body)) => events.push(self.event(&body)),
+                Some(Err(error)) => events.push(Event::Damaged(error)),
+                None => {}
             }
-            if self.pending.is_empty() {
-                continue;
-            }
-            let frame = std::mem::take(&mut self.pending);
-            events.push(self.event(&frame));
         }
         events
     }
 
-    fn event(&self, frame: &[u8]) -> Event {
-        let body = match unstuff_reply(frame) {
-            Ok(body) => body,
-            Err(error) => return Event::Damaged(error),
-        };
-        match Reply::parse(&body) {
+    fn event(&self, body: &[u8]) -> Event {
+        match Reply::parse(body) {
             Ok(Reply::Status(status)) => Event::Status(BoardStatus {
                 protocol: status.protocol,
                 board: status.board.to_owned(),
