@@ -262,6 +262,7 @@ pub fn exported(arch: Arch) -> Vec<u8> {
         Split {
             pixels: (0..n * 784).map(|_| rng.below(256) as u8).collect(),
             labels: (0..n).map(|k| (k % 10) as u8).collect(),
+            shape: tinyvae_trainer::data::ImageShape::MNIST,
         }
     };
     let options = ExportOptions {

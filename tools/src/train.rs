@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::checkpoint::CheckpointError;
 use tinyvae_trainer::config::{LrSchedule, Recipe, TrainingConfig};
-use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet};
+use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet, ImageShape};
 use tinyvae_trainer::error::TrainError;
 use tinyvae_trainer::model::{Arch, CONV_DECODER_CHANNELS, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
@@ -157,8 +157,8 @@ fn schedule_name(schedule: LrSchedule) -> String {
 
 impl Args {
     /// The run's configuration, for data of `classes` classes (conditional
-    /// on them unless `--unconditional`).
-    pub fn config(&self, classes: usize) -> TrainingConfig {
+    /// on them unless `--unconditional`) and images of `image`'s shape.
+    pub fn config(&self, classes: usize, image: ImageShape) -> TrainingConfig {
         let arch = match self.model {
             Model::Mlp => Arch::Mlp,
             Model::Conv => Arch::Conv,
@@ -166,7 +166,8 @@ impl Args {
         let classes = if self.unconditional { 0 } else { classes };
         let mut model = VaeConfig::new(arch)
             .with_latent(self.latent)
-            .with_classes(classes);
+            .with_classes(classes)
+            .with_image(image);
         if let Some(channels) = self.decoder_channels {
             model = model.with_decoder_channels(channels);
         }
@@ -267,7 +268,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )));
     }
     let data = load_data(args.data.as_deref(), args.download)?;
-    let config = args.config(data.classes());
+    let config = args.config(data.classes(), data.shape());
     let condition = match config.model.classes {
         0 => "unconditional".to_owned(),
         k => format!("conditional on {k} classes"),
@@ -326,7 +327,10 @@ mod tests {
 
     fn config(flags: &[&str]) -> tinyvae_trainer::config::TrainingConfig {
         let argv = std::iter::once("train").chain(flags.iter().copied());
-        Cli::try_parse_from(argv).unwrap().args.config(10)
+        Cli::try_parse_from(argv)
+            .unwrap()
+            .args
+            .config(10, ImageShape::MNIST)
     }
 
     /// Conditional on the data's classes unless --unconditional.

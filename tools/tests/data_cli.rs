@@ -14,6 +14,7 @@ fn tiny(n: usize) -> Split {
     Split {
         pixels: (0..n * PIXELS).map(|i| (i % 251) as u8).collect(),
         labels: (0..n).map(|k| (k % 10) as u8).collect(),
+        shape: tinyvae_trainer::data::ImageShape::MNIST,
     }
 }
 
@@ -22,6 +23,7 @@ fn write_tiny(data: &Path) {
     let set = DataSet {
         train: tiny(6),
         test: tiny(4),
+        names: None,
     };
     write_dir(data, &set).unwrap();
 }

@@ -23,6 +23,7 @@ fn squares(n: usize) -> Split {
     Split {
         pixels,
         labels: (0..n).map(|k| (k % 4) as u8).collect(),
+        shape: tinyvae_trainer::data::ImageShape::MNIST,
     }
 }
 
@@ -46,6 +47,7 @@ fn train(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
         &DataSet {
             train: squares(128),
             test: squares(32),
+            names: None,
         },
     )
     .unwrap();

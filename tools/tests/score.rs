@@ -25,6 +25,7 @@ fn quadrants(n: usize, seed: usize) -> Split {
     Split {
         pixels,
         labels: (0..n).map(|i| (i % 4) as u8).collect(),
+        shape: tinyvae_trainer::data::ImageShape::MNIST,
     }
 }
 
@@ -37,6 +38,7 @@ fn fixtures(dir: &Path) -> (String, String) {
     let set = DataSet {
         train: quadrants(40, 1),
         test: quadrants(12, 2),
+        names: None,
     };
     write_dir(&data, &set).unwrap();
     let path = |p: &Path| p.to_str().unwrap().to_owned();

@@ -7,25 +7,27 @@
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::data::{PIXELS, Split};
+use crate::data::Split;
 
 /// Images per forward pass when encoding or decoding without gradients
 /// (evaluation, calibration, fidelity): large enough to keep the kernels
 /// busy, small enough to bound the memory of a 10,000-image pass.
 pub const INFERENCE_BATCH: usize = 1000;
 
-/// Batches 28x28 images (`PIXELS` bytes each) into one `[batch, 784]`
-/// tensor of gray levels in [0, 1], the models' input.
+/// Batches images (H x W x C bytes each, all of one shape) into one
+/// `[batch, H*W*C]` tensor of levels in [0, 1], the models' input.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ImageBatcher;
 
 impl<'a> Batcher<&'a [u8], Tensor<2>> for ImageBatcher {
     fn batch(&self, images: Vec<&'a [u8]>, device: &Device) -> Tensor<2> {
-        let mut values = Vec::with_capacity(images.len() * PIXELS);
+        let len = images.first().map_or(0, |image| image.len());
+        let mut values = Vec::with_capacity(images.len() * len);
         for image in &images {
+            debug_assert_eq!(image.len(), len, "images of one shape");
             values.extend(image.iter().map(|&p| f32::from(p) / 255.0));
         }
-        Tensor::from_data(TensorData::new(values, [images.len(), PIXELS]), device)
+        Tensor::from_data(TensorData::new(values, [images.len(), len]), device)
     }
 }
 
@@ -54,7 +56,7 @@ impl<'a> Batcher<&'a [f32], Tensor<2>> for RowBatcher {
     }
 }
 
-/// All images of `split` as one `[n, 784]` tensor in [0, 1].
+/// All images of `split` as one `[n, H*W*C]` tensor in [0, 1].
 pub fn images_tensor(split: &Split, device: &Device) -> Tensor<2> {
     ImageBatcher.batch(split.images().collect(), device)
 }
@@ -101,9 +103,17 @@ mod tests {
     #[test]
     fn batches_cover_the_items_in_order() {
         let device = Backend::default().device();
+        // RGB images of 4x3: any shape batches the same way.
+        let shape = crate::data::ImageShape {
+            height: 4,
+            width: 3,
+            channels: 3,
+        };
+        let len = shape.len();
         let split = Split {
-            pixels: (0..5 * PIXELS).map(|i| (i % 251) as u8).collect(),
+            pixels: (0..5 * len).map(|i| (i % 251) as u8).collect(),
             labels: vec![0; 5],
+            shape,
         };
         let whole = values(images_tensor(&split, &device));
         let batches: Vec<Tensor<2>> = batched(split.images(), 2, &ImageBatcher, &device).collect();
@@ -111,10 +121,8 @@ mod tests {
         assert_eq!(rows, [2, 2, 1]);
         let joined: Vec<f32> = batches.into_iter().flat_map(values).collect();
         assert_eq!(joined, whole);
-        assert_eq!(
-            whole[PIXELS + 1],
-            f32::from(((PIXELS + 1) % 251) as u8) / 255.0
-        );
+        assert_eq!(whole.len(), 5 * len);
+        assert_eq!(whole[len + 1], f32::from(((len + 1) % 251) as u8) / 255.0);
     }
 
     #[test]

@@ -149,21 +149,79 @@ impl From<WriteError> for DataError {
     }
 }
 
-/// Side length of an image.
+/// Side length of an MNIST-format image.
 pub const SIDE: usize = 28;
-/// Pixels per image.
+/// Pixels per MNIST-format image.
 pub const PIXELS: usize = SIDE * SIDE;
 
-/// 28x28 grayscale images, row-major, one byte per pixel, with their labels.
+/// An image's height, width and channels: its bytes are row-major, the
+/// channels of a pixel together (HWC), one byte each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// 1 (gray) or 3 (RGB).
+    pub channels: usize,
+}
+
+impl ImageShape {
+    /// MNIST's and Fashion-MNIST's images: 28x28 gray.
+    pub const MNIST: Self = Self {
+        height: SIDE,
+        width: SIDE,
+        channels: 1,
+    };
+
+    /// Bytes per image.
+    pub const fn len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Whether an image of this shape has no bytes.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (height, width, channels), as `pictures::Grid` takes it.
+    pub const fn hwc(&self) -> (usize, usize, usize) {
+        (self.height, self.width, self.channels)
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.channels {
+            1 => "gray".to_owned(),
+            3 => "RGB".to_owned(),
+            c => format!("{c} channels"),
+        };
+        write!(f, "{}x{} {kind}", self.height, self.width)
+    }
+}
+
+/// Images of one shape, with their labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
-    /// `len() * PIXELS` bytes.
+    /// `len() * shape.len()` bytes.
     pub pixels: Vec<u8>,
     /// One label per image.
     pub labels: Vec<u8>,
+    /// Every image's shape.
+    pub shape: ImageShape,
 }
 
 impl Split {
+    /// MNIST-format (28x28 gray) images and their labels.
+    pub fn mnist(pixels: Vec<u8>, labels: Vec<u8>) -> Self {
+        Self {
+            pixels,
+            labels,
+            shape: ImageShape::MNIST,
+        }
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -174,14 +232,15 @@ impl Split {
         self.labels.is_empty()
     }
 
-    /// Image `i`: its `PIXELS` bytes.
+    /// Image `i`: its `shape.len()` bytes.
     pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * PIXELS..(i + 1) * PIXELS]
+        let len = self.shape.len();
+        &self.pixels[i * len..(i + 1) * len]
     }
 
-    /// The images in order, `PIXELS` bytes each.
+    /// The images in order, `shape.len()` bytes each.
     pub fn images(&self) -> std::slice::ChunksExact<'_, u8> {
-        self.pixels.chunks_exact(PIXELS)
+        self.pixels.chunks_exact(self.shape.len())
     }
 
     /// Every image with its label, in order.
@@ -192,7 +251,7 @@ impl Split {
     /// The first `n` images (all of them if there are fewer).
     pub fn truncated(mut self, n: usize) -> Self {
         let n = n.min(self.len());
-        self.pixels.truncate(n * PIXELS);
+        self.pixels.truncate(n * self.shape.len());
         self.labels.truncate(n);
         self
     }
@@ -205,6 +264,10 @@ pub struct DataSet {
     pub train: Split,
     /// `t10k-*` files.
     pub test: Split,
+    /// The classes' names, label by label, where the data names them (an
+    /// image folder's class folders); `None` for IDX files, which carry no
+    /// names ([`DataSet::class_names`]).
+    pub names: Option<Vec<String>>,
 }
 
 /// Fashion-MNIST's ten class names, in label order.
@@ -234,10 +297,26 @@ impl DataSet {
         labels.max().map_or(0, |&m| usize::from(m) + 1)
     }
 
-    /// The names of classes `0..count`: Fashion-MNIST's names when these are
-    /// its labels (recognised by their content, wherever the files came
-    /// from), otherwise `class {label}` (IDX files carry no names).
+    /// The images' shape (the training split's).
+    pub fn shape(&self) -> ImageShape {
+        self.train.shape
+    }
+
+    /// The names of classes `0..count`: the data's own ([`DataSet::names`]),
+    /// else Fashion-MNIST's names when these are its labels (recognised by
+    /// their content, wherever the files came from), otherwise `class
+    /// {label}` (IDX files carry no names).
     pub fn class_names(&self, count: u16) -> Vec<String> {
+        if let Some(names) = &self.names {
+            return (0..count)
+                .map(|label| {
+                    names
+                        .get(usize::from(label))
+                        .cloned()
+                        .unwrap_or_else(|| format!("class {label}"))
+                })
+                .collect();
+        }
         let fashion = sha256_hex(&self.test.labels[..])
             .is_ok_and(|digest| digest == FASHION_MNIST_TEST_LABELS_SHA256);
         (0..count)
@@ -258,6 +337,7 @@ pub fn load_dir(dir: &Path) -> Result<DataSet, DataError> {
     Ok(DataSet {
         train: load_split(dir, "train")?,
         test: load_split(dir, "t10k")?,
+        names: None,
     })
 }
 
@@ -275,7 +355,7 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Split, DataError> {
             label_count: labels.len(),
         });
     }
-    Ok(Split { pixels, labels })
+    Ok(Split::mnist(pixels, labels))
 }
 
 fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {

@@ -1,10 +1,13 @@
 //! The two VAEs (`mlp`, `conv`): their shapes, initialisation and forward
 //! passes, and the reparameterisation that joins encoder and decoder.
 //!
-//! Every model maps images `[batch, 784]` in [0, 1] to `(mu, logvar)`
-//! `[batch, latent]` and latents `[batch, latent]` to pixel logits
-//! `[batch, 784]`; the decoder ends in logits, not in a sigmoid, so the loss
-//! ([`crate::loss`]) is computed stably from them.
+//! Every model maps images `[batch, H*W*C]` (HWC order, as the data and
+//! the chip hold them) in [0, 1] to `(mu, logvar)` `[batch, latent]` and
+//! latents `[batch, latent]` to pixel logits `[batch, H*W*C]`; the decoder
+//! ends in logits, not in a sigmoid, so the loss ([`crate::loss`]) is
+//! computed stably from them. The image shape is the model's
+//! ([`VaeConfig::image`]): 28x28 gray by default, any size the conv
+//! model's two halvings divide (a multiple of 4), gray or RGB.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -14,7 +17,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{PIXELS, SIDE};
+use crate::data::ImageShape;
 use crate::rng::Rng;
 
 /// Which VAE.
@@ -37,8 +40,9 @@ pub enum Arch {
 pub const CONV_DECODER_CHANNELS: [usize; 2] = [32, 40];
 /// Width of the conv encoder's dense layer.
 pub const CONV_ENCODER_HIDDEN: usize = 512;
-/// Side of the conv decoder's first feature map.
-pub const CONV_DECODER_H0: usize = 7;
+/// How many times the conv model halves (encoder) and doubles (decoder)
+/// the image's sides: its first decoder feature map is H/4 x W/4.
+pub const CONV_HALVINGS: u32 = 2;
 
 /// The model's shape.
 #[derive(Config, Debug)]
@@ -62,36 +66,76 @@ pub struct VaeConfig {
     /// a draw can ask for a class and get it.
     #[config(default = 0)]
     pub classes: usize,
+    /// The images' shape (HWC). The conv model needs sides divisible by 4
+    /// ([`VaeConfig::image_problem`]).
+    #[config(default = "ImageShape::MNIST")]
+    pub image: ImageShape,
 }
 
 impl VaeConfig {
+    /// Why this model cannot take its images, if it cannot: the conv
+    /// model halves each side twice, so the sides must be multiples of 4.
+    pub fn image_problem(&self) -> Option<String> {
+        let ImageShape {
+            height,
+            width,
+            channels,
+        } = self.image;
+        let step = 1 << CONV_HALVINGS;
+        if height == 0 || width == 0 || channels == 0 {
+            Some(format!(
+                "images of {height}x{width}x{channels} hold no pixels"
+            ))
+        } else if self.arch == Arch::Conv && (height % step != 0 || width % step != 0) {
+            let round = |side: usize| (side / step).max(1) * step;
+            Some(format!(
+                "the conv model needs image sides that are multiples of {step} (it halves them twice), not {height}x{width}: resize with --size {}x{}, or use --model mlp",
+                round(height),
+                round(width)
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// The conv decoder's first feature map's height and width (H/4, W/4).
+    pub fn conv_base(&self) -> (usize, usize) {
+        (
+            self.image.height >> CONV_HALVINGS,
+            self.image.width >> CONV_HALVINGS,
+        )
+    }
+
     /// Builds a freshly initialised model with PyTorch's default
     /// initialisation (weights and biases uniform in +-1/sqrt(fan_in)), drawn
     /// from `rng` rather than from the backend's global RNG, so that runs in
     /// one process (tests, benchmarks) do not disturb each other.
     pub fn init(&self, device: &Device, rng: &mut Rng) -> Vae {
         let (latent, classes) = (self.latent, self.classes);
+        let image = self.image;
+        let pixels = image.len();
         let mut linear = |i, o| dense_layer(rng, i, o, device);
         match self.arch {
             Arch::Mlp => Vae {
                 encoder: Encoder::Mlp(MlpEncoder {
-                    fc1: linear(PIXELS + classes, 400),
+                    fc1: linear(pixels + classes, 400),
                     fc21: linear(400, latent),
                     fc22: linear(400, latent),
                 }),
                 decoder: Decoder::Mlp(MlpDecoder {
                     fc3: linear(latent + classes, 400),
-                    fc4: linear(400, PIXELS),
+                    fc4: linear(400, pixels),
                 }),
+                image,
             },
             Arch::Conv => {
-                let h0 = CONV_DECODER_H0;
-                let fc = linear(64 * h0 * h0 + classes, CONV_ENCODER_HIDDEN);
+                let (h0, w0) = self.conv_base();
+                let fc = linear(64 * h0 * w0 + classes, CONV_ENCODER_HIDDEN);
                 let fc_mu = linear(CONV_ENCODER_HIDDEN, latent);
                 let fc_logvar = linear(CONV_ENCODER_HIDDEN, latent);
                 let [c0, c1] = self.decoder_channels;
-                let dense = linear(latent + classes, c0 * h0 * h0);
-                let conv1 = halving_conv(rng, 1, 32, device);
+                let dense = linear(latent + classes, c0 * h0 * w0);
+                let conv1 = halving_conv(rng, image.channels, 32, device);
                 let conv2 = halving_conv(rng, 32, 64, device);
                 // PyTorch takes a transposed convolution's fan-in from its
                 // weight [in, out, k, k]: out * k * k.
@@ -112,12 +156,17 @@ impl VaeConfig {
                         fc,
                         fc_mu,
                         fc_logvar,
+                        height: image.height,
+                        width: image.width,
                     }),
                     decoder: Decoder::Conv(ConvDecoder {
                         fc: dense,
                         deconv1: deconv(c0, c1),
-                        deconv2: deconv(c1, 1),
+                        deconv2: deconv(c1, image.channels),
+                        height: h0,
+                        width: w0,
                     }),
+                    image,
                 }
             }
         }
@@ -178,6 +227,9 @@ pub struct Vae {
     pub encoder: Encoder,
     /// z -> pixel logits.
     pub decoder: Decoder,
+    /// The images' shape (a constant of the model, not a parameter).
+    #[module(skip)]
+    pub image: ImageShape,
 }
 
 /// The encoders.
@@ -201,10 +253,10 @@ pub enum Decoder {
     Conv(ConvDecoder),
 }
 
-/// 784 -> 400 ReLU -> (mu, logvar).
+/// H*W*C -> 400 ReLU -> (mu, logvar).
 #[derive(Module, Debug)]
 pub struct MlpEncoder {
-    /// 784 -> 400.
+    /// H*W*C (and a conditional model's classes) -> 400.
     pub fc1: Linear,
     /// 400 -> latent (mu).
     pub fc21: Linear,
@@ -212,46 +264,55 @@ pub struct MlpEncoder {
     pub fc22: Linear,
 }
 
-/// latent -> 400 ReLU -> 784 logits.
+/// latent -> 400 ReLU -> H*W*C logits.
 #[derive(Module, Debug)]
 pub struct MlpDecoder {
     /// latent -> 400.
     pub fc3: Linear,
-    /// 400 -> 784.
+    /// 400 -> H*W*C.
     pub fc4: Linear,
 }
 
 /// Two stride-2 convolutions, a dense layer, (mu, logvar).
 #[derive(Module, Debug)]
 pub struct ConvEncoder {
-    /// 1 -> 32 channels, 28 -> 14.
+    /// C -> 32 channels, H x W -> H/2 x W/2 (28 -> 14).
     pub conv1: Conv2d,
-    /// 32 -> 64 channels, 14 -> 7.
+    /// 32 -> 64 channels, H/2 -> H/4 (14 -> 7).
     pub conv2: Conv2d,
-    /// 64*7*7 -> 512.
+    /// 64*(H/4)*(W/4) (and a conditional model's classes) -> 512.
     pub fc: Linear,
     /// 512 -> latent.
     pub fc_mu: Linear,
     /// 512 -> latent.
     pub fc_logvar: Linear,
+    /// The images' height (a constant of the model, not a parameter).
+    pub height: usize,
+    /// The images' width.
+    pub width: usize,
 }
 
-/// Dense latent -> C0*7*7, ReLU, reshape to [C0, 7, 7] (NCHW), transposed
-/// convolution C0 -> C1 (7 -> 14), ReLU, transposed convolution C1 -> 1
-/// (14 -> 28) giving logits. Both transposed convolutions: kernel 4, stride 2,
-/// padding 1, no groups, no dilation.
+/// Dense latent -> C0*H0*W0 (H0 = H/4, W0 = W/4: 7x7 for 28x28), ReLU,
+/// reshape to [C0, H0, W0] (NCHW), transposed convolution C0 -> C1 (to
+/// H/2 x W/2), ReLU, transposed convolution C1 -> C (to H x W) giving
+/// logits, permuted to HWC. Both transposed convolutions: kernel 4, stride
+/// 2, padding 1, no groups, no dilation.
 #[derive(Module, Debug)]
 pub struct ConvDecoder {
-    /// latent -> C0*7*7.
+    /// latent -> C0*H0*W0.
     pub fc: Linear,
-    /// C0 -> C1 channels, 7x7 -> 14x14.
+    /// C0 -> C1 channels, H0 x W0 -> 2*H0 x 2*W0.
     pub deconv1: ConvTranspose2d,
-    /// C1 -> 1 channel, 14x14 -> 28x28.
+    /// C1 -> C channels, to H x W.
     pub deconv2: ConvTranspose2d,
+    /// H0, the first feature map's height (a constant of the model).
+    pub height: usize,
+    /// W0, its width.
+    pub width: usize,
 }
 
 impl Vae {
-    /// The approximate posterior: images `[batch, 784]` in [0, 1] (and, for
+    /// The approximate posterior: images `[batch, H*W*C]` in [0, 1] (and, for
     /// a conditional model, their classes one-hot `[batch, classes]`, see
     /// [`Vae::one_hot`]) to `(mu, logvar)`, each `[batch, latent]`.
     pub fn encode(&self, x: Tensor<2>, class: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
@@ -259,7 +320,7 @@ impl Vae {
     }
 
     /// The decoder: decoder inputs `[batch, input]` (see
-    /// [`Vae::decoder_input`]) to pixel logits `[batch, 784]`.
+    /// [`Vae::decoder_input`]) to pixel logits `[batch, H*W*C]`.
     pub fn decode_logits(&self, input: Tensor<2>) -> Tensor<2> {
         self.decoder.forward(input)
     }
@@ -299,7 +360,7 @@ impl Vae {
     ) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
         let (mu, logvar) = self.encode(x, class.clone()); // [batch, latent] each
         let z = Self::reparameterize(mu.clone(), logvar.clone(), eps); // [batch, latent]
-        let logits = self.decode_logits(Self::decoder_input(z, class)); // [batch, 784]
+        let logits = self.decode_logits(Self::decoder_input(z, class)); // [batch, H*W*C]
         (logits, mu, logvar)
     }
 
@@ -329,7 +390,7 @@ impl Vae {
 }
 
 impl Encoder {
-    /// Images `[batch, 784]` (and a conditional model's one-hot classes
+    /// Images `[batch, H*W*C]` (and a conditional model's one-hot classes
     /// `[batch, classes]`) to `(mu, logvar)`, each `[batch, latent]`.
     pub fn forward(&self, x: Tensor<2>, class: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
         let with_class = |h: Tensor<2>| match &class {
@@ -343,10 +404,14 @@ impl Encoder {
             }
             Encoder::Conv(m) => {
                 let [batch, _] = x.dims();
-                let x = x.reshape([batch, 1, SIDE, SIDE]); // [batch, 1, 28, 28]
-                let h = relu(m.conv1.forward(x)); // [batch, 32, 14, 14]
-                let h = relu(m.conv2.forward(h)); // [batch, 64, 7, 7]
-                let h = with_class(h.flatten::<2>(1, 3)); // [batch, 3136 + classes]
+                let channels = m.conv1.weight.dims()[1];
+                // The data's HWC to burn's NCHW.
+                let x = x
+                    .reshape([batch, m.height, m.width, channels])
+                    .permute([0, 3, 1, 2]); // [batch, C, H, W]
+                let h = relu(m.conv1.forward(x)); // [batch, 32, H/2, W/2]
+                let h = relu(m.conv2.forward(h)); // [batch, 64, H/4, W/4]
+                let h = with_class(h.flatten::<2>(1, 3)); // [batch, 64*H/4*W/4 + classes]
                 let h = relu(m.fc.forward(h)); // [batch, 512]
                 (m.fc_mu.forward(h.clone()), m.fc_logvar.forward(h))
             }
@@ -364,7 +429,7 @@ impl Encoder {
 
 impl Decoder {
     /// Decoder inputs `[batch, input]` (z, and a conditional model's
-    /// one-hot class) to pixel logits `[batch, 784]`: the last of
+    /// one-hot class) to pixel logits `[batch, H*W*C]`: the last of
     /// [`Decoder::forward_layers`], without keeping the others.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
         self.run(z, None)
@@ -373,7 +438,7 @@ impl Decoder {
     /// The output of every layer (after its activation) for decoder inputs
     /// `[batch, input]`, each `[batch, elements]` (feature maps flattened
     /// channels-first, as burn holds them): what the export calibrates on.
-    /// The last is the pixel logits `[batch, 784]`, as [`Decoder::forward`]
+    /// The last is the pixel logits `[batch, H*W*C]`, as [`Decoder::forward`]
     /// gives them.
     pub fn forward_layers(&self, z: Tensor<2>) -> Vec<Tensor<2>> {
         let mut layers = Vec::new();
@@ -390,16 +455,20 @@ impl Decoder {
             Decoder::Mlp(m) => {
                 let h = relu(m.fc3.forward(z)); // [batch, 400]
                 keep(&mut hidden, || h.clone());
-                m.fc4.forward(h) // [batch, 784]
+                m.fc4.forward(h) // [batch, H*W*C]
             }
             Decoder::Conv(m) => {
                 let c0 = m.deconv1.channels[0];
-                let h0 = CONV_DECODER_H0;
-                let h = relu(m.fc.forward(z)); // [batch, C0*7*7]
+                let (h0, w0) = (m.height, m.width);
+                let h = relu(m.fc.forward(z)); // [batch, C0*H0*W0]
                 keep(&mut hidden, || h.clone());
-                let h = relu(m.deconv1.forward(h.reshape([batch, c0, h0, h0]))); // [batch, C1, 14, 14]
-                keep(&mut hidden, || h.clone().flatten::<2>(1, 3)); // [batch, C1*14*14]
-                m.deconv2.forward(h).reshape([batch, PIXELS]) // [batch, 784]
+                let h = relu(m.deconv1.forward(h.reshape([batch, c0, h0, w0]))); // [batch, C1, 2*H0, 2*W0]
+                keep(&mut hidden, || h.clone().flatten::<2>(1, 3)); // [batch, C1*2*H0*2*W0]
+                // [batch, C, H, W] to the data's HWC.
+                m.deconv2
+                    .forward(h)
+                    .permute([0, 2, 3, 1])
+                    .flatten::<2>(1, 3) // [batch, H*W*C]
             }
         }
     }
@@ -444,6 +513,8 @@ fn keep(hidden: &mut Option<&mut Vec<Tensor<2>>>, layer: impl FnOnce() -> Tensor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::values;
+    use crate::data::PIXELS;
 
     fn device() -> Device {
         crate::backend::Backend::default().device()
@@ -474,11 +545,69 @@ mod tests {
         assert!(bytes <= 64 * 1024, "conv decoder needs {bytes} bytes");
     }
 
+    /// RGB images of 32x24: both models take and give `[batch, 32*24*3]`,
+    /// and the conv decoder's output is its last transposed convolution's
+    /// NCHW map in the data's HWC order.
+    #[test]
+    fn rgb_images_of_any_multiple_of_four() {
+        let device = device();
+        let image = ImageShape {
+            height: 32,
+            width: 24,
+            channels: 3,
+        };
+        for arch in [Arch::Mlp, Arch::Conv] {
+            let config = VaeConfig::new(arch)
+                .with_latent(4)
+                .with_classes(2)
+                .with_image(image);
+            assert_eq!(config.image_problem(), None);
+            let model = config.init(&device, &mut Rng::new(3));
+            assert_eq!(model.image, image);
+            let x = Tensor::<2>::ones([2, image.len()], &device).mul_scalar(0.5);
+            let class = model.one_hot(&[0, 1], &device);
+            let (logits, mu, _) = model.forward(x, class, Tensor::zeros([2, 4], &device));
+            assert_eq!(logits.dims(), [2, image.len()], "{arch:?}");
+            assert_eq!(mu.dims(), [2, 4], "{arch:?}");
+        }
+        let model = VaeConfig::new(Arch::Conv)
+            .with_latent(4)
+            .with_image(image)
+            .init(&device, &mut Rng::new(5));
+        let Decoder::Conv(m) = &model.decoder else {
+            panic!("a conv decoder")
+        };
+        assert_eq!((m.height, m.width), (8, 6));
+        let z = Tensor::<2>::from_data(TensorData::new(vec![0.3, -0.2, 0.1, 0.7], [1, 4]), &device);
+        let hwc = values(model.decode_logits(z.clone()));
+        let h = relu(m.fc.forward(z)).reshape([1, m.deconv1.channels[0], 8, 6]);
+        let nchw = values(m.deconv2.forward(relu(m.deconv1.forward(h))));
+        for (y, x, c) in [(0, 0, 0), (0, 0, 2), (5, 3, 1), (31, 23, 2)] {
+            assert_eq!(
+                hwc[(y * 24 + x) * 3 + c],
+                nchw[(c * 32 + y) * 24 + x],
+                "({y}, {x}, {c})"
+            );
+        }
+    }
+
+    #[test]
+    fn the_conv_model_refuses_sides_it_cannot_halve_twice() {
+        let odd = VaeConfig::new(Arch::Conv).with_image(ImageShape {
+            height: 30,
+            width: 28,
+            channels: 1,
+        });
+        let problem = odd.image_problem().expect("30 is no multiple of 4");
+        assert!(problem.contains("--size 28x28"), "{problem}");
+        let mlp = VaeConfig::new(Arch::Mlp).with_image(odd.image);
+        assert_eq!(mlp.image_problem(), None);
+    }
+
     /// The one-hot rows have a single 1 at the label, and a conditional
     /// decoder's output depends on the class it is given.
     #[test]
     fn the_class_reaches_the_decoder() {
-        use crate::batch::values;
         let device = device();
         let model = VaeConfig::new(Arch::Conv)
             .with_latent(3)
@@ -521,7 +650,6 @@ mod tests {
     /// sizes of the layers the blob holds.
     #[test]
     fn forward_is_the_last_layer_output() {
-        use crate::batch::values;
         let device = device();
         let z: Vec<f32> = (0..15).map(|i| i as f32 * 0.1 - 0.7).collect();
         let z = Tensor::<2>::from_data(TensorData::new(z, [3, 5]), &device);

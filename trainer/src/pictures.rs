@@ -8,7 +8,7 @@ use burn::tensor::activation::sigmoid;
 use plotters::prelude::*;
 
 use crate::batch::images_tensor;
-use crate::data::{PIXELS, SIDE, Split};
+use crate::data::Split;
 use crate::evaluation::EpochMetrics;
 use crate::model::Vae;
 use crate::rng::Rng;
@@ -33,19 +33,20 @@ pub fn write_pictures(
     let recon = out.join("reconstructions.png");
     let samples = out.join("samples.png");
     let loss = out.join("loss.png");
+    let shape = model.image.hwc();
     let pairs = reconstruction_rows(model, test, 4);
-    Grid::new(&pairs, (SIDE, SIDE, 1), GRID_COLS)?
+    Grid::new(&pairs, shape, GRID_COLS)?
         .title("test images over their reconstructions")
         .row_labels(["test", "recon"].repeat(4))
         .save(&recon)?;
-    Grid::new(&prior_samples(model, 64, seed), (SIDE, SIDE, 1), GRID_COLS)?
+    Grid::new(&prior_samples(model, 64, seed), shape, GRID_COLS)?
         .title("decoded z ~ N(0, I)")
         .save(&samples)?;
     loss_curve(&loss, metrics)?;
     Ok(vec![recon, samples, loss])
 }
 
-/// Pixel logits `[n, 784]` to gray levels (the Bernoulli means).
+/// Pixel logits `[n, H*W*C]` to levels (the Bernoulli means).
 pub fn to_gray(logits: Tensor<2>) -> Vec<u8> {
     sigmoid(logits)
         .into_data()
@@ -64,12 +65,13 @@ fn reconstruction_rows(model: &Vae, test: &Split, pairs: usize) -> Vec<u8> {
     let inputs = test.clone().truncated(n);
     let class = model.one_hot(&inputs.labels, &device); // [n, classes]
     let (mu, _) = model.encode(images_tensor(&inputs, &device), class.clone());
-    let recon = to_gray(model.decode_logits(Vae::decoder_input(mu, class))); // [n, 784]
-    let mut out = Vec::with_capacity(2 * n * PIXELS);
+    let recon = to_gray(model.decode_logits(Vae::decoder_input(mu, class))); // [n, H*W*C]
+    let len = test.shape.len();
+    let mut out = Vec::with_capacity(2 * n * len);
     for row in (0..n).step_by(GRID_COLS) {
         let end = (row + GRID_COLS).min(n);
-        out.extend_from_slice(&inputs.pixels[row * PIXELS..end * PIXELS]);
-        out.extend_from_slice(&recon[row * PIXELS..end * PIXELS]);
+        out.extend_from_slice(&inputs.pixels[row * len..end * len]);
+        out.extend_from_slice(&recon[row * len..end * len]);
     }
     out
 }

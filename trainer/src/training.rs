@@ -62,6 +62,16 @@ pub fn train(
     if let Some(problem) = config.out_of_range() {
         return Err(TrainError::BadOption(problem));
     }
+    if config.model.image != data.shape() {
+        return Err(TrainError::BadOption(format!(
+            "the model is for {} images, the data's are {}",
+            config.model.image,
+            data.shape()
+        )));
+    }
+    if let Some(problem) = config.model.image_problem() {
+        return Err(TrainError::BadOption(problem));
+    }
     let classes = config.model.classes;
     if classes > 0 {
         let labels = data.train.labels.iter().chain(&data.test.labels);

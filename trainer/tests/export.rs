@@ -169,6 +169,7 @@ fn class_samples_come_from_their_class_density() {
     let data = DataSet {
         train: common::quadrants(512, 1),
         test: common::quadrants(64, 2),
+        names: None,
     };
     let config = TrainingConfig::new(VaeConfig::new(Arch::Mlp).with_latent(4), Backend::default())
         .with_epochs(6)
@@ -213,6 +214,7 @@ fn class_samples_come_from_their_class_density() {
         let split = tinyvae_trainer::data::Split {
             pixels,
             labels: vec![class as u8; per_class],
+            shape: tinyvae_trainer::data::ImageShape::MNIST,
         };
         let (mu, _) = encode(&model, &split);
         let nearest = |m: &[f32]| {

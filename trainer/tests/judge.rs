@@ -15,6 +15,7 @@ fn learns_classes_and_doubts_blends() {
     let data = DataSet {
         train: common::quadrants(256, 1),
         test: common::quadrants(80, 2),
+        names: None,
     };
     let recipe = Recipe {
         epochs: 2,

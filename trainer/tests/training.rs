@@ -25,6 +25,7 @@ fn tiny_set(dir: &Path) -> DataSet {
     let set = DataSet {
         train: common::shapes(192, 1),
         test: common::shapes(64, 2),
+        names: None,
     };
     data::write_dir(dir, &set).unwrap();
     data::load_dir(dir).unwrap()

@@ -10,6 +10,7 @@ fn tiny(n: usize) -> Split {
     Split {
         pixels: (0..n * PIXELS).map(|i| (i * 7 % 256) as u8).collect(),
         labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        shape: crate::data::ImageShape::MNIST,
     }
 }
 
@@ -17,6 +18,7 @@ fn tiny_set() -> DataSet {
     DataSet {
         train: tiny(5),
         test: tiny(3),
+        names: None,
     }
 }
 

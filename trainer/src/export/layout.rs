@@ -6,7 +6,7 @@
 use tinyvae_shared::blob::{Activation, Hwc, Op};
 
 use crate::batch::values;
-use crate::model::{CONV_DECODER_H0, Decoder};
+use crate::model::Decoder;
 
 /// One decoder layer in float, in the blob's layouts.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,15 +56,15 @@ pub fn float_layers(decoder: &Decoder) -> Vec<FloatLayer> {
             .collect(),
         Decoder::Conv(m) => {
             let (inputs, outputs, w, b) = linear_parts(&m.fc);
-            let h0 = CONV_DECODER_H0;
-            let c0 = outputs / (h0 * h0);
-            // burn reshapes the dense output as NCHW: row `c*h0*h0 + p`
-            // (p = y*h0 + x) becomes blob row `p*c0 + c` (HWC).
+            let (h0, w0) = (m.height, m.width);
+            let c0 = outputs / (h0 * w0);
+            // burn reshapes the dense output as NCHW: row `c*h0*w0 + p`
+            // (p = y*w0 + x) becomes blob row `p*c0 + c` (HWC).
             let mut weights = vec![0.0; w.len()];
             let mut bias = vec![0.0; b.len()];
             for c in 0..c0 {
-                for p in 0..h0 * h0 {
-                    let (from, to) = (c * h0 * h0 + p, p * c0 + c);
+                for p in 0..h0 * w0 {
+                    let (from, to) = (c * h0 * w0 + p, p * c0 + c);
                     weights[to * inputs..(to + 1) * inputs]
                         .copy_from_slice(&w[from * inputs..(from + 1) * inputs]);
                     bias[to] = b[from];
@@ -79,16 +79,19 @@ pub fn float_layers(decoder: &Decoder) -> Vec<FloatLayer> {
                 weights,
                 bias,
             }];
-            let mut side = h0;
+            let (mut height, mut width) = (h0, w0);
             for (deconv, activation) in [
                 (&m.deconv1, Activation::Relu),
                 (&m.deconv2, Activation::Linear),
             ] {
                 let [in_c, out_c] = deconv.channels;
                 let [kh, kw] = deconv.kernel_size;
-                let out_side = (side - 1) * deconv.stride[0] - 2 * deconv.padding[0]
+                let out_height = (height - 1) * deconv.stride[0] - 2 * deconv.padding[0]
                     + kh
                     + deconv.padding_out[0];
+                let out_width = (width - 1) * deconv.stride[1] - 2 * deconv.padding[1]
+                    + kw
+                    + deconv.padding_out[1];
                 // burn (like PyTorch) stores `[in_c, out_c, kh, kw]`; the
                 // blob wants `[out_c][kh][kw][in_c]`.
                 let w = values(deconv.weight.val().permute([1, 2, 3, 0]));
@@ -100,13 +103,13 @@ pub fn float_layers(decoder: &Decoder) -> Vec<FloatLayer> {
                 layers.push(FloatLayer {
                     op: Op::ConvTranspose2d {
                         input: Hwc {
-                            height: dim16(side),
-                            width: dim16(side),
+                            height: dim16(height),
+                            width: dim16(width),
                             channels: dim16(in_c),
                         },
                         output: Hwc {
-                            height: dim16(out_side),
-                            width: dim16(out_side),
+                            height: dim16(out_height),
+                            width: dim16(out_width),
                             channels: dim16(out_c),
                         },
                         kernel: [byte(kh), byte(kw)],
@@ -117,7 +120,7 @@ pub fn float_layers(decoder: &Decoder) -> Vec<FloatLayer> {
                     weights: w,
                     bias,
                 });
-                side = out_side;
+                (height, width) = (out_height, out_width);
             }
             layers
         }

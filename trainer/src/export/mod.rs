@@ -26,7 +26,7 @@ use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Hwc, Quant};
 use tinyvae_shared::write::{OwnedLayer, OwnedModel, QuantizeError, one_code, sigmoid_table};
 
-use crate::data::{SIDE, Split};
+use crate::data::Split;
 use crate::evaluation::test_nelbo;
 use crate::model::{Decoder, Vae};
 use crate::rng::Rng;
@@ -137,9 +137,9 @@ pub fn export(
     let owned = OwnedModel {
         latent_dim: dim16(model.latent()),
         image: Hwc {
-            height: dim16(SIDE),
-            width: dim16(SIDE),
-            channels: 1,
+            height: dim16(train.shape.height),
+            width: dim16(train.shape.width),
+            channels: dim16(train.shape.channels),
         },
         layers,
         output_table: sigmoid_table(input),

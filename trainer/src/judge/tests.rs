@@ -17,13 +17,18 @@ fn stripes(n: usize, offset: usize) -> Split {
         }
         labels.push(class as u8);
     }
-    Split { pixels, labels }
+    Split {
+        pixels,
+        labels,
+        shape: crate::data::ImageShape::MNIST,
+    }
 }
 
 fn tiny_data() -> DataSet {
     DataSet {
         train: stripes(48, 0),
         test: stripes(16, 1),
+        names: None,
     }
 }
 

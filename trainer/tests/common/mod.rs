@@ -20,6 +20,7 @@ pub fn shapes(n: usize, seed: usize) -> Split {
     Split {
         pixels,
         labels: (0..n).map(|k| (k % 10) as u8).collect(),
+        shape: tinyvae_trainer::data::ImageShape::MNIST,
     }
 }
 
@@ -44,5 +45,9 @@ pub fn quadrants(n: usize, seed: usize) -> Split {
         }
         labels.push(class as u8);
     }
-    Split { pixels, labels }
+    Split {
+        pixels,
+        labels,
+        shape: tinyvae_trainer::data::ImageShape::MNIST,
+    }
 }
