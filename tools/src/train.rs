@@ -315,6 +315,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 mod tests {
     use clap::{CommandFactory, Parser};
     use tinyvae_trainer::config::{LrSchedule, Recipe};
+    use tinyvae_trainer::data::ImageShape;
     use tinyvae_trainer::model::Arch;
 
     use super::Args;
