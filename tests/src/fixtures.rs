@@ -18,7 +18,7 @@ use tinyvae_shared::blob::tril_len;
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::write::{OwnedComponent, OwnedDensity, OwnedLayer, OwnedModel, sigmoid_table};
 use tinyvae_trainer::backend::Backend;
-use tinyvae_trainer::data::Split;
+use tinyvae_trainer::data::{ImageShape, Split};
 use tinyvae_trainer::export::{DensityOptions, ExportOptions, export};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::rng::Rng;
@@ -249,6 +249,11 @@ pub fn conv_model() -> OwnedModel {
 /// and the demo's VAE), so that both exporter paths reach the chip.
 /// Training would change the weights, not the code the chip runs.
 pub fn exported(arch: Arch) -> Vec<u8> {
+    exported_with(arch, ImageShape::MNIST)
+}
+
+/// [`exported`] for images of `image`'s shape (e.g. 32x32 RGB).
+pub fn exported_with(arch: Arch, image: ImageShape) -> Vec<u8> {
     let device = Backend::default().device();
     let classes = match arch {
         Arch::Conv => usize::from(CLASSES),
@@ -256,13 +261,14 @@ pub fn exported(arch: Arch) -> Vec<u8> {
     };
     let model = VaeConfig::new(arch)
         .with_classes(classes)
+        .with_image(image)
         .init(&device, &mut Rng::new(5));
     let split = |n: usize, seed: u64| {
         let mut rng = SplitMix64::new(seed);
         Split {
-            pixels: (0..n * 784).map(|_| rng.below(256) as u8).collect(),
+            pixels: (0..n * image.len()).map(|_| rng.below(256) as u8).collect(),
             labels: (0..n).map(|k| (k % 10) as u8).collect(),
-            shape: tinyvae_trainer::data::ImageShape::MNIST,
+            shape: image,
         }
     };
     let options = ExportOptions {

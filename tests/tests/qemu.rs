@@ -18,6 +18,7 @@ use tinyvae_shared::{Draw, Model};
 use tinyvae_tests::fixtures;
 use tinyvae_tools::firmware::{self, Machine, Run};
 use tinyvae_tools::generate::{host_images, host_latents};
+use tinyvae_trainer::data::ImageShape;
 use tinyvae_trainer::model::Arch;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -148,6 +149,23 @@ fn exported_models_on_the_chips_equal_host() {
     );
     chip_equals_host(Machine::Mps2An386, "exported-mlp.tvae", &mlp, &requests());
     chip_equals_host(Machine::Mps2An386, "exported-conv.tvae", &conv, &requests());
+}
+
+/// A conv model of 32x32 RGB images (a 8x8 first map, three output
+/// channels in HWC), exported by the trainer's code, on the Cortex-M4:
+/// every byte the host's.
+#[test]
+fn an_exported_rgb_conv_model_on_the_m4_equals_host() {
+    let image = ImageShape {
+        height: 32,
+        width: 32,
+        channels: 3,
+    };
+    let blob = fixtures::exported_with(Arch::Conv, image);
+    let model = Model::from_bytes(&blob).unwrap();
+    let shape = model.image_shape();
+    assert_eq!((shape.height, shape.width, shape.channels), (32, 32, 3));
+    chip_equals_host(Machine::Mps2An386, "exported-rgb.tvae", &blob, &requests());
 }
 
 /// Asserts a failed run: non-zero exit, no images, an error naming `problem`.

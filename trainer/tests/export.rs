@@ -5,6 +5,7 @@ mod common;
 use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Hwc, Op};
 use tinyvae_trainer::backend::Backend;
+use tinyvae_trainer::data::Split;
 use tinyvae_trainer::export::{
     Agreement, DensityOptions, ExportOptions, export, fidelity, float_images, int8_images,
     with_classes,
@@ -34,14 +35,25 @@ fn options() -> ExportOptions {
 
 /// Exports a fresh `arch` model of latent 6 (conditional on the data's 10
 /// classes when `classes` is 10) and holds the int8 decoder to the float
-/// one.
+/// one, on 28x28 gray images.
 fn check(arch: Arch, expected_layers: usize, classes: usize) {
+    check_on(
+        arch,
+        expected_layers,
+        classes,
+        shapes(300, 1),
+        shapes(100, 2),
+    );
+}
+
+/// [`check`] on `train` and `test`, images of any shape.
+fn check_on(arch: Arch, expected_layers: usize, classes: usize, train: Split, test: Split) {
     let device = Backend::default().device();
     let model = VaeConfig::new(arch)
         .with_latent(6)
         .with_classes(classes)
+        .with_image(train.shape)
         .init(&device, &mut Rng::new(1));
-    let (train, test) = (shapes(300, 1), shapes(100, 2));
     let blob = export(&model, &train, &test, &options()).unwrap();
     let parsed = Model::from_bytes(&blob).unwrap();
 
@@ -53,7 +65,16 @@ fn check(arch: Arch, expected_layers: usize, classes: usize) {
         parsed.condition().map(|c| usize::from(c.classes)),
         (classes > 0).then_some(classes)
     );
-    assert_eq!(parsed.image_len(), 784);
+    assert_eq!(parsed.image_len(), train.shape.len());
+    let shape = parsed.image_shape();
+    assert_eq!(
+        (shape.height, shape.width, shape.channels),
+        (
+            train.shape.height as u16,
+            train.shape.width as u16,
+            train.shape.channels as u16
+        )
+    );
     assert_eq!(body.layers.len(), expected_layers);
     assert_eq!(parsed.classes(), 10);
     let density = parsed.density().expect("a fitted density");
@@ -104,6 +125,19 @@ fn conv_export_agrees_with_float_decoder() {
 fn conditional_exports_agree_with_float_decoder() {
     check(Arch::Mlp, 2, 10);
     check(Arch::Conv, 3, 10);
+}
+
+/// RGB images of 32x32: the conv decoder's HWC output and its 8x8 first
+/// map reach the blob in the chip's layouts.
+#[test]
+fn rgb_conv_export_agrees_with_float_decoder() {
+    check_on(
+        Arch::Conv,
+        3,
+        10,
+        common::coloured(300, 1),
+        common::coloured(100, 2),
+    );
 }
 
 #[test]

@@ -51,3 +51,42 @@ pub fn quadrants(n: usize, seed: usize) -> Split {
         shape: tinyvae_trainer::data::ImageShape::MNIST,
     }
 }
+
+/// `n` RGB images of 32x32 in 10 classes: a rectangle of the class's
+/// colour at a pseudo-random place on a dark ground, labelled `k % 10`.
+pub fn coloured(n: usize, seed: usize) -> Split {
+    let shape = tinyvae_trainer::data::ImageShape {
+        height: 32,
+        width: 32,
+        channels: 3,
+    };
+    let mut pixels = vec![0u8; n * shape.len()];
+    for (k, img) in pixels.chunks_exact_mut(shape.len()).enumerate() {
+        let class = k % 10;
+        let colour = [
+            [230, 40, 40],
+            [40, 230, 40],
+            [40, 40, 230],
+            [230, 230, 40],
+            [40, 230, 230],
+            [230, 40, 230],
+            [240, 240, 240],
+            [230, 140, 40],
+            [140, 40, 230],
+            [120, 120, 120],
+        ][class];
+        let h = (k * 7919 + seed * 104_729) % 1_000_003;
+        let (x0, y0) = (2 + h % 16, 2 + (h / 16) % 16);
+        let (w, hgt) = (6 + (h / 256) % 8, 6 + (h / 2048) % 8);
+        for y in y0..(y0 + hgt).min(32) {
+            for x in x0..(x0 + w).min(32) {
+                img[(y * 32 + x) * 3..(y * 32 + x + 1) * 3].copy_from_slice(&colour);
+            }
+        }
+    }
+    Split {
+        pixels,
+        labels: (0..n).map(|k| (k % 10) as u8).collect(),
+        shape,
+    }
+}
