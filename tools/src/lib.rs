@@ -13,7 +13,9 @@
 //! - [`images`]: raw and PNG-grid output;
 //! - [`judging`]: the kinds of draw a blob's samples are scored on, and
 //!   the judge of a data set from the user's cache;
-//! - [`link`]: the host's side of the board protocol, over any serial port.
+//! - [`link`]: the host's side of the board protocol, over any serial port;
+//! - [`shapes`]: a small labelled RGB data set drawn here, as an image
+//!   folder.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -27,3 +29,4 @@ pub mod hex;
 pub mod images;
 pub mod judging;
 pub mod link;
+pub mod shapes;
