@@ -8,7 +8,7 @@
 # checks every image against the host:
 #   TINYVAE_BLOB   model blob (required)
 #   TINYVAE_SEED   seed (default 1), TINYVAE_COUNT images (default 1),
-#   TINYVAE_CLASS  class prototype (default: the prior)
+#   TINYVAE_CLASS  a class to draw, by name or index (default: the blob's default draw)
 set -euo pipefail
 elf="$(realpath "$1")"
 case "$elf" in

@@ -1,8 +1,12 @@
 //! Why a command is refused: one clear defmt line for the log, and the
 //! protocol's [`Refusal`] for the host. The board keeps serving after one.
 
+use core::fmt::Write as _;
+
 use defmt::{Format, Formatter, write};
+use static_cell::StaticCell;
 use tinyvae_shared::Error;
+use tinyvae_shared::boards::{MAX_MISFIT_LINE, Misfit};
 use tinyvae_shared::protocol::{FrameError, Problem, Refusal};
 
 /// Everything that ends a command early.
@@ -15,13 +19,10 @@ pub enum Failure {
         /// What the parser found.
         error: Error,
     },
-    /// The model needs more memory than this build reserved.
-    TooBig {
-        scratch: u32,
-        scratch_capacity: u32,
-        image: u32,
-        image_capacity: u32,
-    },
+    /// The blob holds a valid model that does not fit this board
+    /// (`Layout::check`): the misfit's line, as `tinyvae fit` and `tinyvae
+    /// hex` word it.
+    TooBig(&'static str),
     /// A command frame arrived damaged or did not decode.
     Frame(FrameError),
     /// A request the board cannot serve (its words): a count or range out
@@ -39,14 +40,25 @@ impl From<Error> for Failure {
 }
 
 impl Failure {
+    /// A model that does not fit the board: its [`Misfit`] line, written
+    /// once into a static buffer (there is no heap). Called at most once,
+    /// when the firmware loads its blob; not inlined, so that its
+    /// formatter's stack is not reserved where it does not run.
+    #[inline(never)]
+    pub fn too_big(misfit: Misfit) -> Self {
+        static LINE: StaticCell<heapless::String<MAX_MISFIT_LINE>> = StaticCell::new();
+        let line = LINE.init(heapless::String::new());
+        // `boards::tests::misfit_lines_fit`: every misfit line fits.
+        let _ = core::write!(line, "{misfit}");
+        let line: &'static heapless::String<MAX_MISFIT_LINE> = line;
+        Self::TooBig(line.as_str())
+    }
+
     /// What the host is told.
     pub fn refusal(&self) -> Refusal<'static> {
         let (kind, detail) = match self {
             Self::Blob { error, .. } => (Problem::NoModel, describe(error)),
-            Self::TooBig { .. } => (
-                Problem::TooBig,
-                "the model needs more scratch or image memory than this firmware reserves",
-            ),
+            Self::TooBig(line) => (Problem::TooBig, *line),
             Self::Frame(error) => (Problem::BadFrame, frame_problem(error)),
             Self::Request(words) => (Problem::BadRequest, *words),
             Self::Generate(error @ Error::NoSuchClass { .. }) => {
@@ -69,17 +81,7 @@ impl Format for Failure {
                 describe(error),
                 error
             ),
-            Self::TooBig {
-                scratch,
-                scratch_capacity,
-                image,
-                image_capacity,
-            } => write!(
-                f,
-                "model too big for this build: needs {=u32} B scratch and {=u32} B per image, \
-                 the firmware has {=u32} B and {=u32} B",
-                scratch, image, scratch_capacity, image_capacity
-            ),
+            Self::TooBig(line) => write!(f, "{=str}", line),
             Self::Frame(error) => write!(f, "bad command frame: {=str}", frame_problem(error)),
             Self::Request(words) => write!(f, "bad request: {=str}", words),
             Self::Generate(error) => {

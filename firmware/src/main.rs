@@ -58,8 +58,9 @@ fn main() -> ! {
         env!("CARGO_PKG_VERSION"),
         board::NAME
     );
-    let model = load(board::blob_region());
-    if let Ok(model) = &model {
+    let loaded = load(board::blob_region());
+    let model = fitting(&loaded);
+    if let Ok(model) = model {
         let shape = model.image_shape();
         defmt::info!(
             "model: latent {=usize}, {=u16} classes, density {=bool}, image {=u16}x{=u16}x{=u16}, {=usize} layers, blob {=u32} bytes at {=u32:#010x}",
@@ -74,7 +75,7 @@ fn main() -> ! {
             board::blob_region().as_ptr() as u32
         );
     }
-    link::send(&Reply::Status(status(&model)));
+    link::send(&Reply::Status(status(model)));
     let mut buffers = Buffers {
         scratch: SCRATCH.take(),
         pixels: PIXELS.take(),
@@ -83,7 +84,7 @@ fn main() -> ! {
     };
     loop {
         let command = board.next_command();
-        let outcome = serve(&mut board, &model, &mut buffers, command);
+        let outcome = serve(&mut board, model, &mut buffers, command);
         if let Err(failure) = &outcome {
             defmt::error!("{}", failure);
             link::send(&Reply::Error(failure.refusal()));
@@ -111,8 +112,18 @@ fn load(region: &'static [u8]) -> Result<Model<'static>, Failure> {
     })
 }
 
+/// The loaded model if it fits this board's buffers (`Layout::check`): a
+/// model that does not fit is the `Status`'s model error, and every
+/// request is refused in its words. Borrows the model rather than moving
+/// it (on the M0 every copy of it is stack).
+fn fitting<'a>(loaded: &'a Result<Model<'static>, Failure>) -> Result<&'a Model<'static>, Failure> {
+    let model = loaded.as_ref().map_err(|failure| *failure)?;
+    board::LAYOUT.check(model).map_err(Failure::too_big)?;
+    Ok(model)
+}
+
 /// The board's [`Status`]: who it is and what its blob holds.
-fn status(model: &Result<Model<'static>, Failure>) -> Status<'static> {
+fn status(model: Result<&Model<'static>, Failure>) -> Status<'static> {
     Status {
         protocol: VERSION,
         board: board::NAME,
@@ -127,6 +138,7 @@ fn status(model: &Result<Model<'static>, Failure>) -> Status<'static> {
                     shape: [shape.height, shape.width, shape.channels],
                     classes: model.classes(),
                     default_draw: model.default_draw(),
+                    class_names: model.class_names().text(),
                 })
             }
             Err(failure) => Err(failure.refusal().detail),
@@ -137,7 +149,7 @@ fn status(model: &Result<Model<'static>, Failure>) -> Status<'static> {
 /// Answers one command.
 fn serve(
     board: &mut Board,
-    model: &Result<Model<'static>, Failure>,
+    model: Result<&Model<'static>, Failure>,
     buffers: &mut Buffers,
     command: Result<Command, FrameError>,
 ) -> Result<(), Failure> {
@@ -146,15 +158,12 @@ fn serve(
             link::send(&Reply::Status(status(model)));
             Ok(())
         }
-        Command::Generate(request) => {
-            let model = model.as_ref().map_err(Failure::clone)?;
-            generate(board, model, request, buffers)
-        }
+        Command::Generate(request) => generate(board, model?, request, buffers),
     }
 }
 
-/// Checks a request against the model and the buffers, seeds it and
-/// generates its images.
+/// Checks a request against the model, seeds it and generates its images
+/// (in buffers the model fits: [`fitting`] checked it).
 fn generate(
     board: &mut Board,
     model: &Model<'_>,
@@ -164,14 +173,6 @@ fn generate(
     request.check().map_err(Failure::Request)?;
     model.check_draw(request.draw).map_err(Failure::Generate)?;
     let (scratch_len, image_len) = (model.scratch_len(), model.image_len());
-    if scratch_len > buffers.scratch.len() || image_len > buffers.pixels.len() {
-        return Err(Failure::TooBig {
-            scratch: scratch_len as u32,
-            scratch_capacity: buffers.scratch.len() as u32,
-            image: image_len as u32,
-            image_capacity: buffers.pixels.len() as u32,
-        });
-    }
     let (seed, source) = match request.seed {
         Some(seed) => (seed, SeedSource::Host),
         None => (board.seed()?, SeedSource::Hardware),

@@ -16,8 +16,14 @@ use crate::layout::DenseLayout;
 
 /// First four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"TVAE";
-/// Version of the layout in `BLOB-FORMAT.md` that this build reads and writes.
-pub const FORMAT_VERSION: u16 = 3;
+/// Version of the layout in `BLOB-FORMAT.md` that this build writes (and
+/// reads).
+pub const FORMAT_VERSION: u16 = 4;
+/// The oldest version this build still reads: version 3, the same body
+/// without [`Body::class_names`] (its classes are called `class k`).
+pub const OLDEST_READABLE_VERSION: u16 = 3;
+/// The first version whose body ends with [`Body::class_names`].
+pub const CLASS_NAMES_VERSION: u16 = 4;
 /// Size of the fixed header before the postcard payload.
 pub const HEADER_LEN: usize = 16;
 /// Most layers a decoder may have (the capacity of [`Body::layers`]).
@@ -40,7 +46,7 @@ pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 /// The decoded fixed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    /// Format version (checked against [`FORMAT_VERSION`]).
+    /// Format version, [`OLDEST_READABLE_VERSION`] to [`FORMAT_VERSION`].
     pub version: u16,
     /// Length of the postcard payload after the header.
     pub payload_len: u32,
@@ -74,7 +80,7 @@ impl Header {
             return Err(Error::BadMagic);
         }
         let version = u16::from_le_bytes([head[4], head[5]]);
-        if version < FORMAT_VERSION {
+        if version < OLDEST_READABLE_VERSION {
             return Err(Error::OutdatedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -127,10 +133,17 @@ pub fn split(bytes: &[u8]) -> Result<(Header, &[u8], &[u8]), Error> {
     Ok((header, payload, trailing))
 }
 
-/// Decodes a checksummed payload into a [`Body`]; every byte must be used.
-pub fn decode_body(payload: &[u8]) -> Result<Body<'_>, Error> {
-    let (body, rest) =
+/// Decodes a checksummed payload of format `version` (checked by
+/// [`Header::parse`]) into a [`Body`]; every byte must be used. From
+/// [`CLASS_NAMES_VERSION`] the class names follow the derived fields; an
+/// older body has none (an empty [`Body::class_names`]).
+pub fn decode_body(version: u16, payload: &[u8]) -> Result<Body<'_>, Error> {
+    let (mut body, mut rest) =
         postcard::take_from_bytes::<Body<'_>>(payload).map_err(|_| Error::Malformed)?;
+    if version >= CLASS_NAMES_VERSION {
+        (body.class_names, rest) =
+            postcard::take_from_bytes::<&str>(rest).map_err(|_| Error::Malformed)?;
+    }
     if !rest.is_empty() {
         return Err(Error::TrailingPayload(rest.len() as u32));
     }
@@ -632,6 +645,14 @@ pub struct Body<'a> {
     pub density: Option<Density<'a>>,
     /// Provenance.
     pub metadata: Metadata<'a>,
+    /// The class names, in class order, separated by `\n`; empty for a
+    /// model without classes (and in a version-3 body, which has no names:
+    /// [`crate::Model::class_names`] calls them `class k`). Encoded after
+    /// `metadata` by `write::encode` and decoded by [`decode_body`], not by
+    /// serde's derive: postcard has no optional trailing field, and a
+    /// version-3 payload ends before it.
+    #[serde(skip)]
+    pub class_names: &'a str,
 }
 
 /// Little-endian element access into the byte arrays of a [`Layer`] or

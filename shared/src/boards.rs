@@ -2,7 +2,13 @@
 //! writes its linker script's `MEMORY` block from here
 //! (`firmware/build.rs`), the firmware takes its blob region and buffer
 //! sizes from here (`firmware/src/board/mod.rs`), the host tools where to
-//! load a blob and what fits (`tools/src/firmware`, `tinyvae hex`).
+//! load a blob (`tools/src/firmware`, `tinyvae hex`). Whether a model fits
+//! a board is [`Layout::check`], the one test that `tinyvae fit`, `tinyvae
+//! hex` and the firmware at boot all make, in the same words ([`Misfit`]).
+
+use core::fmt;
+
+use crate::Model;
 
 /// Where things live on one machine, and how much room the firmware has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +48,28 @@ impl Layout {
         (self.blob_end - self.blob_start) as usize
     }
 
+    /// Whether `model` runs on this board: its blob (header included)
+    /// within the blob region, its decoder's scratch
+    /// (`Model::scratch_len`) within the firmware's, its image
+    /// (`Model::image_len`) within the firmware's image buffer. The first
+    /// that does not fit, in that order, is the [`Misfit`].
+    pub fn check(&self, model: &Model<'_>) -> Result<(), Misfit> {
+        let rooms = [
+            (Room::Blob, model.header().blob_len(), self.blob_capacity()),
+            (Room::Scratch, model.scratch_len(), self.scratch),
+            (Room::Image, model.image_len(), self.pixels),
+        ];
+        match rooms.into_iter().find(|&(_, needs, has)| needs > has) {
+            Some((what, needs, has)) => Err(Misfit {
+                board: self.name,
+                what,
+                needs,
+                has,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Writes the linker script's `MEMORY` block for this board: the code
     /// region ([`Layout::code_len`] bytes at [`Layout::flash_start`]) as
     /// `FLASH`, and the RAM, as cortex-m-rt's `link.x` expects them in
@@ -64,6 +92,67 @@ impl Layout {
             self.ram_start, self.ram_len
         )?;
         writeln!(out, "}}")
+    }
+}
+
+/// Why a model does not run on a board: the first room it overflows.
+/// Its `Display` is one line, the same wherever a misfit is reported
+/// (`tinyvae fit`, `tinyvae hex`, the board's `Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Misfit {
+    /// The board ([`Layout::name`]).
+    pub board: &'static str,
+    /// The room that is too small.
+    pub what: Room,
+    /// Bytes the model needs there.
+    pub needs: usize,
+    /// Bytes the board has there.
+    pub has: usize,
+}
+
+/// The rooms of a board that a model must fit in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// The blob region ([`Layout::blob_capacity`]).
+    Blob,
+    /// The decoder's scratch ([`Layout::scratch`]).
+    Scratch,
+    /// The image buffer ([`Layout::pixels`]).
+    Image,
+}
+
+impl Room {
+    /// The room in words, as the table of `tinyvae fit` heads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Room::Blob => "blob region",
+            Room::Scratch => "scratch",
+            Room::Image => "image buffer",
+        }
+    }
+}
+
+/// The longest [`Misfit`] line of any board (`misfit_lines_fit` checks
+/// it): the firmware writes its line into a buffer of this many bytes.
+pub const MAX_MISFIT_LINE: usize = 160;
+
+impl fmt::Display for Misfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            board, needs, has, ..
+        } = self;
+        write!(f, "the model does not fit the {board}: ")?;
+        match self.what {
+            Room::Blob => write!(f, "its blob is {needs} bytes, the blob region {has}"),
+            Room::Scratch => write!(
+                f,
+                "its decoder needs {needs} bytes of scratch, the firmware reserves {has}"
+            ),
+            Room::Image => write!(
+                f,
+                "its image is {needs} bytes, the firmware's image buffer {has}"
+            ),
+        }
     }
 }
 
@@ -201,6 +290,29 @@ mod tests {
                 assert!(
                     command < blob.start && (command >= code_end || !flash.contains(&command)),
                     "{name}: command page"
+                );
+            }
+        }
+    }
+
+    /// The longest line a misfit can make on each board (every number at
+    /// its widest) fits the firmware's buffer.
+    #[test]
+    fn misfit_lines_fit() {
+        use super::{MAX_MISFIT_LINE, Misfit, Room};
+        for layout in ALL {
+            for what in [Room::Blob, Room::Scratch, Room::Image] {
+                let line = Misfit {
+                    board: layout.name,
+                    what,
+                    needs: u32::MAX as usize,
+                    has: u32::MAX as usize,
+                }
+                .to_string();
+                assert!(
+                    line.len() <= MAX_MISFIT_LINE,
+                    "{} bytes: {line}",
+                    line.len()
                 );
             }
         }

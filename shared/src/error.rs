@@ -84,6 +84,13 @@ pub enum Error {
     ClassNeeded,
     /// the decoder is not class-conditional: a posterior latent takes no class
     NotConditional,
+    /// the blob names {names} classes, the model has {classes}
+    ClassNameCount {
+        /// Names stored.
+        names: u32,
+        /// The model's classes (`Model::classes`).
+        classes: u16,
+    },
 }
 
 /// What is wrong with one layer of a blob.
@@ -140,6 +147,8 @@ pub enum ModelProblem {
     Condition,
     /// the fitted density is inconsistent (sizes, thresholds, classes, magnitudes or a non-positive Cholesky diagonal)
     Density,
+    /// a class name is empty, longer than 32 bytes or holds a control character, or the names take more than 8448 bytes
+    ClassName,
 }
 
 impl core::error::Error for Error {}

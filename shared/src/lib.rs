@@ -4,7 +4,9 @@
 //! - [`fixedpoint`]: TFLite-Micro-exact requantization arithmetic.
 //! - [`blob`]: the model blob (header + postcard body) and its types;
 //!   `shared/BLOB-FORMAT.md` is the byte-level specification.
-//! - [`boards`]: each machine's blob region and buffer sizes.
+//! - [`classes`]: a model's class names, stored in the blob.
+//! - [`boards`]: each machine's blob region and buffer sizes, and whether
+//!   a model fits them.
 //! - [`layout`]: how dense weights are stored, in the order the kernels
 //!   read them.
 //! - [`Model`]: a validated blob and its int8 decoder.
@@ -29,6 +31,7 @@
 mod armv6m;
 pub mod blob;
 pub mod boards;
+pub mod classes;
 #[cfg(tinyvae_dsp)]
 mod dsp;
 mod error;

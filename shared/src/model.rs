@@ -13,6 +13,7 @@ use crate::blob::{
     self, Body, Condition, Density, Hwc, Layer, Le, MAX_DENSITY_Q16, MAX_LATENT, Op, Quant,
     tril_len,
 };
+use crate::classes::ClassNames;
 use crate::error::{LayerProblem, ModelProblem};
 use crate::fixedpoint::{MAX_SHIFT, MIN_SHIFT};
 use crate::layers::{self, Kernels};
@@ -29,6 +30,8 @@ pub struct Model<'a> {
     image_len: usize,
     /// Codes of the decoder input: the latent, then the one-hot classes.
     input_len: usize,
+    /// The class names, checked against the classes.
+    class_names: ClassNames<'a>,
 }
 
 impl<'a> Model<'a> {
@@ -49,14 +52,21 @@ impl<'a> Model<'a> {
     }
 
     fn from_payload(header: blob::Header, payload: &'a [u8]) -> Result<Self, Error> {
-        let body = blob::decode_body(payload)?;
+        let body = blob::decode_body(header.version, payload)?;
         let sizes = validate(&body)?;
+        let classes = classes(&body);
+        let class_names = if header.version >= blob::CLASS_NAMES_VERSION {
+            ClassNames::new(body.class_names, classes)?
+        } else {
+            ClassNames::numbered(classes)
+        };
         Ok(Self {
             body,
             header,
             scratch_len: sizes.scratch,
             image_len: sizes.image,
             input_len: sizes.input,
+            class_names,
         })
     }
 
@@ -137,11 +147,13 @@ impl<'a> Model<'a> {
     /// density's tags, else 0 (validation makes the two agree when both
     /// are present).
     pub fn classes(&self) -> u16 {
-        match (self.body.condition, self.body.density) {
-            (Some(condition), _) => condition.classes,
-            (None, Some(density)) => density.classes,
-            (None, None) => 0,
-        }
+        classes(&self.body)
+    }
+
+    /// The name of every class ([`Model::classes`] of them): the blob's,
+    /// or `class k` for a version-3 blob, which stores none.
+    pub fn class_names(&self) -> ClassNames<'a> {
+        self.class_names
     }
 
     /// int8 elements of scratch [`Model::decode`] needs: the largest input
@@ -423,6 +435,15 @@ impl<'a> Model<'a> {
     ) -> Result<(), Error> {
         self.sample_latent(latent, rng, input)?;
         self.decode(input, scratch, pixels)
+    }
+}
+
+/// A body's classes: the condition's, else the density's tags, else 0.
+fn classes(body: &Body<'_>) -> u16 {
+    match (body.condition, body.density) {
+        (Some(condition), _) => condition.classes,
+        (None, Some(density)) => density.classes,
+        (None, None) => 0,
     }
 }
 

@@ -26,6 +26,7 @@ use core::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use crate::classes::ClassNames;
 use crate::sampler::Draw;
 
 /// CRC-32/ISO-HDLC, the blob's checksum, in a static: a streaming digest
@@ -37,7 +38,7 @@ static CRC: crc::Crc<u32> = crate::blob::CRC;
 /// version-1 board cannot decode) and made an [`Image`]'s `latent` the
 /// whole decoder input; version 3 made every [`Image`] name its sequence
 /// (seed, draw, count), so that the host can never file an image under
-/// another request's seed.
+/// another request's seed, and a [`ModelInfo`] carry the class names.
 pub const VERSION: u16 = 3;
 
 /// The frame delimiter.
@@ -170,13 +171,15 @@ pub struct Status<'a> {
     pub board: &'a str,
     /// The firmware's version.
     pub firmware: &'a str,
-    /// The model in the blob region, or why there is none.
-    pub model: Result<ModelInfo, &'a str>,
+    /// The model in the blob region, or why it cannot serve (no valid
+    /// model, or one that does not fit the board: `boards::Misfit`).
+    pub model: Result<ModelInfo<&'a str>, &'a str>,
 }
 
-/// What the host needs to know of the board's model.
+/// What the host needs to know of the board's model. `S` holds the class
+/// names: `&str` on the wire, an owned `String` on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelInfo {
+pub struct ModelInfo<S> {
     /// Blob bytes (header included).
     pub blob_len: u32,
     /// CRC-32 of the blob's payload (its header's checksum): which blob
@@ -193,6 +196,37 @@ pub struct ModelInfo {
     /// (`Model::default_draw`: [`Draw::Fitted`] when the blob has a latent
     /// density, else [`Draw::Prior`]).
     pub default_draw: Draw,
+    /// The blob's class names, separated by `\n` (`Model::class_names`);
+    /// empty when the blob stores none (format version 3), whose classes
+    /// are then called `class k`. [`ModelInfo::names`] reads them.
+    pub class_names: S,
+}
+
+impl<S: AsRef<str>> ModelInfo<S> {
+    /// The name of every class: those the board sent, checked against
+    /// [`ModelInfo::classes`], or `class k` when it sent none.
+    pub fn names(&self) -> Result<ClassNames<'_>, crate::Error> {
+        match self.class_names.as_ref() {
+            "" => Ok(ClassNames::numbered(self.classes)),
+            text => ClassNames::new(text, self.classes),
+        }
+    }
+}
+
+impl<S> ModelInfo<S> {
+    /// The same information with the names turned by `f` (the host keeps
+    /// an owned copy of a status it received).
+    pub fn map_names<T>(self, f: impl FnOnce(S) -> T) -> ModelInfo<T> {
+        ModelInfo {
+            blob_len: self.blob_len,
+            blob_crc32: self.blob_crc32,
+            latent: self.latent,
+            shape: self.shape,
+            classes: self.classes,
+            default_draw: self.default_draw,
+            class_names: f(self.class_names),
+        }
+    }
 }
 
 /// The start of a request's answer.
@@ -261,7 +295,9 @@ pub enum Problem {
     /// The request named a class the model does not have (at or above
     /// `Model::classes`: the class condition's, else the fitted density's).
     UnknownClass,
-    /// The model needs more memory than the firmware reserved.
+    /// The model does not fit the board (`boards::Layout::check`: its
+    /// scratch or image needs more memory than the firmware reserves); the
+    /// refusal's detail is the board's `Status` model error, word for word.
     TooBig,
     /// Decoding failed.
     Generate,

@@ -8,6 +8,7 @@ use crate::blob::{
     self, Activation, Body, Condition, Density, FORMAT_VERSION, Header, Hwc, Layer,
     MAX_DENSITY_Q16, Metadata, Op, Quant, tril_len,
 };
+use crate::classes;
 use crate::fixedpoint::quantize_multiplier;
 use crate::layout::DenseLayout;
 use crate::sampler::to_q16;
@@ -81,6 +82,31 @@ pub enum QuantizeError {
     /// A class owns no component (or only components of weight 0).
     #[error("density: class {0} has no component of positive weight")]
     EmptyClass(u16),
+    /// A class name cannot be stored: empty, too long, a control
+    /// character, or the name of an earlier class.
+    #[error("class {class}'s name {name:?} {problem}")]
+    ClassName {
+        /// The class.
+        class: usize,
+        /// Its name.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The names are not one per class.
+    #[error("{names} class names for {classes} classes")]
+    ClassNameCount {
+        /// Names given.
+        names: usize,
+        /// The model's classes: the condition's, else the density's.
+        classes: u16,
+    },
+    /// The names take more bytes than a blob holds.
+    #[error(
+        "the class names take {0} bytes with their separators, a blob holds at most {max}",
+        max = classes::MAX_CLASS_NAMES
+    )]
+    ClassNamesTooLong(usize),
 }
 
 impl Quant {
@@ -432,6 +458,11 @@ pub struct OwnedModel {
     pub condition_classes: u16,
     /// The fitted density over z, if any.
     pub density: Option<OwnedDensity>,
+    /// One name per class (the condition's classes, else the density's,
+    /// else none), class 0 first: what `--class` accepts and pictures
+    /// show. At most 32 bytes each, none empty, none with a control
+    /// character, no two alike.
+    pub class_names: Vec<String>,
     /// Data set name.
     pub dataset: String,
     /// Model name.
@@ -474,6 +505,7 @@ impl OwnedModel {
             .as_ref()
             .map(|d| d.encode(usize::from(self.latent_dim), z.scale))
             .transpose()?;
+        let class_names = self.class_names_text()?;
         let layers = self
             .layers
             .iter()
@@ -496,7 +528,47 @@ impl OwnedModel {
                 epochs: self.epochs,
                 test_nelbo: self.test_nelbo,
             },
+            class_names: &class_names,
         }))
+    }
+
+    /// Classes of the model: the condition's, else the density's tags.
+    fn classes(&self) -> u16 {
+        match (self.condition_classes, &self.density) {
+            (0, Some(density)) => density.classes,
+            (classes, _) => classes,
+        }
+    }
+
+    /// Checks the class names, one valid name per class, and joins them
+    /// into the blob's names string.
+    fn class_names_text(&self) -> Result<String, QuantizeError> {
+        let classes = self.classes();
+        if self.class_names.len() != usize::from(classes) {
+            return Err(QuantizeError::ClassNameCount {
+                names: self.class_names.len(),
+                classes,
+            });
+        }
+        for (class, name) in self.class_names.iter().enumerate() {
+            let problem = classes::check_name(name).err().or_else(|| {
+                self.class_names[..class]
+                    .contains(name)
+                    .then_some("is the name of an earlier class")
+            });
+            if let Some(problem) = problem {
+                return Err(QuantizeError::ClassName {
+                    class,
+                    name: name.clone(),
+                    problem,
+                });
+            }
+        }
+        let text = self.class_names.join("\n");
+        if text.len() > classes::MAX_CLASS_NAMES {
+            return Err(QuantizeError::ClassNamesTooLong(text.len()));
+        }
+        Ok(text)
     }
 }
 
@@ -516,12 +588,17 @@ pub fn one_code(z: Quant) -> Result<i8, QuantizeError> {
 }
 
 /// Encodes a body as a blob: header (magic, version, length, CRC-32) and
-/// postcard payload, with each layer's `align` set by [`align_weights`].
+/// postcard payload (the derived fields, then the class names), with each
+/// layer's `align` set by [`align_weights`].
 pub fn encode(body: &Body<'_>) -> Vec<u8> {
     let mut body = body.clone();
     align_weights(&mut body);
-    let payload =
+    let mut payload =
         postcard::to_allocvec(&body).expect("postcard encodes into a Vec without failing");
+    payload.extend(
+        postcard::to_allocvec(body.class_names)
+            .expect("postcard encodes into a Vec without failing"),
+    );
     seal(&payload)
 }
 

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use tinyvae_shared::blob::{
     self, Activation, Body, Condition, Density, HEADER_LEN, Hwc, Layer, Metadata, Op, Quant,
 };
+use tinyvae_shared::classes::{ClassName, ClassNames};
 use tinyvae_shared::sampler::standard_normal_q24;
 use tinyvae_shared::write::{encode, seal};
 use tinyvae_shared::{Draw, Error, Model, ModelProblem, seeded_rng};
@@ -71,11 +72,29 @@ fn golden_body() -> Body<'static> {
             epochs: 1,
             test_nelbo: 0.0,
         },
+        class_names: "",
     }
 }
 
 /// The golden blob, assembled from the commented fields of BLOB-FORMAT.md.
 fn golden_bytes() -> Vec<u8> {
+    let mut payload = golden_bytes_v3()[HEADER_LEN..].to_vec();
+    payload.push(0x00); // class_names: "" (no classes)
+    assert_eq!(payload.len(), 322);
+    let mut blob = vec![
+        b'T', b'V', b'A', b'E', // magic
+        0x04, 0x00, // version 4
+        0x00, 0x00, // reserved flags
+        0x42, 0x01, 0x00, 0x00, // payload length 322
+        0x93, 0x69, 0x41, 0xcf, // CRC-32 0xcf416993 (computed independently with zlib.crc32)
+    ];
+    blob.extend(payload);
+    blob
+}
+
+/// The same model as a version-3 blob (BLOB-FORMAT.md before class
+/// names): the payload ends with the metadata.
+fn golden_bytes_v3() -> Vec<u8> {
     let mut payload: Vec<u8> = vec![
         0x01, // latent_dim: u16 varint 1
         0x01, 0x01, 0x01, // image: height, width, channels (u16 varints)
@@ -125,6 +144,33 @@ fn golden_bytes_are_pinned() {
     );
     let model = Model::from_bytes(&encoded).unwrap();
     assert_eq!(model.body(), &golden_body());
+    assert_eq!(model.class_names().iter().count(), 0);
+}
+
+/// A version-3 blob (no class names) still reads, the same model but for
+/// the names; its classes are called `class k`.
+#[test]
+fn version_3_blobs_still_read() {
+    let v3 = golden_bytes_v3();
+    let model = Model::from_bytes(&v3).unwrap();
+    assert_eq!(model.header().version, 3);
+    assert_eq!(model.body(), &golden_body());
+    let mut conditional = conditional_bytes();
+    // Back to version 3: no names after the metadata, the length and CRC
+    // to match.
+    conditional.truncate(conditional.len() - 6);
+    let v3 = seal_version(3, &conditional[HEADER_LEN..]);
+    let model = Model::from_bytes(&v3).unwrap();
+    assert_eq!(model.class_names(), ClassNames::numbered(1));
+    assert_eq!(model.class_names().get(0).unwrap().to_string(), "class 0");
+    assert_eq!(model.class_names().text(), "");
+}
+
+/// `payload` behind a header of format `version`.
+fn seal_version(version: u16, payload: &[u8]) -> Vec<u8> {
+    let mut blob = seal(payload);
+    blob[4..6].copy_from_slice(&version.to_le_bytes());
+    blob
 }
 
 /// The golden model decodes as worked out by hand:
@@ -184,6 +230,7 @@ fn conditional_body() -> Body<'static> {
         mean: &[0x00, 0x00, 0x02, 0x00],
         scale_tril: &[0x00, 0x80, 0x01, 0x00],
     });
+    body.class_names = "Dress";
     body
 }
 
@@ -218,12 +265,13 @@ fn conditional_bytes() -> Vec<u8> {
         0x04, 0x00, 0x80, 0x01, 0x00, // scale_tril: [98304] (1.5 steps)
         0x01, b'd', 0x01, b'm', 0x01, // metadata: "d", "m", epochs 1
         0x00, 0x00, 0x00, 0x00, // test_nelbo 0.0
+        0x05, b'D', b'r', b'e', b's', b's', // class_names: "Dress"
     ]);
-    assert_eq!(payload.len(), 348);
+    assert_eq!(payload.len(), 354);
     let mut blob = vec![
-        b'T', b'V', b'A', b'E', 0x03, 0x00, 0x00, 0x00, // magic, version 3, flags
-        0x5c, 0x01, 0x00, 0x00, // payload length 348
-        0x3d, 0x08, 0xf3, 0x4f, // CRC-32 0x4ff3083d (zlib.crc32)
+        b'T', b'V', b'A', b'E', 0x04, 0x00, 0x00, 0x00, // magic, version 4, flags
+        0x62, 0x01, 0x00, 0x00, // payload length 354
+        0xf0, 0x89, 0xc9, 0x69, // CRC-32 0x69c989f0 (zlib.crc32)
     ];
     blob.extend(payload);
     blob
@@ -242,6 +290,7 @@ fn conditional_golden_bytes_are_pinned() {
     assert_eq!((model.latent_dim(), model.input_len()), (1, 2));
     assert_eq!(model.classes(), 1);
     assert_eq!(model.default_draw(), Draw::Fitted);
+    assert_eq!(model.class_names().get(0), Some(ClassName::Named("Dress")));
 }
 
 /// Random words given in advance.
@@ -474,10 +523,10 @@ fn header_errors_are_specific() {
     };
     assert_eq!(with(0, b'X'), Error::BadMagic);
     assert_eq!(
-        with(4, 4),
+        with(4, 5),
         Error::UnsupportedVersion {
-            found: 4,
-            supported: 3
+            found: 5,
+            supported: 4
         }
     );
     // An older format: one line that says what to do.
@@ -487,13 +536,13 @@ fn header_errors_are_specific() {
             error,
             Error::OutdatedVersion {
                 found: u16::from(old),
-                supported: 3
+                supported: 4
             }
         );
         assert_eq!(
             error.to_string(),
             format!(
-                "blob format version {old} is older than this tinyvae's 3: \
+                "blob format version {old} is older than this tinyvae's 4: \
                  re-export the model with `tinyvae export`"
             )
         );
@@ -659,6 +708,68 @@ fn validation_rejects_a_damaged_condition_or_density() {
     condition(&|b| b.condition.as_mut().unwrap().one = 0);
     condition(&|b| b.latent_dim = 5);
     condition(&|b| b.condition.as_mut().unwrap().classes = u16::MAX);
+}
+
+/// A version-4 blob names every class: a count that differs from the
+/// classes, or a name that is empty, too long or holds a control
+/// character, is refused with its typed error; the writer refuses the same
+/// (and a name given twice) before writing, naming the class.
+#[test]
+fn class_names_are_one_valid_name_per_class() {
+    let blob = fixture_blob();
+    let model = Model::from_bytes(&blob).unwrap();
+    let names: Vec<String> = model.class_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(names, common::CLASS_NAMES);
+    let parsed = |text: &'static str| {
+        let mut body = model.body().clone();
+        body.class_names = text;
+        Model::from_bytes(&encode(&body)).map(|_| ())
+    };
+    for (text, names) in [("circle\nsquare", 2), ("", 0), ("a\nb\nc\nd", 4)] {
+        assert_eq!(
+            parsed(text),
+            Err(Error::ClassNameCount { names, classes: 3 }),
+            "{text:?}"
+        );
+    }
+    for text in [
+        "a\n\nc",
+        "a\nb\tb\nc",
+        "a\nb\nthis name is longer than 32 bytes",
+    ] {
+        assert_eq!(
+            parsed(text),
+            Err(Error::Inconsistent(ModelProblem::ClassName)),
+            "{text:?}"
+        );
+    }
+    assert_eq!(parsed("a\nb\nc"), Ok(()));
+
+    let written = |names: &[&str]| {
+        let mut owned = fixture_model();
+        owned.class_names = names.iter().map(|n| n.to_string()).collect();
+        owned.to_blob().map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        written(&["a", "b"]),
+        Err("2 class names for 3 classes".into())
+    );
+    assert_eq!(
+        written(&["a", "two\nlines", "c"]),
+        Err(
+            "class 1's name \"two\\nlines\" holds a control character (a newline, a tab, ...)"
+                .into()
+        )
+    );
+    assert_eq!(
+        written(&["a", "", "c"]),
+        Err("class 1's name \"\" is empty".into())
+    );
+    assert_eq!(
+        written(&["a", "b", "a"]),
+        Err("class 2's name \"a\" is the name of an earlier class".into())
+    );
+    assert_eq!(written(&["a", "b", "c"]), Ok(()));
 }
 
 proptest! {

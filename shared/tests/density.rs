@@ -82,6 +82,7 @@ fn model(latent: u16, classes: u16, density: Option<OwnedDensity>) -> OwnedModel
         output_table: sigmoid_table(logits),
         condition_classes: classes,
         density,
+        class_names: (0..classes).map(|k| format!("class {k}")).collect(),
         dataset: "synthetic".into(),
         model: "mixture".into(),
         epochs: 0,
@@ -286,6 +287,7 @@ fn conditional_decode_is_the_dense_layer_over_the_concatenated_input() {
     plain.latent_dim = conditional.latent_dim + conditional.condition_classes;
     plain.condition_classes = 0;
     plain.density = None;
+    plain.class_names.clear();
     let (a, b) = (conditional.to_blob().unwrap(), plain.to_blob().unwrap());
     let (conditional, plain) = (
         Model::from_bytes(&a).unwrap(),

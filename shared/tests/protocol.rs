@@ -165,6 +165,7 @@ fn replies_round_trip() {
             shape: [28, 28, 1],
             classes: 10,
             default_draw: Draw::Fitted,
+            class_names: FASHION_MNIST,
         }),
     };
     let no_model = Status {
@@ -193,6 +194,55 @@ fn replies_round_trip() {
     for (body, sent) in bodies.iter().zip(&all) {
         assert_eq!(Reply::parse(body).unwrap(), *sent);
     }
+}
+
+/// Fashion-MNIST's class names as a blob (and a status) stores them.
+const FASHION_MNIST: &str =
+    "T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot";
+
+/// A status's class names: its model's names, checked against its
+/// classes; none (a version-3 blob on the board) is `class k`; the host's
+/// owned copy reads the same.
+#[test]
+fn status_class_names_are_read_and_checked() {
+    let info = ModelInfo {
+        blob_len: 1,
+        blob_crc32: 2,
+        latent: 20,
+        shape: [28, 28, 1],
+        classes: 10,
+        default_draw: Draw::Prior,
+        class_names: FASHION_MNIST,
+    };
+    let names: Vec<String> = info
+        .names()
+        .unwrap()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(names[0], "T-shirt/top");
+    assert_eq!(names[9], "Ankle boot");
+    let owned = info.map_names(str::to_owned);
+    assert_eq!(owned.names().unwrap(), info.names().unwrap());
+    let unnamed = ModelInfo {
+        class_names: "",
+        ..info
+    };
+    assert_eq!(
+        unnamed.names().unwrap().get(3).unwrap().to_string(),
+        "class 3"
+    );
+    let short = ModelInfo {
+        class_names: "a\nb",
+        ..info
+    };
+    assert_eq!(
+        short.names(),
+        Err(tinyvae_shared::Error::ClassNameCount {
+            names: 2,
+            classes: 10
+        })
+    );
 }
 
 /// A large image (784 bytes, every value) survives the streaming encoder.

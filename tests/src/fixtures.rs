@@ -9,7 +9,8 @@
 //! decoder is class-conditional over 10 classes (its dense layer reads
 //! `[z ; one-hot]`, as `tinyvae train` makes it by default), the MLP
 //! unconditional (as the demo's); both carry a latent density of
-//! [`COMPONENTS_PER_CLASS`] full-covariance Gaussians per class. To test an
+//! [`COMPONENTS_PER_CLASS`] full-covariance Gaussians per class, and
+//! Fashion-MNIST's class names. To test an
 //! exported blob instead, return its bytes from these functions (e.g.
 //! `std::fs::read` of a checked-in file): the tests only rely on the shapes
 //! above, the condition and the density.
@@ -18,7 +19,7 @@ use tinyvae_shared::blob::tril_len;
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::write::{OwnedComponent, OwnedDensity, OwnedLayer, OwnedModel, sigmoid_table};
 use tinyvae_trainer::backend::Backend;
-use tinyvae_trainer::data::{ImageShape, Split};
+use tinyvae_trainer::data::{FASHION_MNIST_CLASSES, ImageShape, Split};
 use tinyvae_trainer::export::{DensityOptions, ExportOptions, export};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::rng::Rng;
@@ -168,6 +169,7 @@ fn model(
         output_table: sigmoid_table(logits),
         condition_classes,
         density: Some(density(rng)),
+        class_names: FASHION_MNIST_CLASSES.map(String::from).to_vec(),
         dataset: "synthetic".into(),
         model: name.into(),
         epochs: 0,
@@ -278,6 +280,7 @@ pub fn exported_with(arch: Arch, image: ImageShape) -> Vec<u8> {
         dataset: "synthetic".into(),
         epochs: 0,
         density: DensityOptions::default(),
+        class_names: FASHION_MNIST_CLASSES.map(String::from).to_vec(),
     };
     export(&model, &split(200, 1), &split(50, 2), &options).expect("export")
 }

@@ -21,6 +21,7 @@ use tinyvae_tests::microbit::{assert_replayed, elf};
 use tinyvae_tests::relay::{Faults, Relay};
 use tinyvae_tools::firmware::{self, Emulator, Flash, Machine, Microbit};
 use tinyvae_tools::link::{Board, Collected, Decoder, Event};
+use tinyvae_trainer::data::FASHION_MNIST_CLASSES;
 use tinyvae_trainer::model::Arch;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -46,6 +47,9 @@ fn requests_in_one_boot_equal_the_host_and_hardware_seeds_differ() {
     let info = board.model().expect("the board has the blob");
     assert_eq!(info.blob_crc32, model.header().crc32);
     assert_eq!(info.shape, [28, 28, 1]);
+    // The blob's class names travel in the board's status.
+    assert_eq!(info.class_names, FASHION_MNIST_CLASSES.join("\n"));
+    assert_eq!(info.names().unwrap(), model.class_names());
 
     let replayed = [
         Request::new(Draw::Prior, 3, Some(7)),

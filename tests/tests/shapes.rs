@@ -4,8 +4,8 @@
 //! memory footprint and code path, not just a model that happens to fit.
 
 use tinyvae_shared::Model;
+use tinyvae_shared::boards::MICROBIT;
 use tinyvae_tests::fixtures::{CLASSES, LATENT, conv_blob};
-use tinyvae_tools::firmware::Machine;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::export::float_layers;
 use tinyvae_trainer::model::{Arch, VaeConfig};
@@ -31,10 +31,9 @@ fn conv_fixture_has_the_trained_decoders_shapes() {
         .map(|l| (l.op, l.activation))
         .collect();
     assert_eq!(fixture_ops, trained_ops);
-    let (scratch, _) = Machine::Microbit.buffers();
-    assert!(
-        fixture.scratch_len() <= scratch,
-        "the conv decoder needs {} bytes of scratch, the micro:bit build has {scratch}",
-        fixture.scratch_len()
+    assert_eq!(
+        MICROBIT.check(&fixture),
+        Ok(()),
+        "the conv decoder fits the micro:bit"
     );
 }

@@ -137,11 +137,7 @@ pub fn run(args: Args) -> Result<()> {
         for path in &args.blobs {
             let file = BlobFile::read(path)?;
             let model = file.model()?;
-            let (scratch, pixels) = machine.buffers();
-            if file.bytes().len() > machine.blob_capacity()
-                || model.scratch_len() > scratch
-                || model.image_len() > pixels
-            {
+            if machine.layout().check(&model).is_err() {
                 continue;
             }
             for draw in draw_kinds(&model) {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tinyvae_shared::Model;
+use tinyvae_shared::boards::Layout;
 
 use crate::fail::bad_input;
 
@@ -40,5 +41,14 @@ impl BlobFile {
     pub fn model(&self) -> Result<Model<'_>> {
         Model::from_bytes(&self.bytes)
             .map_err(|err| bad_input(anyhow::anyhow!("{}: {err}", self.path.display())))
+    }
+
+    /// Bad input unless the blob's model fits `layout`'s board
+    /// (`Layout::check`): one line naming the file, then the misfit in the
+    /// words the board itself would use.
+    pub fn check_fits(&self, layout: &Layout) -> Result<()> {
+        layout
+            .check(&self.model()?)
+            .map_err(|misfit| bad_input(anyhow::anyhow!("{}: {misfit}", self.path.display())))
     }
 }

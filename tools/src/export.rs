@@ -108,8 +108,9 @@ pub fn options(data_dir: &Path, epochs: usize) -> ExportOptions {
 }
 
 /// Quantizes `model`'s decoder to the int8 blob (calibrated on `data`'s
-/// training images), measures it against the float decoder on the test
-/// images, and writes the blob to `out` and the report beside it
+/// training images, its classes named as `data` names them:
+/// `DataSet::class_names`), measures it against the float decoder on the
+/// test images, and writes the blob to `out` and the report beside it
 /// ([`fidelity_path`]), each atomically (a reader never sees half a file).
 /// Returns both.
 pub fn export(
@@ -118,6 +119,11 @@ pub fn export(
     options: &ExportOptions,
     out: &Path,
 ) -> Result<(Vec<u8>, Fidelity)> {
+    let labels = u16::try_from(data.classes()).expect("IDX labels are bytes: at most 256");
+    let options = &ExportOptions {
+        class_names: data.class_names(labels),
+        ..options.clone()
+    };
     let blob = int8::export(model, &data.train, &data.test, options).map_err(bad_input)?;
     let report = {
         let parsed = Model::from_bytes(&blob).context("the exported blob does not parse")?;

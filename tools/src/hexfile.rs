@@ -47,16 +47,7 @@ pub fn run(args: Args) -> Result<()> {
         BoardArg::Microbit => Machine::Microbit,
     };
     let blob = BlobFile::read(&args.blob)?;
-    blob.model()?;
-    if blob.bytes().len() > machine.blob_capacity() {
-        return Err(bad_input(anyhow::anyhow!(
-            "{}: {} bytes do not fit the {} bytes of the {:?}'s blob region",
-            args.blob.display(),
-            blob.bytes().len(),
-            machine.blob_capacity(),
-            args.board
-        )));
-    }
+    blob.check_fits(machine.layout())?;
     let mut chunks = vec![Chunk {
         address: machine.blob_address(),
         bytes: blob.bytes().to_vec(),

@@ -169,6 +169,7 @@ fn to_text(model: &Model<'_>, file_len: usize) -> String {
             model.default_draw()
         ),
     };
+    let _ = writeln!(out, "class names     {}", class_names_text(model));
     let m = &body.metadata;
     let _ = writeln!(
         out,
@@ -176,6 +177,32 @@ fn to_text(model: &Model<'_>, file_len: usize) -> String {
         m.dataset, m.model, m.epochs, m.test_nelbo
     );
     out
+}
+
+/// The class names, `k: name` each, or why there are none (a
+/// version-3 blob stores no names: its classes are `class k`).
+fn class_names_text(model: &Model<'_>) -> String {
+    let names = model.class_names();
+    let listed = class_names(model)
+        .iter()
+        .enumerate()
+        .map(|(k, name)| format!("{k}: {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (names.classes(), names.text()) {
+        (0, _) => "none (no classes)".to_owned(),
+        (_, "") => format!("{listed} (the blob stores none)"),
+        _ => listed,
+    }
+}
+
+/// Every class's name, class 0 first: `--json`'s `class_names`.
+fn class_names(model: &Model<'_>) -> Vec<String> {
+    model
+        .class_names()
+        .iter()
+        .map(|name| name.to_string())
+        .collect()
 }
 
 fn quant_text(q: Quant) -> String {
@@ -283,6 +310,7 @@ fn to_json(model: &Model<'_>, file_len: usize, weights: bool) -> Value {
         "condition": body.condition.map(|c| json!({ "classes": c.classes, "one": c.one })),
         "density": density,
         "default_draw": model.default_draw().to_string(),
+        "class_names": class_names(model),
         "metadata": {
             "dataset": body.metadata.dataset,
             "model": body.metadata.model,

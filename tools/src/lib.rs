@@ -2,7 +2,8 @@
 //! the end-to-end tests (`tests/`) share, so both drive the firmware, replay
 //! seeds and write images with the same code.
 //!
-//! - [`blobfile`]: reading a blob file, errors naming the file;
+//! - [`blobfile`]: reading a blob file, errors naming the file, and
+//!   whether its model fits a board;
 //! - [`cache`]: the user's cache directory (firmware sources, judges);
 //! - [`fail`]: bad input vs. failure, and the exit codes;
 //! - [`firmware`]: building the firmware, reading its ELF, running it in

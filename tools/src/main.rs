@@ -12,6 +12,7 @@ mod bench;
 mod bench_train;
 mod demo;
 mod export;
+mod fit;
 mod hexfile;
 mod inspect;
 mod latents;
@@ -49,6 +50,7 @@ enum Command {
     BenchTrain(bench_train::Args),
     Qemu(qemu::Args),
     Hex(hexfile::Args),
+    Fit(fit::Args),
     Listen(listen::Args),
     Bench(bench::Args),
 }
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Listen(args) => listen::run(args),
         Command::Hex(args) => hexfile::run(args),
+        Command::Fit(args) => fit::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
         Command::Sample(args) => sample::run(args),

@@ -13,7 +13,7 @@ use clap::ValueEnum;
 use tinyvae_shared::Model;
 use tinyvae_shared::protocol::{Request, SeedSource};
 
-use crate::fail::{bad_input, exit_with};
+use crate::fail::exit_with;
 use crate::firmware::{self, Machine};
 use crate::link::{ChipImage, Collected, LogLine};
 use crate::listen::{collect, write_collected};
@@ -61,22 +61,14 @@ pub fn run(args: Args) -> Result<()> {
     // The firmware validates the blob itself; the host needs it for the
     // image shape and for --check.
     let blob = args.request.read_blob()?;
-    if blob.bytes().len() > machine.blob_capacity() {
-        return Err(bad_input(anyhow::anyhow!(
-            "{}: {} bytes do not fit the {} bytes reserved for a blob on {:?}",
-            args.request.blob.display(),
-            blob.bytes().len(),
-            machine.blob_capacity(),
-            args.machine
-        )));
-    }
+    blob.check_fits(machine.layout())?;
     let model = blob.model()?;
 
     let elf = match &args.elf {
         Some(elf) => elf.clone(),
         None => firmware::build(machine)?,
     };
-    let request = args.request.request(&model);
+    let request = args.request.request(&model)?;
     let timeout = Duration::from_secs(args.timeout);
     let print = |line: &LogLine| eprintln!("{}", firmware::log_line(line));
     if machine == Machine::Microbit {

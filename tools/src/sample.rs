@@ -23,6 +23,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let file = args.request.read_blob()?;
     let model = file.model()?;
+    let draw = args.request.draw(&model)?;
     let started = Instant::now();
     let pixels = args.request.host_images(&model)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -32,17 +33,13 @@ pub fn run(args: Args) -> Result<()> {
         &pixels,
         model.image_shape(),
         args.request.count as usize,
-        &format!(
-            "host: seed {}, {}",
-            args.request.seed,
-            args.request.draw(&model)
-        ),
+        &format!("host: seed {}, {draw}", args.request.seed),
     )?;
     println!(
         "{} images from seed {} ({}) in {}; generated in {:.3} s on one thread ({:.0} images/s)",
         args.request.count,
         args.request.seed,
-        args.request.draw(&model),
+        draw,
         args.out.join("samples.png").display(),
         seconds,
         f64::from(args.request.count) / seconds.max(1e-9)

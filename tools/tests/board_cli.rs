@@ -9,9 +9,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{assert_success, small_model, tinyvae, write_blob};
+use common::{assert_success, image_too_big_for_the_microbit, small_model, tinyvae, write_blob};
 use tinyvae_shared::blob::{Activation, Op, Quant};
+use tinyvae_shared::protocol::Request;
 use tinyvae_shared::write::OwnedLayer;
+use tinyvae_shared::{Draw, Model};
 use tinyvae_tools::firmware::{self, Flash, Machine, Microbit};
 use tinyvae_tools::hex::parse_intel_hex;
 
@@ -135,8 +137,53 @@ fn a_blob_too_big_for_the_board_is_refused() {
     std::fs::write(&path, model.to_blob().unwrap()).unwrap();
     let out = dir.path().join("big.hex");
     let run = run_hex(&path, &out, &[]);
-    assert_bad_input(&run, "do not fit the 130048 bytes");
+    assert_bad_input(&run, "bytes, the blob region 130048");
     assert!(!out.exists());
+}
+
+/// A model whose image is too big for the micro:bit firmware's buffer (its
+/// blob fits the flash) is refused in one line, the same line everywhere:
+/// by `tinyvae fit` and `tinyvae hex` (exit 2), and by the board itself,
+/// flashed anyway: its `Status` gives it as the model's error, and a
+/// request is refused with it.
+#[test]
+fn a_model_too_big_for_the_boards_buffers_is_refused_in_the_same_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = image_too_big_for_the_microbit().to_blob().unwrap();
+    let path = dir.path().join("big.tvae");
+    std::fs::write(&path, &blob).unwrap();
+    let line = tinyvae_shared::boards::MICROBIT
+        .check(&Model::from_bytes(&blob).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(line.contains("its image is 1600 bytes"), "{line}");
+    let one_line = format!("error: {}: {line}\n", path.display());
+
+    let out = dir.path().join("big.hex");
+    let hex = run_hex(&path, &out, &[]);
+    assert_eq!(hex.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&hex.stderr), one_line);
+    assert!(!out.exists());
+    let path_arg = path.to_str().unwrap();
+    let fit = tinyvae(&["fit", "--blob", path_arg, "--board", "microbit"]);
+    assert_eq!(fit.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&fit.stderr), one_line);
+
+    let elf = firmware::build(Machine::Microbit).unwrap();
+    let mut emulator = firmware::emulate_microbit(&elf, Some(&blob), Duration::from_secs(20))
+        .unwrap_or_else(|err| panic!("booting the micro:bit in QEMU: {err:#}"));
+    assert_eq!(emulator.board.status.model, Err(line.clone()));
+    let request = Request::new(Draw::Prior, 1, Some(1));
+    let refused = emulator.board.generate(request, |_| {}).unwrap_err();
+    assert_eq!(
+        format!("{refused:#}"),
+        format!("the board refused the request: {line}")
+    );
+    // `listen` on the same board, once this session lets go of its port.
+    let firmware::Emulator { board, microbit } = emulator;
+    drop(board);
+    let listen = listen(&microbit.port, &dir.path().join("l"), &[]);
+    assert_bad_input(&listen, &format!("has no model it can run: {line}"));
 }
 
 /// `listen` against plain QEMU booted with `tinyvae hex`'s file: two
@@ -174,11 +221,12 @@ fn listen_to_the_emulated_microbit() {
     }
     assert_ne!(seeds[0], seeds[1], "two requests, one seed");
 
+    // Class 1 by the name the board's status gives it (no blob here).
     let chip = dir.path().join("seven");
     let run = listen(
         &board.port,
         &chip,
-        &["--seed", "7", "--count", "4", "--class", "1"],
+        &["--seed", "7", "--count", "4", "--class", "ankle boot"],
     );
     assert_success(&run);
     let host = dir.path().join("host");
@@ -214,6 +262,11 @@ fn listen_to_the_emulated_microbit() {
         &run,
         "the board refused the request: the model has no such class",
     );
+    let run = listen(&board.port, &out, &["--class", "Sneaker"]);
+    assert_bad_input(
+        &run,
+        "--class \"Sneaker\": the board's model has classes Circle, Ankle boot (or their index, 0 to 1)",
+    );
     let mut other = small_model();
     other.epochs = 3;
     let other_path = dir.path().join("other.tvae");
@@ -233,7 +286,7 @@ fn listen_to_a_board_without_a_blob_is_bad_input() {
     let board = boot(None);
     let out = dir.path().join("out");
     let run = listen(&board.port, &out, &[]);
-    assert_bad_input(&run, "has no valid model blob: bad magic");
+    assert_bad_input(&run, "has no model it can run: bad magic");
     assert!(!out.exists());
 }
 

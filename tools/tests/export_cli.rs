@@ -123,6 +123,12 @@ fn export_writes_a_valid_blob_and_report_and_refuses_foreign_checkpoints() {
     assert_eq!(model.default_draw(), tinyvae_shared::Draw::Fitted);
     assert_eq!(model.body().metadata.model, "mlp");
     assert_eq!(model.body().metadata.epochs, 1);
+    // The data set's names, stored in the blob (squares are not
+    // Fashion-MNIST: `class k`).
+    assert_eq!(
+        model.class_names().text(),
+        "class 0\nclass 1\nclass 2\nclass 3"
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("model.fidelity.json")).unwrap())
             .unwrap();

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{assert_success, small_model, small_weights, tinyvae, write_blob};
+use common::{SMALL_CLASS_NAMES, assert_success, small_model, small_weights, tinyvae, write_blob};
+use tinyvae_shared::blob::HEADER_LEN;
+use tinyvae_shared::write::seal;
 
 #[test]
 fn text_report_lists_layers_and_metadata() {
@@ -21,9 +23,40 @@ fn text_report_lists_layers_and_metadata() {
         "2 classes",
         "synthetic",
         "99.50",
+        "class names     0: Circle, 1: Ankle boot\n",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+}
+
+/// A version-3 blob stores no class names: `inspect` calls its classes
+/// `class k` and says so, in the text and in `--json`.
+#[test]
+fn a_version_3_blob_names_its_classes_by_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let v4 = small_model().to_blob().unwrap();
+    // The same payload without its names string (a length byte and
+    // "Circle\nAnkle boot"), behind a version-3 header.
+    let names = SMALL_CLASS_NAMES.join("\n");
+    let payload = &v4[HEADER_LEN..v4.len() - 1 - names.len()];
+    let mut v3 = seal(payload);
+    v3[4] = 3;
+    let path = dir.path().join("v3.tvae");
+    std::fs::write(&path, v3).unwrap();
+    let out = tinyvae(&["inspect", path.to_str().unwrap()]);
+    assert_success(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("format version  3\n"), "{text}");
+    assert!(
+        text.contains("class names     0: class 0, 1: class 1 (the blob stores none)\n"),
+        "{text}"
+    );
+    let out = tinyvae(&["inspect", path.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["class_names"],
+        serde_json::json!(["class 0", "class 1"])
+    );
 }
 
 #[test]
@@ -95,6 +128,7 @@ fn json_with_weights_carries_every_parameter() {
     let table: Vec<u8> = serde_json::from_value(json["output_table"].clone()).unwrap();
     assert_eq!(table, body.output_table);
     // The density in real units: class 1's mean and Cholesky rows.
+    assert_eq!(json["class_names"], serde_json::json!(SMALL_CLASS_NAMES));
     let component = &json["density"]["components"][1];
     assert_eq!(component["class"], 1);
     assert_eq!(json["default_draw"], "fitted");
@@ -133,7 +167,7 @@ fn bad_blobs_exit_2_with_one_line() {
         (
             "version.tvae",
             wrong_version,
-            "blob format version 9 is newer than this tinyvae's 3",
+            "blob format version 9 is newer than this tinyvae's 4",
         ),
         (
             "old.tvae",

@@ -128,6 +128,7 @@ impl FakeBoard {
                 shape: [shape.height, shape.width, shape.channels],
                 classes: model.classes(),
                 default_draw: model.default_draw(),
+                class_names: model.class_names().text(),
             }),
         })
         .send(&mut frame)

@@ -5,7 +5,7 @@ mod common;
 
 use tinyvae_shared::Model;
 
-use common::{assert_success, tinyvae, write_blob};
+use common::{SMALL_CLASS_NAMES, assert_success, tinyvae, write_blob};
 
 fn sample(blob: &str, out: &std::path::Path, seed: &str, extra: &[&str]) -> Vec<u8> {
     let mut args = vec![
@@ -113,4 +113,44 @@ fn bad_requests_exit_2_and_write_nothing() {
         assert!(run.stdout.is_empty());
     }
     assert!(!out.exists(), "a failed sample left {}", out.display());
+}
+
+/// `--class` takes a class's name (its exact spelling, or any case when
+/// only one name matches) as well as its index; a name the blob lacks is
+/// one line listing the names, exit 2.
+#[test]
+fn a_class_is_named_or_numbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = write_blob(dir.path());
+    let blob = blob.to_str().unwrap();
+    let [circle, ankle_boot] = SMALL_CLASS_NAMES;
+    let by_index = sample(blob, &dir.path().join("1"), "3", &["--class", "1"]);
+    let by_name = sample(blob, &dir.path().join("n"), "3", &["--class", ankle_boot]);
+    let any_case = sample(blob, &dir.path().join("c"), "3", &["--class", "ANKLE BOOT"]);
+    assert_eq!(by_name, by_index);
+    assert_eq!(any_case, by_index);
+    let zero = sample(blob, &dir.path().join("0"), "3", &["--class", "0"]);
+    let circle = sample(blob, &dir.path().join("o"), "3", &["--class", circle]);
+    assert_eq!(circle, zero);
+    assert_ne!(zero, by_index);
+
+    let out = dir.path().join("never");
+    let out = out.to_str().unwrap();
+    let unknown = ["--blob", blob, "--seed", "1", "--class", "Sneaker"];
+    let sample_args = [&["sample", "--out", out][..], &unknown].concat();
+    let latents_args = [&["latents"][..], &unknown].concat();
+    for args in [sample_args, latents_args] {
+        let run = tinyvae(&args);
+        let stderr = String::from_utf8(run.stderr).unwrap();
+        assert_eq!(run.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "error: --class \"Sneaker\": {blob} has classes Circle, Ankle boot \
+                 (or their index, 0 to 1)\n"
+            )
+        );
+        assert!(run.stdout.is_empty());
+    }
+    assert!(!dir.path().join("never").exists());
 }

@@ -30,6 +30,7 @@ fn options() -> ExportOptions {
         dataset: "shapes".into(),
         epochs: 0,
         density: DensityOptions::default(),
+        class_names: vec!["circle".into(), "square".into()],
     }
 }
 
@@ -80,6 +81,10 @@ fn check_on(arch: Arch, expected_layers: usize, classes: usize, train: Split, te
     let density = parsed.density().expect("a fitted density");
     assert_eq!(density.classes, 10);
     assert!(density.components >= 10);
+    // The two names given, then `class k` for the labels without one.
+    let names: Vec<String> = parsed.class_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(names[..3], ["circle", "square", "class 2"]);
+    assert_eq!(names.len(), 10);
     assert_eq!(body.metadata.dataset, "shapes");
     assert_eq!(body.metadata.model, format!("{arch:?}").to_lowercase());
     assert!(body.metadata.test_nelbo.is_finite() && body.metadata.test_nelbo > 0.0);

@@ -38,15 +38,17 @@ mod stm32f429i_disc1;
 #[cfg(feature = "stm32f429i-disc1")]
 pub use stm32f429i_disc1::*;
 
-/// This machine's memory facts (`tinyvae_shared::boards`).
+/// This machine's memory facts (`tinyvae_shared::boards`): its buffers
+/// below, its blob region, and whether a model fits them
+/// (`Layout::check`).
 #[cfg(feature = "qemu")]
-const LAYOUT: Layout = boards::MPS2_AN386;
+pub const LAYOUT: Layout = boards::MPS2_AN386;
 #[cfg(feature = "microbit")]
-const LAYOUT: Layout = boards::MICROBIT;
+pub const LAYOUT: Layout = boards::MICROBIT;
 #[cfg(feature = "microbit-v2")]
-const LAYOUT: Layout = boards::MICROBIT_V2;
+pub const LAYOUT: Layout = boards::MICROBIT_V2;
 #[cfg(feature = "stm32f429i-disc1")]
-const LAYOUT: Layout = boards::STM32F429I_DISC1;
+pub const LAYOUT: Layout = boards::STM32F429I_DISC1;
 
 use core::cell::RefCell;
 

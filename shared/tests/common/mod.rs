@@ -49,8 +49,12 @@ pub fn fixture_model() -> OwnedModel {
         classes: CLASSES,
         components,
     });
+    model.class_names = CLASS_NAMES.map(String::from).to_vec();
     model
 }
+
+/// The conditional fixture's class names.
+pub const CLASS_NAMES: [&str; CLASSES as usize] = ["circle", "T-shirt/top", "Ankle boot"];
 
 /// The same decoder shape without condition or density: a plain VAE's
 /// decoder of z (latent 4 -> dense 36 -> ...).
@@ -113,6 +117,7 @@ fn model_with_inputs(inputs: u16) -> OwnedModel {
         output_table: sigmoid_table(logits),
         condition_classes: 0,
         density: None,
+        class_names: Vec::new(),
         dataset: "synthetic".into(),
         model: "conv".into(),
         epochs: 3,

@@ -2,7 +2,8 @@
 //! build it, how QEMU emulates it. Every memory fact (where the blob goes,
 //! how big the buffers are, where RAM is) is read from
 //! `tinyvae_shared::boards`, the table the firmware is built with, so the
-//! host and the chip cannot disagree about an address.
+//! host and the chip cannot disagree about an address or about what fits
+//! (`Layout::check`).
 
 use std::ops::Range;
 
@@ -45,17 +46,6 @@ impl Machine {
     /// Where the blob goes.
     pub fn blob_address(self) -> u32 {
         self.layout().blob_start
-    }
-
-    /// Room for the blob, in bytes: a larger blob cannot be loaded.
-    pub fn blob_capacity(self) -> usize {
-        self.layout().blob_capacity()
-    }
-
-    /// The firmware's decoder scratch and image buffer, in bytes: the
-    /// largest `Model::scratch_len` and `Model::image_len` this build runs.
-    pub fn buffers(self) -> (usize, usize) {
-        (self.layout().scratch, self.layout().pixels)
     }
 
     /// The machine's RAM: static RAM is what the ELF puts there.

@@ -25,8 +25,9 @@ pub struct BoardStatus {
     pub board: String,
     /// The firmware's version.
     pub firmware: String,
-    /// The model it holds, or why it holds none.
-    pub model: Result<ModelInfo, String>,
+    /// The model it holds (its class names owned), or why it cannot
+    /// serve one.
+    pub model: Result<ModelInfo<String>, String>,
 }
 
 /// One generated image as the board sent it.
@@ -94,7 +95,10 @@ impl Decoder {
                 protocol: status.protocol,
                 board: status.board.to_owned(),
                 firmware: status.firmware.to_owned(),
-                model: status.model.map_err(str::to_owned),
+                model: status
+                    .model
+                    .map(|info| info.map_names(str::to_owned))
+                    .map_err(str::to_owned),
             }),
             Ok(Reply::Begin(begin)) => Event::Begin(begin),
             Ok(Reply::Image(image)) => Event::Image(

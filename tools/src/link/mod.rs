@@ -158,11 +158,12 @@ impl<P: Read + Write> Board<P> {
         )))
     }
 
-    /// The board's model, or bad input naming why it has none.
-    pub fn model(&self) -> Result<ModelInfo> {
+    /// The board's model, or bad input naming why it cannot serve one (no
+    /// valid blob, or a model that does not fit the board).
+    pub fn model(&self) -> Result<ModelInfo<String>> {
         self.status.model.clone().map_err(|why| {
             bad_input(anyhow::anyhow!(
-                "the board ({}) has no valid model blob: {why}",
+                "the board ({}) has no model it can run: {why}",
                 self.status.board
             ))
         })

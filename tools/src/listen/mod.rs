@@ -107,12 +107,25 @@ pub fn run(args: Args) -> Result<()> {
         Some(header) => Request::new(header.draw, header.count, Some(header.seed)),
         None => {
             // Without the blob, the board's model decides: a blob with a
-            // latent density draws from it by default.
-            let default = match &blob {
-                Some(file) => file.model()?.default_draw(),
-                None => board.model()?.default_draw,
+            // latent density draws from it by default, and its class names
+            // are the board's.
+            let draw = match &blob {
+                Some(file) => {
+                    let model = file.model()?;
+                    let names = model.class_names();
+                    args.draw
+                        .draw(model.default_draw(), names, file.path().display())?
+                }
+                None => {
+                    let info = board.model()?;
+                    let names = info.names().map_err(|err| {
+                        bad_input(anyhow::anyhow!("the board's class names: {err}"))
+                    })?;
+                    args.draw
+                        .draw(info.default_draw, names, "the board's model")?
+                }
             };
-            Request::new(args.draw.draw(default), args.count, args.seed)
+            Request::new(draw, args.count, args.seed)
         }
     };
     collect(

@@ -24,8 +24,6 @@ pub fn assert_success(output: &Output) {
     );
 }
 
-/// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, unconditional, with
-/// a latent density of one Gaussian for each of 2 classes.
 /// The float weights of [`small_model`]'s two dense layers, row-major
 /// `[outputs][inputs]`.
 pub fn small_weights() -> [Vec<f32>; 2] {
@@ -56,6 +54,12 @@ fn dense(
     .unwrap()
 }
 
+/// The names of [`small_model`]'s two classes.
+pub const SMALL_CLASS_NAMES: [&str; 2] = ["Circle", "Ankle boot"];
+
+/// latent 2 -> dense 6 (ReLU) -> dense 4 -> 2x2x1 image, unconditional, with
+/// a latent density of one Gaussian for each of 2 classes
+/// ([`SMALL_CLASS_NAMES`]).
 pub fn small_model() -> OwnedModel {
     let z = Quant {
         scale: 0.03,
@@ -94,6 +98,7 @@ pub fn small_model() -> OwnedModel {
                 },
             ],
         }),
+        class_names: SMALL_CLASS_NAMES.map(String::from).to_vec(),
         dataset: "synthetic".into(),
         model: "mlp".into(),
         epochs: 2,
@@ -155,9 +160,66 @@ pub fn image_sized_model() -> OwnedModel {
                 })
                 .collect(),
         }),
+        class_names: ["lower left", "lower right", "upper left", "upper right"]
+            .map(String::from)
+            .to_vec(),
         dataset: "synthetic".into(),
         model: "mlp".into(),
         epochs: 1,
         test_nelbo: 500.0,
     }
+}
+
+/// latent 2 -> dense 8 (ReLU, a 2x2x2 activation) -> transposed
+/// convolution 2x2x2 -> 4x4x1 (kernel 4, stride 2, padding 1): a conv
+/// decoder small enough for any board.
+pub fn small_conv_model() -> OwnedModel {
+    let mut model = small_model();
+    let (z, logits) = (model.layers[0].input, model.layers[1].output);
+    let hidden = Quant::from_range(0.0, 2.0).unwrap();
+    let w1: Vec<f32> = (0..16).map(|i| ((i * 3 % 7) as f32 - 3.0) / 4.0).collect();
+    let hwc = |side, channels| Hwc {
+        height: side,
+        width: side,
+        channels,
+    };
+    let op = Op::ConvTranspose2d {
+        input: hwc(2, 2),
+        output: hwc(4, 1),
+        kernel: [4, 4],
+        stride: [2, 2],
+        padding: [1, 1],
+    };
+    let w2: Vec<f32> = (0..32).map(|i| ((i * 5 % 9) as f32 - 4.0) / 6.0).collect();
+    model.image = hwc(4, 1);
+    model.layers = vec![
+        dense(2, 8, Activation::Relu, (z, hidden), &w1, &[0.1; 8]),
+        OwnedLayer::quantize(op, Activation::Linear, hidden, logits, &w2, &[-0.1]).unwrap(),
+    ];
+    model
+}
+
+/// latent 2 -> dense 1600 -> a 40x40 gray image: a 22 KB blob, small
+/// enough for the micro:bit's flash, whose image is too big for the
+/// micro:bit firmware's 1024-byte image buffer (and for nothing else).
+pub fn image_too_big_for_the_microbit() -> OwnedModel {
+    let mut model = small_model();
+    let (z, logits) = (model.layers[0].input, model.layers[1].output);
+    let w: Vec<f32> = (0..2 * 1600)
+        .map(|i| ((i % 13) as f32 - 6.0) / 6.0)
+        .collect();
+    model.image = Hwc {
+        height: 40,
+        width: 40,
+        channels: 1,
+    };
+    model.layers = vec![dense(
+        2,
+        1600,
+        Activation::Linear,
+        (z, logits),
+        &w,
+        &[0.0; 1600],
+    )];
+    model
 }

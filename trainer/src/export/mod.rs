@@ -24,6 +24,7 @@ mod layout;
 
 use tinyvae_shared::Model;
 use tinyvae_shared::blob::{Hwc, Quant};
+use tinyvae_shared::classes::ClassName;
 use tinyvae_shared::write::{OwnedLayer, OwnedModel, QuantizeError, one_code, sigmoid_table};
 
 use crate::data::Split;
@@ -77,6 +78,10 @@ pub struct ExportOptions {
     pub epochs: u32,
     /// How the latent density is fitted.
     pub density: DensityOptions,
+    /// The name of each label, label 0 first (`DataSet::class_names`):
+    /// the blob names its classes with them, and a label without one
+    /// `class k`.
+    pub class_names: Vec<String>,
 }
 
 impl Default for ExportOptions {
@@ -88,14 +93,16 @@ impl Default for ExportOptions {
             dataset: "fashion-mnist".into(),
             epochs: 0,
             density: DensityOptions::default(),
+            class_names: Vec::new(),
         }
     }
 }
 
 /// Quantizes `model`'s decoder into a blob: calibration on `train`, the
 /// latent density fitted on `train` (per label), the float test NELBO on
-/// `test` in the metadata. A conditional model's blob says so, and its
-/// first layer reads the one-hot class after z.
+/// `test` in the metadata, a name for each class (`options.class_names`).
+/// A conditional model's blob says so, and its first layer reads the
+/// one-hot class after z.
 pub fn export(
     model: &Vae,
     train: &Split,
@@ -134,6 +141,13 @@ pub fn export(
         Decoder::Mlp(_) => "mlp",
         Decoder::Conv(_) => "conv",
     };
+    let density = fit_density(model, train, &options.density)?;
+    let class_names = (0..density.classes)
+        .map(|class| match options.class_names.get(usize::from(class)) {
+            Some(name) => name.clone(),
+            None => ClassName::Numbered(class).to_string(),
+        })
+        .collect();
     let owned = OwnedModel {
         latent_dim: dim16(model.latent()),
         image: Hwc {
@@ -144,7 +158,8 @@ pub fn export(
         layers,
         output_table: sigmoid_table(input),
         condition_classes: dim16(model.classes()),
-        density: Some(fit_density(model, train, &options.density)?),
+        density: Some(density),
+        class_names,
         dataset: options.dataset.clone(),
         model: arch.into(),
         epochs: options.epochs,
