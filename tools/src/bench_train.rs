@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::config::TrainingConfig;
-use tinyvae_trainer::data::DEFAULT_DATA_DIR;
+use tinyvae_trainer::data::{DEFAULT_DATA_DIR, DataOptions};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::training::{RunOptions, train};
 
@@ -130,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_pytorch {
         check_torch(&args.python)?;
     }
-    let data = load_data(Some(&args.data), None)?;
+    let data = load_data(Some(&args.data), None, &DataOptions::default())?;
     let mut timings = Vec::new();
     for &backend in Backend::ALL.iter().filter(|b| b.is_cpu()) {
         eprintln!(

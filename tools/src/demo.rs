@@ -16,7 +16,7 @@ use tinyvae_shared::protocol::Request;
 use tinyvae_shared::{Draw, Model};
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::config::TrainingConfig;
-use tinyvae_trainer::data::{DEFAULT_DATA_DIR, DataSet, PIXELS, Split};
+use tinyvae_trainer::data::{DEFAULT_DATA_DIR, DataOptions, DataSet, PIXELS, Split};
 use tinyvae_trainer::export::Fidelity;
 use tinyvae_trainer::judge::Judge;
 use tinyvae_trainer::model::{Arch, VaeConfig};
@@ -105,7 +105,7 @@ impl Step {
 /// Runs `demo`.
 pub fn run(args: Args) -> Result<()> {
     let mut step = Step::first();
-    let data = load_data(Some(&args.data), None)?;
+    let data = load_data(Some(&args.data), None, &DataOptions::default())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 

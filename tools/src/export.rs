@@ -27,8 +27,10 @@ pub struct Args {
     /// `<stem>.fidelity.json`.
     #[arg(long, default_value = "out/model.tvae")]
     pub out: PathBuf,
-    /// Directory of the IDX files used for calibration, the latent density
-    /// and the fidelity report (the training run's data).
+    /// The training run's data (IDX files or an image folder), for
+    /// calibration, the latent density and the fidelity report; read as
+    /// the run read it (its --size, --channels and --test-fraction, kept in
+    /// its config.json).
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
     /// Prior samples and training posteriors (each) to calibrate on.
@@ -70,7 +72,16 @@ pub fn run(args: Args) -> Result<()> {
             args.checkpoint.display()
         ))
     })?;
-    let data = data::load_dir(&args.data).map_err(bad_input)?;
+    let data = data::load(&args.data, &checkpoint.config.data).map_err(bad_input)?;
+    let image = checkpoint.config.model.image;
+    if data.shape() != image {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: its images are {}, but the model in {} was trained on {image} images",
+            args.data.display(),
+            data.shape(),
+            checkpoint.dir.display()
+        )));
+    }
     let options = ExportOptions {
         calibration_samples: args.calibration,
         fidelity_samples: args.fidelity,

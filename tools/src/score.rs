@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
-use tinyvae_trainer::data::{DEFAULT_DATA_DIR, PIXELS, SIDE};
+use tinyvae_trainer::data::{DEFAULT_DATA_DIR, DataOptions, PIXELS, SIDE};
 use tinyvae_trainer::fsio::write_atomic;
 use tinyvae_trainer::judge::{Judge, Origin, Scores};
 use tinyvae_trainer::progress;
@@ -69,7 +69,7 @@ pub fn run(args: Args) -> Result<()> {
             shape.channels
         )));
     }
-    let data = load_data(Some(&args.data), None)?;
+    let data = load_data(Some(&args.data), None, &DataOptions::default())?;
     let cached = load_judge(&data, args.judge_cache.as_deref())?;
     let judge = &cached.judge;
 

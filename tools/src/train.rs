@@ -1,13 +1,18 @@
-//! `tinyvae train`: train a VAE on MNIST-format IDX files with burn.
+//! `tinyvae train`: train a VAE with burn on MNIST-format IDX files or an
+//! image folder.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
 use tinyvae_trainer::backend::Backend;
 use tinyvae_trainer::checkpoint::CheckpointError;
 use tinyvae_trainer::config::{LrSchedule, Recipe, TrainingConfig};
-use tinyvae_trainer::data::{self, DEFAULT_DATA_DIR, DataError, DataSet, ImageShape};
+use tinyvae_trainer::data::{
+    self, Channels, DEFAULT_DATA_DIR, DEFAULT_TEST_FRACTION, DataError, DataOptions, DataSet,
+    ImageShape, Size,
+};
 use tinyvae_trainer::error::TrainError;
 use tinyvae_trainer::model::{Arch, CONV_DECODER_CHANNELS, VaeConfig};
 use tinyvae_trainer::pictures::write_pictures;
@@ -15,7 +20,8 @@ use tinyvae_trainer::training::{RunOptions, Trained, train};
 
 use crate::fail::bad_input;
 
-/// Train a VAE on MNIST-format IDX files (checkpoints, metrics, pictures).
+/// Train a VAE on MNIST-format IDX files or an image folder (checkpoints,
+/// metrics, pictures).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model: `mlp` (pytorch/examples vae, 784-400-z) or `conv`
@@ -55,10 +61,28 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     #[arg(long, help = format!(
-        "Directory of the IDX files (`train-images-idx3-ubyte[.gz]` and the other three) \
+        "The data: a directory of IDX files (`train-images-idx3-ubyte[.gz]` and the other three), \
+         or an image folder of PNG and JPEG files: DIR/<class>/*.png, or DIR/train/<class>/... \
+         and DIR/test/<class>/..., or the images directly in DIR (no classes: unconditional) \
          [default: {DEFAULT_DATA_DIR}, or data/<name> with --download]"
     ))]
     pub data: Option<PathBuf>,
+    /// Resize every image of an image folder to HxW pixels (e.g. 32x32;
+    /// Lanczos3, stretched, not cropped). Without it, all its images must
+    /// have one size.
+    #[arg(long, value_name = "HxW")]
+    pub size: Option<Size>,
+    /// Make an image folder's images gray (1: RGB by ITU-R 601 luma) or
+    /// RGB (3: gray repeated); alpha is composited onto black. Without it:
+    /// 1 if every image file is gray, else 3.
+    #[arg(long, value_name = "1|3")]
+    pub channels: Option<Channels>,
+    #[arg(long, value_name = "F", help = format!(
+        "The share of each class that an image folder without train/ and test/ holds out as \
+         its test split, the same files every time (chosen by a hash of their names) \
+         [default: {DEFAULT_TEST_FRACTION}]"
+    ))]
+    pub test_fraction: Option<f64>,
     /// Download this data set into --data first (needs the internet, and a
     /// tinyvae built with `--features download`: without it, this flag fails
     /// and says how to rebuild). Over https only; each file is checked
@@ -156,6 +180,15 @@ fn schedule_name(schedule: LrSchedule) -> String {
 }
 
 impl Args {
+    /// How to read the data: `--size`, `--channels`, `--test-fraction`.
+    pub fn data_options(&self) -> DataOptions {
+        DataOptions {
+            size: self.size,
+            channels: self.channels,
+            test_fraction: self.test_fraction,
+        }
+    }
+
     /// The run's configuration, for data of `classes` classes (conditional
     /// on them unless `--unconditional`) and images of `image`'s shape.
     pub fn config(&self, classes: usize, image: ImageShape) -> TrainingConfig {
@@ -183,6 +216,7 @@ impl Args {
             .with_beta(self.beta)
             .with_seed(self.seed)
             .with_train_limit(self.train_limit)
+            .with_data(self.data_options())
     }
 }
 
@@ -206,18 +240,25 @@ impl Download {
     }
 }
 
-/// Loads the data set in [`data_dir`], downloading it first if asked.
-pub fn load_data(data: Option<&Path>, download: Option<Download>) -> anyhow::Result<DataSet> {
+/// Loads the data set in [`data_dir`] as `options` say (IDX files or an
+/// image folder, [`data::load`]), downloading it first if asked.
+pub fn load_data(
+    data: Option<&Path>,
+    download: Option<Download>,
+    options: &DataOptions,
+) -> anyhow::Result<DataSet> {
     let dir = data_dir(data, download);
     let loaded = match download {
         Some(which) => {
             let (source, name) = which.source();
-            if data::CAN_DOWNLOAD {
-                eprintln!("downloading {name} into {}", dir.display());
-            }
-            data::download(source, &dir)
+            data::refuse_options_for_idx(&dir, options).and_then(|()| {
+                if data::CAN_DOWNLOAD {
+                    eprintln!("downloading {name} into {}", dir.display());
+                }
+                data::download(source, &dir)
+            })
         }
-        None => data::load_dir(&dir),
+        None => data::load(&dir, options),
     };
     loaded.map_err(|err| match err {
         // A failed or altered download is the network's fault, not the
@@ -267,7 +308,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--decoder-channels shapes the conv decoder: use it with --model conv"
         )));
     }
-    let data = load_data(args.data.as_deref(), args.download)?;
+    let started = Instant::now();
+    let data = load_data(args.data.as_deref(), args.download, &args.data_options())?;
+    eprintln!(
+        "loaded {} training and {} test images ({}, {}) in {:.1} s",
+        data.train.len(),
+        data.test.len(),
+        data.shape(),
+        match data.classes() {
+            0 => "no classes".to_owned(),
+            k => format!("{k} classes"),
+        },
+        started.elapsed().as_secs_f64()
+    );
     let config = args.config(data.classes(), data.shape());
     let condition = match config.model.classes {
         0 => "unconditional".to_owned(),
@@ -368,6 +421,32 @@ mod tests {
         assert_eq!(config.batch_size, 64);
         assert_eq!(config.lr, 0.003);
         assert_eq!(config.lr_schedule, LrSchedule::Constant);
+    }
+
+    /// The folder options are recorded in the run's config, for export.
+    #[test]
+    fn data_options_reach_the_config() {
+        use tinyvae_trainer::data::{Channels, DataOptions, Size};
+        assert_eq!(config(&[]).data, DataOptions::default());
+        let flags = [
+            "--size",
+            "8x12",
+            "--channels",
+            "3",
+            "--test-fraction",
+            "0.2",
+        ];
+        assert_eq!(
+            config(&flags).data,
+            DataOptions {
+                size: Some(Size {
+                    height: 8,
+                    width: 12
+                }),
+                channels: Some(Channels::Rgb),
+                test_fraction: Some(0.2),
+            }
+        );
     }
 
     /// The help text states the recipes' values: it cannot drift from them.

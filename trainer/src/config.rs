@@ -6,6 +6,7 @@ use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
+use crate::data::{DataOptions, ImageShape};
 use crate::model::{Arch, CONV_DECODER_CHANNELS, VaeConfig};
 
 /// Everything that defines a run; saved as `config.json` in every checkpoint.
@@ -36,6 +37,10 @@ pub struct TrainingConfig {
     /// Use only the first this many training images (all: `None`).
     #[config(default = "None")]
     pub train_limit: Option<usize>,
+    /// How the data was read (an image folder's size, channels and test
+    /// share), so that export reads it the same way.
+    #[config(default = "DataOptions::default()")]
+    pub data: DataOptions,
 }
 
 impl TrainingConfig {
@@ -120,8 +125,9 @@ impl LrSchedule {
 /// A config from its JSON, settings added since the file was written
 /// taking the values that runs had before them (burn's `Config`
 /// deserializer has no field defaults): `lr_schedule` constant, the
-/// model's `decoder_channels` [`CONV_DECODER_CHANNELS`] and `classes` 0
-/// (unconditional).
+/// model's `decoder_channels` [`CONV_DECODER_CHANNELS`], `classes` 0
+/// (unconditional) and `image` 28x28 gray, and the default `data` options
+/// (IDX files read as they are).
 pub(crate) fn config_from_json(
     mut value: serde_json::Value,
 ) -> Result<TrainingConfig, serde_json::Error> {
@@ -129,6 +135,9 @@ pub(crate) fn config_from_json(
         object
             .entry("lr_schedule")
             .or_insert_with(|| serde_json::json!(LrSchedule::Constant));
+        object
+            .entry("data")
+            .or_insert_with(|| serde_json::json!(DataOptions::default()));
         if let Some(model) = object.get_mut("model").and_then(|m| m.as_object_mut()) {
             model
                 .entry("decoder_channels")
@@ -136,6 +145,9 @@ pub(crate) fn config_from_json(
             model
                 .entry("classes")
                 .or_insert_with(|| serde_json::json!(0));
+            model
+                .entry("image")
+                .or_insert_with(|| serde_json::json!(ImageShape::MNIST));
         }
     }
     serde_json::from_value(value)
@@ -185,26 +197,35 @@ mod tests {
         assert!(cosine.at(2e-3, 100, 100).abs() < 1e-18);
     }
 
-    /// A config.json written before `lr_schedule` and `decoder_channels`
-    /// existed still loads, as a constant schedule and the decoder shape
-    /// runs had then (resume and export read old runs).
+    /// A config.json written before `lr_schedule`, `decoder_channels`,
+    /// `classes` and `data` existed still loads, as a constant schedule,
+    /// the decoder shape and data reading runs had then (resume and export
+    /// read old runs).
     #[test]
     fn old_configs_load_with_the_settings_they_were_trained_with() {
         let config = TrainingConfig::new(
             VaeConfig::new(crate::model::Arch::Conv).with_decoder_channels([8, 8]),
             Backend::default(),
         )
-        .with_lr_schedule(LrSchedule::Cosine);
+        .with_lr_schedule(LrSchedule::Cosine)
+        .with_data(DataOptions {
+            channels: Some(crate::data::Channels::Rgb),
+            ..DataOptions::default()
+        });
         let mut json = serde_json::to_value(&config).unwrap();
         let object = json.as_object_mut().unwrap();
         object.remove("lr_schedule");
+        object.remove("data");
         let model = object["model"].as_object_mut().unwrap();
         model.remove("decoder_channels").unwrap();
         model.remove("classes").unwrap();
+        model.remove("image").unwrap();
         let loaded = config_from_json(json).unwrap();
         assert_eq!(loaded.lr_schedule, LrSchedule::Constant);
         assert_eq!(loaded.model.decoder_channels, CONV_DECODER_CHANNELS);
         assert_eq!(loaded.model.classes, 0);
+        assert_eq!(loaded.data, DataOptions::default());
+        assert_eq!(loaded.model.image, ImageShape::MNIST);
     }
 
     /// Only the epochs and the backend may differ between a checkpoint and

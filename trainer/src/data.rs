@@ -1,7 +1,9 @@
-//! MNIST-format data: IDX files (gzip or raw) read from a local directory, and
-//! the download of MNIST / Fashion-MNIST for users who are online (with the
-//! `download` feature: https only, each file checked against a SHA-256
-//! pinned here before it is used).
+//! Data sets: MNIST-format IDX files (gzip or raw) read from a local
+//! directory, image folders of PNG and JPEG files ([`load_folder`]: any
+//! size, gray or RGB), [`load`] telling the two apart; and the download of
+//! MNIST / Fashion-MNIST for users who are online (with the `download`
+//! feature: https only, each file checked against a SHA-256 pinned here
+//! before it is used).
 //!
 //! An IDX file is a big-endian header (`0, 0, dtype, ndim`, then one u32 per
 //! dimension) followed by the values. Images are `idx3-ubyte` (magic 2051),
@@ -138,6 +140,94 @@ pub enum DataError {
         /// Why.
         reason: String,
     },
+    /// A directory that is neither IDX files nor an image folder.
+    #[error(
+        "{dir}: no data: neither IDX files (train-images-idx3-ubyte[.gz] and the other three) nor images (.png, .jpg, .jpeg, in class folders or not); get Fashion-MNIST with `tinyvae train --download fashion-mnist --data {dir}` (online, in a build with `--features download`) or Debian's dataset-fashion-mnist package, or put images there"
+    )]
+    NotData {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A data option given for data it does not apply to.
+    #[error("{dir}: {option} does not apply: {reason}")]
+    Inapplicable {
+        /// The data's directory.
+        dir: PathBuf,
+        /// The option, as `tinyvae train` spells it.
+        option: String,
+        /// Why not.
+        reason: String,
+    },
+    /// `--test-fraction` outside (0, 1).
+    #[error("--test-fraction {fraction}: must lie strictly between 0 and 1")]
+    TestFraction {
+        /// The fraction given.
+        fraction: f64,
+    },
+    /// An image file that does not decode (corrupt, truncated, not PNG or
+    /// JPEG).
+    #[error("{path}: not a readable PNG or JPEG image: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's reason.
+        reason: String,
+    },
+    /// Images of different sizes, without `--size`.
+    #[error(
+        "{path}: {}x{} pixels, but {first} is {}x{}: give --size HxW to resize every image",
+        size.0, size.1, first_size.0, first_size.1
+    )]
+    MixedSizes {
+        /// The first image whose size differs.
+        path: PathBuf,
+        /// Its (height, width).
+        size: (u32, u32),
+        /// The first image.
+        first: PathBuf,
+        /// Its (height, width).
+        first_size: (u32, u32),
+    },
+    /// A class folder without images.
+    #[error("{dir}: empty class folder: no .png, .jpg or .jpeg images in it or below")]
+    EmptyClass {
+        /// The class folder.
+        dir: PathBuf,
+    },
+    /// A folder (`train/`, `test/`) without images or class folders.
+    #[error("{dir}: no images (.png, .jpg, .jpeg) and no class folders")]
+    NoImages {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// More class folders than a label (`u8`) tells apart.
+    #[error("{dir}: {count} class folders, but labels tell at most 256 classes apart")]
+    TooManyClasses {
+        /// The folder holding the class folders.
+        dir: PathBuf,
+        /// Class folders found.
+        count: usize,
+    },
+    /// An image folder laid out against the convention ([`load_folder`]).
+    #[error("{dir}: {problem}")]
+    Layout {
+        /// The folder.
+        dir: PathBuf,
+        /// What is wrong, and what would be right.
+        problem: String,
+    },
+    /// Holding out `--test-fraction` of each class leaves a split empty.
+    #[error(
+        "{dir}: holding out {fraction} of each class leaves no {split} images: change --test-fraction, or give train/ and test/ folders"
+    )]
+    EmptySplit {
+        /// The image folder.
+        dir: PathBuf,
+        /// "test" or "training".
+        split: &'static str,
+        /// The share held out.
+        fraction: f64,
+    },
 }
 
 impl From<WriteError> for DataError {
@@ -260,13 +350,13 @@ impl Split {
 /// A training and a test split.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataSet {
-    /// `train-*` files.
+    /// The training images (IDX: the `train-*` files).
     pub train: Split,
-    /// `t10k-*` files.
+    /// The test images (IDX: the `t10k-*` files).
     pub test: Split,
     /// The classes' names, label by label, where the data names them (an
-    /// image folder's class folders); `None` for IDX files, which carry no
-    /// names ([`DataSet::class_names`]).
+    /// image folder's class folders; empty for a folder without classes);
+    /// `None` for IDX files, which carry no names ([`DataSet::class_names`]).
     pub names: Option<Vec<String>>,
 }
 
@@ -290,9 +380,14 @@ const FASHION_MNIST_TEST_LABELS_SHA256: &str =
     "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9";
 
 impl DataSet {
-    /// Number of classes: one more than the largest label of either split
+    /// Number of classes: as many as [`DataSet::names`] names (0 for an
+    /// image folder without class folders: training is then
+    /// unconditional), else one more than the largest label of either split
     /// (0 without images).
     pub fn classes(&self) -> usize {
+        if let Some(names) = &self.names {
+            return names.len();
+        }
         let labels = self.train.labels.iter().chain(&self.test.labels);
         labels.max().map_or(0, |&m| usize::from(m) + 1)
     }
@@ -327,6 +422,41 @@ impl DataSet {
                 },
             )
             .collect()
+    }
+}
+
+/// Reads the data set in `dir` as `options` say: IDX files when `dir` holds
+/// any of the four (then `options` must be the default: IDX images are 28x28
+/// gray with their own test split), else an image folder
+/// ([`load_folder`]), else [`DataError::NotData`].
+pub fn load(dir: &Path, options: &DataOptions) -> Result<DataSet, DataError> {
+    if !is_idx(dir) {
+        return load_folder(dir, options);
+    }
+    refuse_options_for_idx(dir, options)?;
+    load_dir(dir)
+}
+
+/// Whether `dir` holds any of the four IDX files (raw or `.gz`, either
+/// spelling).
+fn is_idx(dir: &Path) -> bool {
+    ["train", "t10k"].iter().any(|prefix| {
+        ["images-idx3", "labels-idx1"]
+            .iter()
+            .any(|kind| find_file(dir, &format!("{prefix}-{kind}-ubyte")).is_ok())
+    })
+}
+
+/// An error naming the first of `options` given, which IDX files in
+/// `dir` do not take.
+pub fn refuse_options_for_idx(dir: &Path, options: &DataOptions) -> Result<(), DataError> {
+    match options.given().first() {
+        Some(option) => Err(DataError::Inapplicable {
+            dir: dir.to_owned(),
+            option: (*option).to_owned(),
+            reason: "it holds IDX files (28x28 gray images with their own test split), and the option is for image folders".into(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -491,6 +621,11 @@ pub fn write_dir(dir: &Path, data: &DataSet) -> Result<(), DataError> {
     }
     Ok(())
 }
+
+mod folder;
+mod options;
+pub use folder::{load_folder, write_folder};
+pub use options::{Channels, DEFAULT_TEST_FRACTION, DataOptions, Size};
 
 mod download;
 pub use download::{

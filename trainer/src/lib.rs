@@ -8,7 +8,8 @@
 //! - [`progress`]: progress bars, hidden when stderr is not a terminal.
 //! - [`ftz`]: flush-to-zero on training threads (the crate's only `unsafe`).
 //! - [`backend`]: the burn backends of this build and their thread pool.
-//! - [`data`]: MNIST-format (IDX) data sets: reading, writing, download.
+//! - [`data`]: data sets: MNIST-format (IDX) files (reading, writing,
+//!   download) and image folders of PNG and JPEG files.
 //! - [`batch`]: host data to tensors in batches (burn `Batcher`s) and back.
 //! - [`loss`]: the VAE's loss terms (BCE, KL, the fused BCE).
 //! - [`model`]: the VAEs, their forward passes and the reparameterisation.
