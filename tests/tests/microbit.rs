@@ -152,11 +152,7 @@ fn a_clean_relay_passes_the_board_through() {
     let model = Model::from_bytes(&blob).unwrap();
     let microbit = Microbit::boot(elf(), Flash::Blob(&blob), TIMEOUT).unwrap();
     let relay = Relay::start(&microbit.port, Faults::clean(), Faults::clean()).unwrap();
-    let serial = serialport::new(&relay.port, 115_200)
-        .timeout(Duration::from_millis(50))
-        .open()
-        .unwrap();
-    let mut board = Board::connect(serial, Decoder::new(None), TIMEOUT, &relay.port).unwrap();
+    let mut board = Board::open(&relay.port, 115_200, Decoder::new(None), TIMEOUT).unwrap();
     assert_eq!(board.model().unwrap().blob_crc32, model.header().crc32);
     for request in [
         Request::new(Draw::Prior, 3, Some(11)),

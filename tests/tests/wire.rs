@@ -36,12 +36,8 @@ struct Noisy {
 fn noisy(blob: &[u8], to_board: Faults, to_host: Faults) -> Noisy {
     let microbit = Microbit::boot(elf(), Flash::Blob(blob), BOOT).expect("boot the micro:bit");
     let relay = Relay::start(&microbit.port, to_board, to_host).expect("start the relay");
-    let serial = serialport::new(&relay.port, 115_200)
-        .timeout(Duration::from_millis(50))
-        .open()
-        .expect("open the relay's pty");
     let mut board =
-        Board::connect(serial, Decoder::new(None), BOOT, &relay.port).expect("greet the board");
+        Board::open(&relay.port, 115_200, Decoder::new(None), BOOT).expect("greet the board");
     board.timeout = SILENCE;
     Noisy {
         board,
@@ -135,18 +131,14 @@ fn memory_line(board: &Board<Box<dyn serialport::SerialPort>>) -> String {
         .to_owned()
 }
 
-/// Images of the long run in one boot: as many as fit the CI budget (the
-/// README's soak figure is the same test with more; see its section).
+/// Images of the long run in one boot (the README's soak figure).
 const SOAK: u32 = 10_000;
 
 /// One boot serves a short request and then a long one: every image the
 /// host's, and the board's static RAM and stack high-water unchanged.
 #[test]
 fn one_boot_serves_a_long_run_with_the_same_memory() {
-    let count: u32 = std::env::var("TINYVAE_SOAK")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(SOAK);
+    let count = SOAK;
     let blob = fixtures::conv_blob();
     let model = Model::from_bytes(&blob).unwrap();
     let mut emulator = firmware::emulate_microbit(elf(), Some(&blob), BOOT).unwrap();

@@ -107,11 +107,6 @@ pub struct Emulator {
 pub fn emulate_microbit(elf: &Path, blob: Option<&[u8]>, timeout: Duration) -> Result<Emulator> {
     let table = read_defmt_table(elf)?;
     let microbit = Microbit::boot(elf, blob.map_or(Flash::Empty, Flash::Blob), timeout)?;
-    let port = &microbit.port;
-    let serial = serialport::new(port, 115_200)
-        .timeout(Duration::from_millis(50))
-        .open()
-        .with_context(|| format!("opening QEMU's pty {port}"))?;
-    let board = Board::connect(serial, Decoder::new(Some(table)), timeout, port)?;
+    let board = Board::open(&microbit.port, 115_200, Decoder::new(Some(table)), timeout)?;
     Ok(Emulator { board, microbit })
 }

@@ -109,6 +109,22 @@ enum RoundEnd {
     DamagedCommand,
 }
 
+impl Board<Box<dyn serialport::SerialPort>> {
+    /// Opens the serial port `port` (a board's USB serial port, QEMU's or
+    /// a relay's pty) at `baud` and greets the board there
+    /// ([`Board::connect`]). A port that does not open is bad input.
+    pub fn open(port: &str, baud: u32, decoder: Decoder, timeout: Duration) -> Result<Self> {
+        let serial = serialport::new(port, baud)
+            // Reads return what has arrived after at most this long: the
+            // host's loops poll their deadlines at this pace.
+            .timeout(Duration::from_millis(50))
+            .open()
+            .with_context(|| format!("cannot open serial port {port}"))
+            .map_err(bad_input)?;
+        Self::connect(serial, decoder, timeout, port)
+    }
+}
+
 impl<P: Read + Write> Board<P> {
     /// Greets the board on `port` (`Hello` every second) until it answers
     /// with its status. No answer within `timeout`, or a board speaking

@@ -91,13 +91,8 @@ pub fn run(args: Args) -> Result<()> {
         (true, Some(run)) => Some(run.header),
         (false, _) => None,
     };
-    let port = serialport::new(&args.port, args.baud)
-        .timeout(Duration::from_millis(50))
-        .open()
-        .with_context(|| format!("cannot open serial port {}", args.port))
-        .map_err(bad_input)?;
     let timeout = Duration::from_secs(args.timeout);
-    let mut board = Board::connect(port, decoder, timeout, &args.port)?;
+    let mut board = Board::open(&args.port, args.baud, decoder, timeout)?;
     eprintln!(
         "{} on {}: firmware {}, protocol {}",
         board.status.board, args.port, board.status.firmware, board.status.protocol

@@ -167,7 +167,6 @@ pub struct Store {
     paths: Paths,
     dir: PathBuf,
     image_len: usize,
-    shape: Hwc,
     spec: RunSpec,
     part: Option<File>,
     journal: Option<File>,
@@ -191,7 +190,6 @@ impl Store {
             paths,
             dir: dir.to_owned(),
             image_len: h * w * c,
-            shape: spec.shape,
             spec,
             part: None,
             journal: None,
@@ -239,7 +237,7 @@ impl Store {
             return Ok(());
         }
         self.part = Some(self.open_part(true)?);
-        let shape = self.shape;
+        let shape = self.spec.shape;
         let header = RunHeader {
             seed: begin.seed,
             source: begin.source,
@@ -370,7 +368,7 @@ impl Store {
         } else {
             title.to_owned()
         };
-        let grid = Grid::square(&pixels, hwc(self.shape))?.title(title);
+        let grid = Grid::square(&pixels, hwc(self.spec.shape))?.title(title);
         let temporary = temporary(&self.paths.png);
         grid.save(&temporary)?;
         fs::rename(&temporary, &self.paths.png)
