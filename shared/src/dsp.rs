@@ -132,10 +132,13 @@ fn ssub16(a: u32, b: u32) -> u32 {
 /// Runs the transposed convolution `g` on [`channels_run`] if it fits and
 /// returns whether it did: by phases, four output channels at a time
 /// ([`subpixel::conv_transpose_channels`]) where the layer has four or
-/// more, at most [`subpixel::MAX_PHASE_TAPS`] taps per phase and four channels'
-/// weights within [`MAX_EXPANDED_WORDS`]; else in scatter form
+/// more, at most [`subpixel::MAX_PHASE_TAPS`] taps per phase and four
+/// channels' weights within [`MAX_EXPANDED_WORDS`]; with fewer, in block
+/// form ([`subpixel::conv_transpose_blocks`]) where its phases times its
+/// channels make at most four lanes and their rearranged weights fit
+/// [`MAX_SCATTER_WORDS`]; else in scatter form
 /// ([`subpixel::conv_transpose_scatter`]) if its output fits
-/// [`MAX_SCATTER_WORDS`]. Both need four input channels or more, and the
+/// [`MAX_SCATTER_WORDS`]. All need four input channels or more, and the
 /// unpacked input within [`MAX_CONV_WORDS`].
 #[inline(never)] // its 36 KiB frame only when it runs
 pub(crate) fn conv_transpose(
@@ -149,14 +152,21 @@ pub(crate) fn conv_transpose(
     let channels = usize::from(g.input.channels);
     let quads = channels / 4;
     let pixels = input.len() / channels.max(1);
+    // Four lanes' weights of `taps` taps, expanded to int16 pairs.
+    let expanded = |taps: usize| LANES * taps * 2 * quads <= MAX_EXPANDED_WORDS;
     let taps = usize::from(g.kernel[0]) * usize::from(g.kernel[1]);
-    let by_channels = g.output.channels >= 4
-        && subpixel::fits(g)
-        && LANES * taps * 2 * quads <= MAX_EXPANDED_WORDS;
-    let scatter = output.len() <= MAX_SCATTER_WORDS && LANES * 2 * quads <= MAX_EXPANDED_WORDS;
-    if quads == 0 || pixels * 2 * quads > MAX_CONV_WORDS || !(by_channels || scatter) {
+    let by_channels = g.output.channels >= 4 && subpixel::fits(g) && expanded(taps);
+    let by_blocks = g.output.channels < 4
+        && subpixel::block_taps(g).is_some_and(|[rows, columns]| {
+            let taps = rows * columns;
+            expanded(taps) && LANES * taps * channels <= 4 * MAX_SCATTER_WORDS
+        });
+    let scatter = output.len() <= MAX_SCATTER_WORDS && expanded(1);
+    if quads == 0 || pixels * 2 * quads > MAX_CONV_WORDS || !(by_channels || by_blocks || scatter) {
         return false;
     }
+    // The scatter form's sums, or the block form's rearranged weights.
+    let mut scratch = [0_i32; MAX_SCATTER_WORDS];
     let mut x = [0_u32; MAX_CONV_WORDS];
     unpack_quads(input, channels, zero_point, &mut x);
     let unpacked = &x[..pixels * 2 * quads];
@@ -192,13 +202,24 @@ pub(crate) fn conv_transpose(
     {
         return true;
     }
-    let mut sums = [0_i32; MAX_SCATTER_WORDS];
-    let sums = &mut sums[..output.len().min(MAX_SCATTER_WORDS)];
+    if by_blocks {
+        let rearranged = bytemuck::cast_slice_mut(&mut scratch);
+        return subpixel::conv_transpose_blocks::<32>(
+            g,
+            weights,
+            requant,
+            rearranged,
+            &mut backend,
+            output,
+        );
+    }
+    let sums = &mut scratch[..output.len().min(MAX_SCATTER_WORDS)];
     scatter && subpixel::conv_transpose_scatter(g, weights, requant, &mut backend, sums, output)
 }
 
 /// Capacity of the int32 sums of [`subpixel::conv_transpose_scatter`]
-/// (4 KiB: a 28 x 28 x 1 image and then some).
+/// (4 KiB: a 28 x 28 x 1 image and then some), which also hold
+/// [`subpixel::conv_transpose_blocks`]' rearranged int8 weights.
 const MAX_SCATTER_WORDS: usize = 1024;
 
 /// Capacity in words of the int16 copy of four output channels' weights

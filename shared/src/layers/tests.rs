@@ -276,7 +276,7 @@ proptest! {
 proptest! {
     /// The tap-listing kernel and the decompositions of
     /// `crate::subpixel` (by phases four pixels or four channels at a
-    /// time, and scatter) give the gather reference's bytes, for odd
+    /// time, by blocks, and scatter) give the gather reference's bytes, for odd
     /// and even channel counts, any padding, and kernels with more taps
     /// per axis than they take (which go to the reference).
     #[test]
@@ -340,6 +340,14 @@ proptest! {
             if crate::subpixel::conv_transpose_channels::<3, 6, 24>(&geometry, &weights, &requant, &mut backend, &mut small) {
                 prop_assert_eq!(&small, &gather);
             }
+        }
+        // The block form (at most four lanes, phases times channels).
+        if crate::subpixel::block_taps(&geometry).is_some() {
+            let mut blocks = vec![0i8; len];
+            let mut rearranged = vec![0i8; 4 * 16 * ic];
+            let mut backend = crate::subpixel::PortableChannels::new(&x, ic, zp);
+            prop_assert!(crate::subpixel::conv_transpose_blocks::<3>(&geometry, &weights, &requant, &mut rearranged, &mut backend, &mut blocks));
+            prop_assert_eq!(&blocks, &gather);
         }
         // The scatter form (any geometry).
         {

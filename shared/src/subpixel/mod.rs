@@ -9,7 +9,7 @@
 //! where `q = (o + pad) / s`. So within a phase an ordinary convolution
 //! remains, with every multiply-accumulate useful and no scatter-add.
 //!
-//! Three loop shapes share one input value or one weight among four
+//! Four loop shapes share one input value or one weight among four
 //! *lanes*, so that one load serves four multiply-accumulates:
 //! - `conv_transpose_channels`: the lanes are four output channels of one
 //!   output pixel, over its taps (none outside the input). Along a phase
@@ -19,10 +19,14 @@
 //!   order, sharing each tap's weights; a lane whose tap falls outside the
 //!   input reads a pixel that contributes zero. For layers with fewer than
 //!   four output channels on the Cortex-M0.
+//! - `conv_transpose_blocks`: the lanes are the `s_y * s_x` phases (times
+//!   the output channels) of a block of output pixels that read the same
+//!   input pixels, a transposed convolution turned into an ordinary one.
+//!   For layers with fewer than four output channels on the Cortex-M4.
 //! - `conv_transpose_scatter`: the lanes are four of the `out_c * kh * kw`
 //!   kernel offsets, each input pixel meets them once and the sums are
-//!   added to an int32 copy of the output. For layers with fewer than four
-//!   output channels on the Cortex-M4.
+//!   added to an int32 copy of the output. For the Cortex-M4's layers
+//!   with fewer than four output channels that the block form declines.
 //!
 //! The arithmetic is a backend's: the Cortex-M0's and the Cortex-M4's
 //! assembly in `crate::armv6m` and `crate::dsp`, and plain-Rust ones that
@@ -33,6 +37,8 @@
 use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
 
+#[cfg(any(test, tinyvae_dsp))]
+mod blocks;
 #[cfg(any(test, tinyvae_armv6m))]
 mod pixels;
 #[cfg(test)]
@@ -40,6 +46,8 @@ mod reference;
 #[cfg(any(test, tinyvae_dsp))]
 mod scatter;
 
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) use blocks::{block_taps, conv_transpose_blocks};
 #[cfg(any(test, tinyvae_armv6m))]
 pub(crate) use pixels::{GroupTap, LaneBackend, conv_transpose};
 #[cfg(test)]
