@@ -60,6 +60,7 @@
 #![allow(unsafe_code)]
 
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
@@ -79,22 +80,103 @@ pub(crate) use dense::{MAX_INPUTS, MAX_PAIRS, dot_quad, unpack};
 /// input, 14 x 14 x 40, needs 3920 words).
 pub(crate) const MAX_CONV_WORDS: usize = 4096;
 
-/// Unpacks NHWC int8 activations of `channels` channels per pixel, minus
-/// `zero_point`, into int16 pairs in SXTB16 order (see the module doc):
-/// `2 * (channels / 4)` words per pixel; the `channels % 4` channels after
-/// the last full quad of each pixel are left out. Stops when `out` is full.
-pub(crate) fn unpack_quads(x: &[i8], channels: usize, zero_point: i32, out: &mut [u32]) {
+/// Unpacks NHWC int8 activations of `channels` channels per pixel (four
+/// or more), minus `zero_point`, into int16 pairs in SXTB16 order (see
+/// the module doc): `2 * (channels / 4)` words per pixel; the `channels %
+/// 4` channels after the last full quad of each pixel are left out.
+/// Returns the words written, the front of `out`, which must hold them;
+/// the rest of `out` stays uninitialized (no 16 KiB to clear first).
+fn unpack_quads<'o>(
+    x: &[i8],
+    channels: usize,
+    zero_point: i32,
+    out: &'o mut [MaybeUninit<u32>],
+) -> &'o [u32] {
+    let quads = channels / 4;
+    let pixels = x.len() / channels.max(1);
+    let len = pixels * 2 * quads;
+    assert!(quads > 0 && len <= out.len());
     // -255..=255: an exact int16 in each half.
     let zero = u32::from(zero_point as i16 as u16) * 0x0001_0001;
-    let quads = x
-        .chunks_exact(channels)
-        .flat_map(|pixel| pixel.chunks_exact(4));
-    for (q, words) in quads.zip(out.chunks_exact_mut(2)) {
-        let (even, odd) = sxtb16_pair(u32::from_le_bytes(
-            [q[0], q[1], q[2], q[3]].map(|v| v as u8),
-        ));
-        words[0] = ssub16(even, zero);
-        words[1] = ssub16(odd, zero);
+    let dst = out.as_mut_ptr().cast::<u32>();
+    if channels.is_multiple_of(4) {
+        // SAFETY: `x` holds `pixels * quads` quads back to back; `dst`
+        // has room for their `len` words (checked above).
+        unsafe { unpack_run(x.as_ptr(), dst, pixels * quads, zero) };
+    } else {
+        for (p, pixel) in x.chunks_exact(channels).enumerate() {
+            // SAFETY: the pixel holds `quads` quads; its words, `2 *
+            // quads` from `2 * quads * p`, lie within the `len` checked.
+            unsafe { unpack_run(pixel.as_ptr(), dst.add(2 * quads * p), quads, zero) };
+        }
+    }
+    // SAFETY: the runs above wrote all `len` words from `dst`.
+    unsafe { core::slice::from_raw_parts(dst, len) }
+}
+
+/// Unpacks `quads` int8 quads from `src`, minus the zero
+/// point in both halves of `zero`, into two words each at `dst`, two quads
+/// per pass (an odd count does one first):
+///
+/// ```text
+/// ldr    r0, [src], #4       @ one quad, any alignment
+/// sxtb16 r2, r0              @ (x0, x2)
+/// sxtb16 r3, r0, ror #8      @ (x1, x3)
+/// ssub16 r2, r2, zero
+/// ssub16 r3, r3, zero
+/// strd   r2, r3, [dst], #8
+/// ```
+///
+/// # Safety
+/// `src` readable for `4 * quads` bytes, `dst` word-aligned and writable
+/// for `2 * quads` words.
+#[inline(always)]
+unsafe fn unpack_run(src: *const i8, dst: *mut u32, quads: usize, zero: u32) {
+    // SAFETY: the caller's contract; LDR takes any alignment on the M4
+    // (the compiler's own code relies on it), STRD the word-aligned `dst`.
+    // SXTB16/SSUB16 change only the named registers and the GE flags,
+    // which nothing reads.
+    unsafe {
+        asm!(
+            "tst {n}, #1",
+            "beq 2f",
+            "ldr {a}, [{src}], #4",
+            "sxtb16 {e0}, {a}",
+            "sxtb16 {o0}, {a}, ror #8",
+            "ssub16 {e0}, {e0}, {z}",
+            "ssub16 {o0}, {o0}, {z}",
+            "strd {e0}, {o0}, [{dst}], #8",
+            "2:",
+            "lsrs {n}, {n}, #1",
+            "beq 4f",
+            "3:",
+            "ldr {a}, [{src}], #4",
+            "ldr {b}, [{src}], #4",
+            "sxtb16 {e0}, {a}",
+            "sxtb16 {o0}, {a}, ror #8",
+            "sxtb16 {e1}, {b}",
+            "sxtb16 {o1}, {b}, ror #8",
+            "ssub16 {e0}, {e0}, {z}",
+            "ssub16 {o0}, {o0}, {z}",
+            "ssub16 {e1}, {e1}, {z}",
+            "ssub16 {o1}, {o1}, {z}",
+            "strd {e0}, {o0}, [{dst}], #8",
+            "strd {e1}, {o1}, [{dst}], #8",
+            "subs {n}, {n}, #1",
+            "bne 3b",
+            "4:",
+            src = inout(reg) src => _,
+            dst = inout(reg) dst => _,
+            n = inout(reg) quads => _,
+            z = in(reg) zero,
+            a = out(reg) _,
+            b = out(reg) _,
+            e0 = out(reg) _,
+            o0 = out(reg) _,
+            e1 = out(reg) _,
+            o1 = out(reg) _,
+            options(nostack),
+        );
     }
 }
 
@@ -117,14 +199,14 @@ fn sxtb16_pair(word: u32) -> (u32, u32) {
     (even, odd)
 }
 
-/// Halfwise `a - b`, each half wrapping (SSUB16; no half overflows here).
+/// `(c * 2^32 + a * b + 2^31) >> 32`, bits 63..32 of the exact sum: one
+/// SMMLAR, for [`crate::requant::requantize_doubled`].
 #[inline(always)]
-fn ssub16(a: u32, b: u32) -> u32 {
+pub(crate) fn smmlar(a: i32, b: i32, c: i32) -> i32 {
     let d;
-    // SAFETY: a register-only instruction; the GE flags it sets are not
-    // read.
+    // SAFETY: a register-only instruction.
     unsafe {
-        asm!("ssub16 {d}, {a}, {b}", a = in(reg) a, b = in(reg) b, d = out(reg) d, options(pure, nomem, nostack));
+        asm!("smmlar {d}, {a}, {b}, {c}", a = in(reg) a, b = in(reg) b, c = in(reg) c, d = out(reg) d, options(pure, nomem, nostack));
     }
     d
 }
@@ -165,11 +247,11 @@ pub(crate) fn conv_transpose(
     if quads == 0 || pixels * 2 * quads > MAX_CONV_WORDS || !(by_channels || by_blocks || scatter) {
         return false;
     }
-    // The scatter form's sums, or the block form's rearranged weights.
-    let mut scratch = [0_i32; MAX_SCATTER_WORDS];
-    let mut x = [0_u32; MAX_CONV_WORDS];
-    unpack_quads(input, channels, zero_point, &mut x);
-    let unpacked = &x[..pixels * 2 * quads];
+    // The scatter form's sums, or the block form's rearranged weights:
+    // set (cleared) only on the way to those forms.
+    let mut scratch: [i32; MAX_SCATTER_WORDS];
+    let mut x = [MaybeUninit::uninit(); MAX_CONV_WORDS];
+    let unpacked = unpack_quads(input, channels, zero_point, &mut x);
     let mut backend = ChannelLanes {
         unpacked,
         input,
@@ -202,6 +284,7 @@ pub(crate) fn conv_transpose(
     {
         return true;
     }
+    scratch = [0; MAX_SCATTER_WORDS];
     if by_blocks {
         let rearranged = bytemuck::cast_slice_mut(&mut scratch);
         return subpixel::conv_transpose_blocks::<32>(

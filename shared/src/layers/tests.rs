@@ -4,7 +4,7 @@ use super::*;
 use crate::blob::{Activation, Hwc, Quant};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::fixedpoint::quantize_multiplier;
-use crate::requant::{high_product_halves, requantize};
+use crate::requant::{DoubledScale, high_product_halves, requantize, requantize_doubled};
 use crate::test_rng::SplitMix;
 
 /// Largest difference in int8 steps allowed between the integer kernels
@@ -139,6 +139,27 @@ proptest! {
         prop_assert_eq!(
             requantize(acc, multiplier, shift),
             multiply_by_quantized_multiplier(acc, multiplier, shift),
+            "acc {} multiplier {} shift {}", acc, multiplier, shift
+        );
+    }
+
+    /// The Cortex-M4's SMMLAR form, with a 64-bit model of the
+    /// instruction, equals the portable requantization for every
+    /// multiplier validation admits (on both sides of 2^30) and shift.
+    #[test]
+    fn requantize_doubled_equals_requantize(
+        acc in edgy_i32(),
+        multiplier in edgy_i32().prop_map(|m| m.checked_abs().unwrap_or(i32::MAX)),
+        shift in -31i8..=30,
+    ) {
+        let smmlar = |a: i32, b: i32, c: i32| {
+            let sum = (i64::from(c) << 32).wrapping_add(i64::from(a) * i64::from(b));
+            (sum.wrapping_add(1 << 31) >> 32) as i32
+        };
+        let scale = DoubledScale::from((multiplier, shift));
+        prop_assert_eq!(
+            requantize_doubled(acc, scale, smmlar),
+            requantize(acc, multiplier, i32::from(shift)),
             "acc {} multiplier {} shift {}", acc, multiplier, shift
         );
     }

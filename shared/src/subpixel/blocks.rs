@@ -17,7 +17,7 @@
 
 use super::{ChannelBackend, LANES, MAX_PHASE_TAPS, PixelTap, dims};
 use crate::geometry::ConvGeometry;
-use crate::requant::Requantizer;
+use crate::requant::{Requantizer, Scale};
 
 /// Input pixels per block along each axis, `ceil(k / s)`, if the block
 /// form takes `g`: its lanes, `s_y * s_x * out_c`, at most [`LANES`], and
@@ -73,7 +73,7 @@ pub(crate) fn conv_transpose_blocks<'w, const RUN: usize>(
     }
     backend.channels(rearranged, lanes);
     let mut bias = [0; LANES];
-    let mut scales = [(0, 0); LANES];
+    let mut scales = [Scale::default(); LANES];
     // Each lane's output channel and offset `(ry, rx)` within a block.
     let mut places = [(0, 0, 0); LANES];
     for lane in 0..lanes {
@@ -124,9 +124,8 @@ pub(crate) fn conv_transpose_blocks<'w, const RUN: usize>(
                     let oy = (qy * s_y + ry).wrapping_sub(p_y);
                     let ox = ((qx + b) * s_x + rx).wrapping_sub(p_x);
                     if oy < out_h && ox < out_w {
-                        let (multiplier, shift) = scales[lane];
                         output[(oy * out_w + ox) * out_c + co] =
-                            requant.apply(acc[lane], multiplier, shift);
+                            requant.apply(acc[lane], scales[lane]);
                     }
                 }
             }

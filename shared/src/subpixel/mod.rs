@@ -35,7 +35,7 @@
 //! every backend gives their bytes (the tests compare them).
 
 use crate::geometry::ConvGeometry;
-use crate::requant::Requantizer;
+use crate::requant::{Requantizer, Scale};
 
 #[cfg(any(test, tinyvae_dsp))]
 mod blocks;
@@ -304,7 +304,7 @@ fn run_channels<'w, const RUN: usize>(
         let lanes = (out_c - first).min(LANES);
         backend.channels(&weights[first * channel..][..lanes * channel], lanes);
         let mut bias = [0; LANES];
-        let mut scales = [(0, 0); LANES];
+        let mut scales = [Scale::default(); LANES];
         for j in 0..lanes {
             bias[j] = requant.bias(first + j);
             scales[j] = requant.scale(first + j);
@@ -322,15 +322,14 @@ fn run_channels<'w, const RUN: usize>(
                 if let (Some(out), LANES) = (four, lanes) {
                     // Four lanes: one bounds check.
                     let [s0, s1, s2, s3] = scales;
-                    out[0] = requant.apply(acc[0], s0.0, s0.1);
-                    out[1] = requant.apply(acc[1], s1.0, s1.1);
-                    out[2] = requant.apply(acc[2], s2.0, s2.1);
-                    out[3] = requant.apply(acc[3], s3.0, s3.1);
+                    out[0] = requant.apply(acc[0], s0);
+                    out[1] = requant.apply(acc[1], s1);
+                    out[2] = requant.apply(acc[2], s2);
+                    out[3] = requant.apply(acc[3], s3);
                 } else {
                     let out = &mut output[at..at + lanes];
-                    for ((out, &acc), &(multiplier, shift)) in out.iter_mut().zip(acc).zip(&scales)
-                    {
-                        *out = requant.apply(acc, multiplier, shift);
+                    for ((out, &acc), &scale) in out.iter_mut().zip(acc).zip(&scales) {
+                        *out = requant.apply(acc, scale);
                     }
                 }
                 at += step;
