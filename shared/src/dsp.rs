@@ -73,7 +73,7 @@ const MAX_RUNS: usize = 128;
 const MAX_TAPS: usize = 512;
 
 mod dense;
-pub(crate) use dense::{MAX_INPUTS, MAX_PAIRS, dot_quad, unpack};
+pub(crate) use dense::{MAX_INPUTS, dense};
 
 /// Capacity in words of [`unpack_quads`]'s output, the on-stack copy of a
 /// transposed convolution's input (16 KiB; the conv decoder's largest

@@ -97,6 +97,18 @@ impl<'a> Requantizer<'a> {
     }
 }
 
+#[cfg(tinyvae_dsp)]
+impl<'a> Requantizer<'a> {
+    /// The per-channel byte arrays (bias, multipliers, shifts), the output
+    /// zero point and the activation's floor, for `crate::dsp`'s dense
+    /// kernel, which requantizes in assembly as [`Requantizer::apply`]
+    /// does.
+    pub(crate) fn parts(&self) -> ([&'a [u8]; 3], i32, i32) {
+        let arrays = [self.bias, self.multipliers, self.shifts];
+        (arrays, self.zero_point, self.min)
+    }
+}
+
 /// One channel's multiplier and shift as [`Requantizer::apply`] takes
 /// them: as stored where [`requantize`] runs, prepared for SMMLAR
 /// ([`DoubledScale`]) on the Cortex-M4/M7.
