@@ -40,6 +40,7 @@ fn block_range(out: usize, stride: usize, pad: usize) -> core::ops::Range<usize>
 /// weights, `lanes * taps * in_c` bytes, which the backend keeps. The same
 /// bytes as the gather kernels; returns `false`, having written nothing,
 /// when [`block_taps`] declines `g` or the weights overflow `scratch`.
+#[inline(never)] // its own register allocation, out of `dsp`'s large frame
 pub(crate) fn conv_transpose_blocks<'w, const RUN: usize>(
     g: &ConvGeometry,
     weights: &[i8],
@@ -118,14 +119,18 @@ pub(crate) fn conv_transpose_blocks<'w, const RUN: usize>(
             } else {
                 acc.fill(bias);
             }
-            for (b, acc) in acc.iter().enumerate() {
-                for (lane, &(co, ry, rx)) in places[..lanes].iter().enumerate() {
-                    // Outside the output below zero, the subtraction wraps.
-                    let oy = (qy * s_y + ry).wrapping_sub(p_y);
-                    let ox = ((qx + b) * s_x + rx).wrapping_sub(p_x);
-                    if oy < out_h && ox < out_w {
-                        output[(oy * out_w + ox) * out_c + co] =
-                            requant.apply(acc[lane], scales[lane]);
+            for (lane, &(co, ry, rx)) in places[..lanes].iter().enumerate() {
+                // Outside the output below zero, the subtractions wrap.
+                let oy = (qy * s_y + ry).wrapping_sub(p_y);
+                if oy >= out_h {
+                    continue;
+                }
+                let (scale, row) = (scales[lane], &mut output[oy * out_w * out_c..]);
+                let first = (qx * s_x + rx).wrapping_sub(p_x);
+                for (b, acc) in acc.iter().enumerate() {
+                    let ox = first.wrapping_add(b * s_x);
+                    if ox < out_w {
+                        row[ox * out_c + co] = requant.apply(acc[lane], scale);
                     }
                 }
             }
