@@ -250,7 +250,6 @@ pub(crate) fn conv_transpose(
             bias: [0; LANES],
             taps: core::ptr::null(),
             input: unpacked.as_ptr(),
-            weights: core::ptr::null(),
             pixel_bytes: (8 * quads) as u32,
         },
     };
@@ -336,13 +335,13 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
     }
 
     fn taps(&mut self, taps: &mut [PixelTap]) {
-        // Byte offsets of the first pixel's unpacked words and of the tap's
-        // expanded weights, checked by `run`.
-        let words = 2 * self.quads;
+        // The byte offset of the first pixel's unpacked words and the
+        // address of the tap's expanded weights, checked by `run`.
+        let (words, expanded) = (2 * self.quads, self.expanded.as_ptr() as usize);
         for tap in taps {
             *tap = PixelTap {
                 pixel: tap.pixel * words * 4,
-                tap: tap.tap * 4 * words * 4,
+                tap: expanded + tap.tap * 4 * words * 4,
             };
         }
     }
@@ -351,15 +350,17 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
         let (c, words) = (self.channels, 2 * self.quads);
         let pixels = acc.len();
         // Each tap reads `pixels` input pixels and one tap's expanded
-        // weights, inside `unpacked` and `expanded`; offsets of words.
+        // weights, inside `unpacked` and `expanded`: a byte offset and an
+        // address of words.
         let input_bytes = 4 * self.unpacked.len();
-        let weight_bytes = 4 * (self.expanded.len() - 4 * words);
+        let (expanded, weight_bytes) = (self.expanded.as_ptr() as usize, 4 * self.expanded.len());
         let inside = |t: &PixelTap| {
-            let (x, w) = (t.pixel, t.tap);
+            let (x, w) = (t.pixel, t.tap.wrapping_sub(expanded));
             x.is_multiple_of(4)
                 && w.is_multiple_of(4)
                 && x + pixels * words * 4 <= input_bytes
-                && w <= weight_bytes
+                && w < weight_bytes
+                && w + 16 * words <= weight_bytes
         };
         assert!(!taps.is_empty() && pixels > 0 && taps.iter().all(inside));
         self.job.taps = taps.as_ptr().cast();
@@ -368,22 +369,22 @@ impl<'a> ChannelBackend<'a> for ChannelLanes<'a> {
         self.job.bias = bias;
         self.job.out = acc.as_mut_ptr();
         self.job.input = self.unpacked.as_ptr();
-        self.job.weights = self.expanded.as_ptr();
         // SAFETY: `count >= 1` taps at `taps` (a `PixelTap` is two 32-bit
         // words here), `pixels >= 1` and `quads >= 1` (checked by
         // `conv_transpose`); every tap's input, `pixels` pixels of `2 *
         // quads` words from its offset, lies in `unpacked`, and its
-        // weights, `8 * quads` words, in `expanded` (checked above); both
-        // are u32 arrays and the offsets multiples of 4, word-aligned for
-        // LDRD; `out` is `acc`, `pixels` entries.
+        // weights, `8 * quads` words from its address, in `expanded`
+        // (checked above); both are u32 arrays and the offsets multiples
+        // of 4, word-aligned for LDRD and LDM; `out` is `acc`, `pixels`
+        // entries.
         unsafe { channels_run(&mut self.job) };
         if c.is_multiple_of(4) {
             return;
         }
         let vector = self.weights.len() / self.lanes;
         for t in taps {
-            // Back from byte offsets to the first pixel and the tap.
-            let (pixel, tap) = (t.pixel / (4 * words), t.tap / (16 * words));
+            // Back to the first pixel and the tap.
+            let (pixel, tap) = (t.pixel / (4 * words), (t.tap - expanded) / (16 * words));
             for (p, acc) in acc.iter_mut().enumerate() {
                 let x = &self.input[(pixel + p) * c..][..c];
                 for (lane, acc) in acc.iter_mut().enumerate().take(self.lanes) {
@@ -490,27 +491,24 @@ struct ChannelJob {
     quads: u32,
     /// Taps at `taps` (at least one); offset 4.
     count: u32,
-    /// Output pixels left in the run; offset 8.
+    /// Output pixels in the run; offset 8.
     pixels: u32,
-    /// Where the next pixel's four sums go; offset 12.
+    /// Where the first pixel's four sums go; offset 12.
     out: *mut [i32; LANES],
     /// The sums' start; offset 16.
     bias: [i32; LANES],
-    /// The taps: byte offsets of their first pixel from `input` and of
-    /// their expanded weights from `weights`; offset 32.
+    /// The taps: the byte offset of their first pixel from `input`, and
+    /// the address of their expanded weights; offset 32.
     taps: *const (u32, u32),
-    /// The unpacked input, moved on one pixel per pixel of the run;
-    /// offset 36.
+    /// The unpacked input; offset 36.
     input: *const u32,
-    /// The expanded weights; offset 40.
-    weights: *const u32,
-    /// Bytes per unpacked pixel; offset 44.
+    /// Bytes per unpacked pixel; offset 40.
     pixel_bytes: u32,
 }
 
 /// One channel quad of [`channels_run`]'s four lanes: the input's two
 /// words from r4, each lane's two from r7 (two lanes per LDM), sums in
-/// r8-r11, `lr` counting down.
+/// r8-r11.
 macro_rules! channel_quad {
     () => {
         concat!(
@@ -520,8 +518,7 @@ macro_rules! channel_quad {
             "smlad r9, r5, r2, r9\nsmlad r9, r6, r3, r9\n",
             "ldm r7!, {{r0, r1, r5, r6}}\n",
             "smlad r10, r0, r2, r10\nsmlad r10, r1, r3, r10\n",
-            "smlad r11, r5, r2, r11\nsmlad r11, r6, r3, r11\n",
-            "subs lr, lr, #1"
+            "smlad r11, r5, r2, r11\nsmlad r11, r6, r3, r11"
         )
     };
 }
@@ -540,67 +537,87 @@ macro_rules! channel_quad {
 /// smlad r9, r6, r3, r9
 /// ldm   r7!, {r0, r1, r5, r6}       @ lanes 2 and 3 into r10, r11
 /// ...
-/// subs  lr, lr, #1
 /// ```
 ///
-/// Twelve instructions per sixteen multiply-accumulates, and a branch
-/// every second quad. The taps are offsets from the job's `input` and
-/// `weights`; `input` moves on one pixel per pixel of the run.
+/// Eleven instructions per sixteen multiply-accumulates, and a count and
+/// a branch every second quad: `lr` counts quad pairs, and an odd quad
+/// count enters the loop halfway, through an entry address chosen once
+/// per call (`ldr pc`). Each tap costs five more instructions (its input
+/// offset plus this pixel's input, its weights' address) and three to
+/// close; the call's state lives in a stack frame:
+///
+/// ```text
+/// sp + 0     the bias (LDM straight into the sums)
+/// sp + 16    the first tap          sp + 20    the end of the taps
+/// sp + 24    this pixel's input     sp + 28    where its sums go
+/// sp + 32    bytes per pixel        sp + 36    pixels left
+/// sp + 40    quad pairs per tap     sp + 44    the loop's entry
+/// ```
 ///
 /// # Safety
 /// `job.quads`, `job.count` and `job.pixels` at least one; `taps` readable
 /// for `count` entries; every tap's input (`input` plus its offset)
 /// word-aligned and readable for `pixels * 2 * quads` words, its weights
-/// (`weights` plus its offset) for `8 * quads` words; `out` writable for
-/// `pixels` entries.
+/// (at its address) for `8 * quads` words; `out` writable for `pixels`
+/// entries.
 #[unsafe(naked)]
 unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
     core::arch::naked_asm!(
         "push {{r4-r11, lr}}",
-        // [sp] = job, [sp + 4] = the end of its taps.
-        "ldr r1, [r0, #4]",
-        "ldr r2, [r0, #32]",
-        "add r1, r2, r1, lsl #3",
-        "push {{r0, r1}}",
+        "sub sp, #48",
+        "add r1, r0, #16",
+        "ldm r1, {{r4-r7}}",
+        "stm sp, {{r4-r7}}",
+        "ldrd r1, r2, [r0, #4]",
+        "ldr r3, [r0, #32]",
+        "add r1, r3, r1, lsl #3",
+        "strd r3, r1, [sp, #16]",
+        "ldr r1, [r0, #36]",
+        "ldr r3, [r0, #12]",
+        "strd r1, r3, [sp, #24]",
+        "ldr r1, [r0, #40]",
+        "strd r1, r2, [sp, #32]",
+        // Quad pairs, rounded up; an odd count enters at the second quad.
+        "ldr r1, [r0]",
+        "add r2, r1, #1",
+        "lsr r2, r2, #1",
+        "adr.w r3, 4f",
+        "tst r1, #1",
+        "beq 1f",
+        "adr.w r3, 5f",
+        "1:",
+        "orr r3, r3, #1",
+        "strd r2, r3, [sp, #40]",
         // Each pixel: the sums start at the bias, r12 = the first tap.
         "2:",
-        "ldr r0, [sp]",
-        "add r1, r0, #16",
-        "ldm r1, {{r8-r11}}",
-        "ldr r12, [r0, #32]",
-        // Each tap: r4 = its input, r7 = its weights, lr = quads left.
+        "ldm sp, {{r8-r11}}",
+        "ldr r12, [sp, #16]",
+        // Each tap: r4 = its input, r7 = its weights, lr = quad pairs.
         "3:",
-        "ldr r0, [sp]",
         "ldrd r4, r7, [r12], #8",
-        "ldrd r2, r3, [r0, #36]",
+        "ldr r2, [sp, #24]",
         "add r4, r4, r2",
-        "add r7, r7, r3",
-        "ldr lr, [r0]",
-        // An odd quad count enters the twice-unrolled loop halfway.
-        "tst lr, #1",
-        "bne 5f",
+        "ldr lr, [sp, #40]",
+        "ldr pc, [sp, #44]",
         "4:",
         channel_quad!(),
         "5:",
         channel_quad!(),
+        "subs lr, lr, #1",
         "bne 4b",
-        "ldr r0, [sp, #4]",
+        "ldr r0, [sp, #20]",
         "cmp r12, r0",
         "bne 3b",
         // Store the pixel's sums; the next pixel's input.
-        "ldr r0, [sp]",
-        "ldr r2, [r0, #12]",
-        "stm r2!, {{r8-r11}}",
-        "str r2, [r0, #12]",
-        "ldr r2, [r0, #36]",
-        "ldr r3, [r0, #44]",
-        "add r2, r2, r3",
-        "str r2, [r0, #36]",
-        "ldr r2, [r0, #8]",
-        "subs r2, r2, #1",
-        "str r2, [r0, #8]",
+        "ldrd r2, r3, [sp, #24]",
+        "stm r3!, {{r8-r11}}",
+        "ldrd r0, r1, [sp, #32]",
+        "add r2, r2, r0",
+        "strd r2, r3, [sp, #24]",
+        "subs r1, r1, #1",
+        "str r1, [sp, #36]",
         "bne 2b",
-        "add sp, #8",
+        "add sp, #48",
         "pop {{r4-r11, pc}}",
     )
 }
