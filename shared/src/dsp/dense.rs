@@ -138,23 +138,16 @@ struct DenseJob {
 /// One input pair (in `$x`) against the words of row pairs 0 and 1 (r10,
 /// r11): the module doc's SMLAD, UXTB16, SMLAD for each, into r0, r1 and
 /// r2, r3.
+#[rustfmt::skip]
 macro_rules! pair_step {
     ($x:literal) => {
         concat!(
-            "smlad r0, r10, ",
-            $x,
-            ", r0\n",
+            "smlad r0, r10, ", $x, ", r0\n",
             "uxtb16 r10, r10\n",
-            "smlad r1, r10, ",
-            $x,
-            ", r1\n",
-            "smlad r2, r11, ",
-            $x,
-            ", r2\n",
+            "smlad r1, r10, ", $x, ", r1\n",
+            "smlad r2, r11, ", $x, ", r2\n",
             "uxtb16 r11, r11\n",
-            "smlad r3, r11, ",
-            $x,
-            ", r3"
+            "smlad r3, r11, ", $x, ", r3"
         )
     };
 }
@@ -166,92 +159,39 @@ macro_rules! pair_step {
 /// (moved on), zero point r8, floor r9; r10-r12 and lr are scratch. The
 /// floor is a byte compare: SSUB8 sets GE[0] where the clamped value is
 /// at least the floor, SEL keeps it there.
+#[rustfmt::skip]
 macro_rules! requantize_step {
     ($a:literal) => {
         concat!(
             "ldr r10, [r4, r5]\n",
             "ldr lr, [r4], #4\n",
-            "add ",
-            $a,
-            ", ",
-            $a,
-            ", lr\n",
+            "add ", $a, ", ", $a, ", lr\n",
             // 2m modulo 2^32, and all ones where that wrapped.
             "lsl r10, r10, #1\n",
             "asr r11, r10, #31\n",
             "ldrsb r12, [r6], #1\n",
             "cmp r12, #0\n",
             "blt 8f\n",
-            "lsl ",
-            $a,
-            ", ",
-            $a,
-            ", r12\n",
-            "and lr, ",
-            $a,
-            ", r11\n",
-            "smmlar ",
-            $a,
-            ", ",
-            $a,
-            ", r10, lr\n",
+            "lsl ", $a, ", ", $a, ", r12\n",
+            "and lr, ", $a, ", r11\n",
+            "smmlar ", $a, ", ", $a, ", r10, lr\n",
             "b 9f\n",
             "8:\n",
-            "and lr, ",
-            $a,
-            ", r11\n",
-            "smmlar ",
-            $a,
-            ", ",
-            $a,
-            ", r10, lr\n",
+            "and lr, ", $a, ", r11\n",
+            "smmlar ", $a, ", ", $a, ", r10, lr\n",
             // Round half away from zero by 2^-shift: subtract one from a
             // negative value, shift by -shift - 1, add one, halve.
-            "add ",
-            $a,
-            ", ",
-            $a,
-            ", ",
-            $a,
-            ", asr #31\n",
+            "add ", $a, ", ", $a, ", ", $a, ", asr #31\n",
             "mvn r12, r12\n",
-            "asr ",
-            $a,
-            ", ",
-            $a,
-            ", r12\n",
-            "add ",
-            $a,
-            ", ",
-            $a,
-            ", #1\n",
-            "asr ",
-            $a,
-            ", ",
-            $a,
-            ", #1\n",
+            "asr ", $a, ", ", $a, ", r12\n",
+            "add ", $a, ", ", $a, ", #1\n",
+            "asr ", $a, ", ", $a, ", #1\n",
             "9:\n",
-            "add ",
-            $a,
-            ", ",
-            $a,
-            ", r8\n",
-            "ssat ",
-            $a,
-            ", #8, ",
-            $a,
-            "\n",
-            "ssub8 lr, ",
-            $a,
-            ", r9\n",
-            "sel ",
-            $a,
-            ", ",
-            $a,
-            ", r9\n",
-            "strb ",
-            $a,
-            ", [r7], #1"
+            "add ", $a, ", ", $a, ", r8\n",
+            "ssat ", $a, ", #8, ", $a, "\n",
+            "ssub8 lr, ", $a, ", r9\n",
+            "sel ", $a, ", ", $a, ", r9\n",
+            "strb ", $a, ", [r7], #1"
         )
     };
 }
