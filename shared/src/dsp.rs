@@ -18,7 +18,11 @@
 //! so after the row: `a.x = t - 128 * sum(x)` and `b.x = (s - t) >> 8`.
 //! Three instructions (plus one shared load of x and one load of two weight
 //! words per four rows) per four multiply-accumulates, where sign-extending
-//! every weight (SXTB16) costs five.
+//! every weight (SXTB16) costs five. The whole layer is one assembly loop
+//! (`dense::dense_quads`): per row quad the four sums, then the four rows'
+//! requantization (below) and stores, with no return to Rust between
+//! quads; a last quad of fewer than four rows goes through the same loop
+//! with its channels' parameters copied into zero-padded arrays.
 //!
 //! Exactness: every product fits the 16 x 16 multiplier exactly. SMLAD's
 //! additions wrap modulo 2^32 (they only set the sticky Q flag, which
@@ -35,16 +39,28 @@
 //! The input minus its zero point is unpacked once per layer into int16
 //! pairs in SXTB16 order ([`unpack_quads`]: for channels `4q..4q+4` of a
 //! pixel, one word holds `(x[4q], x[4q+2])` and the next `(x[4q+1],
-//! x[4q+3])`), and four output channels' weights at a time are copied,
-//! sign-extended, into the same order, interleaved by channel. Then
-//! [`crate::subpixel`] walks the layer by output phase: each output
-//! pixel's taps are listed once, and consecutive pixels of a phase row
-//! that have the same taps form a run. [`channels_run`] computes a run's
-//! four channels: per channel quad, one LDRD of the input, two LDMs of
-//! four weight words, eight SMLADs. Layers with fewer than four output
-//! channels (the decoder's last) take the scatter form: the four lanes are
-//! four of the `out_c * kh * kw` kernel offsets, each input pixel meets
-//! them once, and the sums are added into an int32 copy of the output.
+//! x[4q+3])`; two LDRs, four SXTB16, four SSUB16 and two STRDs per two
+//! quads, into a buffer never cleared), and four lanes' weights at a time
+//! are copied, sign-extended, into the same order, interleaved by lane
+//! ([`expand_lanes`]: four LDRs, eight SXTB16 and one STM of eight words
+//! per quad of the four lanes). Then [`crate::subpixel`] lists the
+//! layer's runs: consecutive output pixels with the same taps, on
+//! consecutive input pixels. [`channels_run`] computes a run's four
+//! lanes: per channel quad, one LDRD of the input, two LDMs of four weight
+//! words, eight SMLADs, with a loop count and branch every second quad and
+//! about eight instructions per tap. The lanes are
+//! - four output channels of one output pixel, by phases
+//!   ([`subpixel::conv_transpose_channels`]), where the layer has four or
+//!   more;
+//! - with fewer (the decoder's last layer, one channel), the block form
+//!   ([`subpixel::conv_transpose_blocks`]): the `s_y * s_x` output pixels
+//!   that read the same input pixels, one per phase, times the channels,
+//!   with the kernel rearranged so that the layer is an ordinary
+//!   convolution of at most four channels; its weights are those four
+//!   lanes'. Where that makes more than four lanes, the scatter form: the
+//!   lanes are four of the `out_c * kh * kw` kernel offsets, each input
+//!   pixel meets them once, and the sums are added into an int32 copy of
+//!   the output.
 //!
 //! Exactness: `x - zero_point` lies in `-255..=255` and fits an int16
 //! half, every int16 x int16 product fits the multiplier exactly, and
@@ -52,7 +68,23 @@
 //! `wrapping_add`, whose sums do not depend on the order of the terms: the
 //! accumulators equal the portable kernel's bit for bit, with no bound on
 //! `in_c`. The `in_c % 4` channels after the last full quad are added in
-//! plain Rust from the int8 input.
+//! plain Rust from the int8 input. Lanes past the last channel read a
+//! copy of its weights, and their sums are dropped.
+//!
+//! # Requantization
+//!
+//! [`crate::requant::requantize_doubled`] ([`smmlar`] in Rust, and the
+//! dense loop's own copy in assembly): the rounded high half
+//! `floor((x * m + 2^30) / 2^31)` of the Q31 multiply is `floor((x * 2m +
+//! 2^31) / 2^32)`, which SMMLAR computes exactly in one instruction (bits
+//! 63..32 of `c * 2^32 + x * 2m + 2^31`, from the exact 64-bit sum). `2m`
+//! wraps to `2m - 2^32` when `m >= 2^30`; then `c = x` adds `x * 2^32`
+//! back, and `c = 0` otherwise: an AND with a mask prepared once per
+//! channel. The rounding right shift and the clamp (SSAT; the ReLU's floor
+//! by SSUB8 and SEL in the dense loop) follow the portable form. A
+//! host test holds the formula, with a 64-bit model of SMMLAR, to
+//! [`crate::requant`]'s portable `requantize`; the chip tests compare the
+//! bytes.
 //!
 //! With `crate::armv6m` and `crate::host`'s call of its AVX2 kernel, the
 //! crate's only `unsafe` code: the assembly reads memory through raw
@@ -285,14 +317,15 @@ pub(crate) fn conv_transpose(
 /// [`subpixel::conv_transpose_blocks`]' rearranged int8 weights.
 const MAX_SCATTER_WORDS: usize = 1024;
 
-/// Capacity in words of the int16 copy of four output channels' weights
-/// that [`channels_run`] reads (8 KiB: 4 x 4 kernels of up to 64 input
+/// Capacity in words of the int16 copy of four lanes' weights that
+/// [`channels_run`] reads (8 KiB: 4 x 4 kernels of up to 64 input
 /// channels).
 const MAX_EXPANDED_WORDS: usize = 2048;
 
-/// The [`ChannelBackend`]: the unpacked input, and the current four output
-/// channels' weights sign-extended to int16 pairs in SXTB16 order,
-/// interleaved by lane: for tap `t` (`ky * kw + kx`) and channel quad `q`,
+/// The [`ChannelBackend`]: the unpacked input, and the current four lanes'
+/// weights (output channels, or the block form's phases) sign-extended to
+/// int16 pairs in SXTB16 order, interleaved by lane: for tap `t` (the
+/// lanes' `[taps][in_c]` index) and channel quad `q`,
 /// words `(t * quads + q) * 8 + 2 * lane` and `+ 1` hold the lane's
 /// `(w[4q], w[4q+2])` and `(w[4q+1], w[4q+3])`.
 struct ChannelLanes<'a> {
