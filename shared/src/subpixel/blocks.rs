@@ -120,18 +120,20 @@ pub(crate) fn conv_transpose_blocks<'w, const RUN: usize>(
                 acc.fill(bias);
             }
             for (lane, &(co, ry, rx)) in places[..lanes].iter().enumerate() {
-                // Outside the output below zero, the subtractions wrap.
+                // The blocks `lo..hi` of the run whose lane lands inside
+                // the output: `oy` and `ox = column + b * s_x - p_x` (the
+                // row's subtraction wraps below zero).
                 let oy = (qy * s_y + ry).wrapping_sub(p_y);
-                if oy >= out_h {
+                let column = qx * s_x + rx;
+                let lo = p_x.saturating_sub(column).div_ceil(s_x);
+                let hi = (out_w + p_x).saturating_sub(column).div_ceil(s_x).min(len);
+                if oy >= out_h || lo >= hi {
                     continue;
                 }
-                let (scale, row) = (scales[lane], &mut output[oy * out_w * out_c..]);
-                let first = (qx * s_x + rx).wrapping_sub(p_x);
-                for (b, acc) in acc.iter().enumerate() {
-                    let ox = first.wrapping_add(b * s_x);
-                    if ox < out_w {
-                        row[ox * out_c + co] = requant.apply(acc[lane], scale);
-                    }
+                let start = (oy * out_w + column + lo * s_x - p_x) * out_c + co;
+                let outputs = output[start..].iter_mut().step_by(s_x * out_c);
+                for (out, acc) in outputs.zip(&acc[lo..hi]) {
+                    *out = requant.apply(acc[lane], scales[lane]);
                 }
             }
             qx += len;
