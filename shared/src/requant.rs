@@ -64,6 +64,19 @@ impl<'a> Requantizer<'a> {
             .max(self.min) as i8
     }
 
+    /// Four channels' accumulators to their int8 outputs, as
+    /// [`Requantizer::apply`] each (in one assembly call on the
+    /// Cortex-M4/M7).
+    #[inline(always)]
+    pub(crate) fn apply_four(&self, acc: &[i32; 4], scales: &[Scale; 4], out: &mut [i8; 4]) {
+        #[cfg(tinyvae_dsp)]
+        crate::dsp::requantize_four(acc, scales, self.zero_point, self.min, out);
+        #[cfg(not(tinyvae_dsp))]
+        for ((out, &acc), &scale) in out.iter_mut().zip(acc).zip(scales) {
+            *out = self.apply(acc, scale);
+        }
+    }
+
     /// The per-channel parameters four channels at a time, in step with
     /// a dense layer's row quads (the last group may be shorter).
     pub(crate) fn quads(&self) -> impl Iterator<Item = ChannelQuad<'a>> + use<'a> {
@@ -122,14 +135,16 @@ pub(crate) type Scale = DoubledScale;
 
 /// A multiplier `m` (`0 <= m < 2^31`) and shift prepared for
 /// [`requantize_doubled`]: `2m` modulo 2^32, whether that wrapped, and
-/// the right shift `-shift - 1` as [`requantize`] masks it.
+/// the right shift `-shift - 1` as [`requantize`] masks it. Four words,
+/// in this order, that `crate::dsp`'s assembly loads with one LDM.
 #[cfg(any(test, tinyvae_dsp))]
+#[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct DoubledScale {
     doubled: i32,
     /// All ones if `2m` wrapped (`m >= 2^30`), else zero.
     wrapped: i32,
-    shift: i8,
+    shift: i32,
     right: u32,
 }
 
@@ -141,7 +156,7 @@ impl From<(i32, i8)> for DoubledScale {
         Self {
             doubled,
             wrapped: doubled >> 31,
-            shift,
+            shift: shift.into(),
             right: !i32::from(shift) as u32 & 31,
         }
     }

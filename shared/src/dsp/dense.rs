@@ -153,12 +153,12 @@ macro_rules! pair_step {
 }
 
 /// Requantizes the sum in `$a` with the next channel's parameters and
-/// stores it, as [`Requantizer::apply`] with
-/// [`crate::requant::requantize_doubled`]: bias from r4 (moved on), its
-/// multiplier `m` at r4 + r5, its shift from r6 (moved on), the byte to r7
-/// (moved on), zero point r8, floor r9; r10-r12 and lr are scratch. The
-/// floor is a byte compare: SSUB8 sets GE[0] where the clamped value is
-/// at least the floor, SEL keeps it there.
+/// stores it, as [`Requantizer::apply`] does: bias from r4 (moved on),
+/// its multiplier `m` at r4 + r5, its shift from r6 (moved on), the byte
+/// to r7 (moved on), zero point r8, floor r9; r10-r12 and lr are scratch.
+/// `2m` and its wrap mask are made here ([`requantize_sum`]), the floor is
+/// a byte compare: SSUB8 sets GE[0] where the clamped value is at least
+/// the floor, SEL keeps it there.
 #[rustfmt::skip]
 macro_rules! requantize_step {
     ($a:literal) => {
@@ -170,25 +170,7 @@ macro_rules! requantize_step {
             "lsl r10, r10, #1\n",
             "asr r11, r10, #31\n",
             "ldrsb r12, [r6], #1\n",
-            "cmp r12, #0\n",
-            "blt 8f\n",
-            "lsl ", $a, ", ", $a, ", r12\n",
-            "and lr, ", $a, ", r11\n",
-            "smmlar ", $a, ", ", $a, ", r10, lr\n",
-            "b 9f\n",
-            "8:\n",
-            "and lr, ", $a, ", r11\n",
-            "smmlar ", $a, ", ", $a, ", r10, lr\n",
-            // Round half away from zero by 2^-shift: subtract one from a
-            // negative value, shift by -shift - 1, add one, halve.
-            "add ", $a, ", ", $a, ", ", $a, ", asr #31\n",
-            "mvn r12, r12\n",
-            "asr ", $a, ", ", $a, ", r12\n",
-            "add ", $a, ", ", $a, ", #1\n",
-            "asr ", $a, ", ", $a, ", #1\n",
-            "9:\n",
-            "add ", $a, ", ", $a, ", r8\n",
-            "ssat ", $a, ", #8, ", $a, "\n",
+            requantize_sum!($a, "r10", "r11", "r12", "lr", "r8"),
             "ssub8 lr, ", $a, ", r9\n",
             "sel ", $a, ", ", $a, ", r9\n",
             "strb ", $a, ", [r7], #1"

@@ -321,11 +321,7 @@ fn run_channels<'w, const RUN: usize>(
                 let four = output[at..].first_chunk_mut::<LANES>();
                 if let (Some(out), LANES) = (four, lanes) {
                     // Four lanes: one bounds check.
-                    let [s0, s1, s2, s3] = scales;
-                    out[0] = requant.apply(acc[0], s0);
-                    out[1] = requant.apply(acc[1], s1);
-                    out[2] = requant.apply(acc[2], s2);
-                    out[3] = requant.apply(acc[3], s3);
+                    requant.apply_four(acc, &scales, out);
                 } else {
                     let out = &mut output[at..at + lanes];
                     for ((out, &acc), &scale) in out.iter_mut().zip(acc).zip(&scales) {
