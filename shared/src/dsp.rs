@@ -73,18 +73,20 @@
 //!
 //! # Requantization
 //!
-//! [`crate::requant::requantize_doubled`] ([`smmlar`] in Rust, and the
-//! dense loop's own copy in assembly): the rounded high half
+//! [`crate::requant::requantize_doubled`] ([`smmlar`] in Rust, and
+//! [`requantize_sum`] in assembly, for the dense loop and for four conv
+//! channels at a time, [`requantize_four`]): the rounded high half
 //! `floor((x * m + 2^30) / 2^31)` of the Q31 multiply is `floor((x * 2m +
 //! 2^31) / 2^32)`, which SMMLAR computes exactly in one instruction (bits
 //! 63..32 of `c * 2^32 + x * 2m + 2^31`, from the exact 64-bit sum). `2m`
 //! wraps to `2m - 2^32` when `m >= 2^30`; then `c = x` adds `x * 2^32`
-//! back, and `c = 0` otherwise: an AND with a mask prepared once per
-//! channel. The rounding right shift and the clamp (SSAT; the ReLU's floor
-//! by SSUB8 and SEL in the dense loop) follow the portable form. A
-//! host test holds the formula, with a 64-bit model of SMMLAR, to
+//! back, and `c = 0` otherwise: an AND with a mask made once per channel.
+//! The rounding right shift and the clamp (SSAT) follow the portable
+//! form; the ReLU's floor is a byte compare, SSUB8 and SEL, on one byte in
+//! the dense loop and on four packed into a word in [`requantize_four`].
+//! A host test holds the formula, with a 64-bit model of SMMLAR, to
 //! [`crate::requant`]'s portable `requantize`; the chip tests compare the
-//! bytes.
+//! bytes, the dense ones with shifts of both signs.
 //!
 //! With `crate::armv6m` and `crate::host`'s call of its AVX2 kernel, the
 //! crate's only `unsafe` code: the assembly reads memory through raw
