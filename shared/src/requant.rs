@@ -66,7 +66,8 @@ impl<'a> Requantizer<'a> {
 
     /// Four channels' accumulators to their int8 outputs, as
     /// [`Requantizer::apply`] each (in one assembly call on the
-    /// Cortex-M4/M7).
+    /// Cortex-M4/M7). For `crate::subpixel`'s channel form.
+    #[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
     #[inline(always)]
     pub(crate) fn apply_four(&self, acc: &[i32; 4], scales: &[Scale; 4], out: &mut [i8; 4]) {
         #[cfg(tinyvae_dsp)]
