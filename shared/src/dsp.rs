@@ -181,9 +181,9 @@ fn unpack_quads<'o>(
     unsafe { core::slice::from_raw_parts(dst, len) }
 }
 
-/// Unpacks `quads` int8 quads from `src`, minus the zero
-/// point in both halves of `zero`, into two words each at `dst`, two quads
-/// per pass (an odd count does one first):
+/// Unpacks `quads` int8 quads from `src`, minus the zero point in both
+/// halves of `zero`, into two words each at `dst`, two quads per pass (an
+/// odd count does one first):
 ///
 /// ```text
 /// ldr    r0, [src], #4       @ one quad, any alignment
