@@ -9,7 +9,7 @@
 //! where `q = (o + pad) / s`. So within a phase an ordinary convolution
 //! remains, with every multiply-accumulate useful and no scatter-add.
 //!
-//! Three loop shapes share one input value or one weight among four
+//! Four loop shapes share one input value or one weight among four
 //! *lanes*, so that one load serves four multiply-accumulates:
 //! - `conv_transpose_channels`: the lanes are four output channels of one
 //!   output pixel, over its taps (none outside the input). Along a phase
@@ -19,10 +19,14 @@
 //!   order, sharing each tap's weights; a lane whose tap falls outside the
 //!   input reads a pixel that contributes zero. For layers with fewer than
 //!   four output channels on the Cortex-M0.
+//! - `conv_transpose_blocks`: the lanes are the `s_y * s_x` phases (times
+//!   the output channels) of a block of output pixels that read the same
+//!   input pixels, a transposed convolution turned into an ordinary one.
+//!   For layers with fewer than four output channels on the Cortex-M4.
 //! - `conv_transpose_scatter`: the lanes are four of the `out_c * kh * kw`
 //!   kernel offsets, each input pixel meets them once and the sums are
-//!   added to an int32 copy of the output. For layers with fewer than four
-//!   output channels on the Cortex-M4.
+//!   added to an int32 copy of the output. For the Cortex-M4's layers
+//!   with fewer than four output channels that the block form declines.
 //!
 //! The arithmetic is a backend's: the Cortex-M0's and the Cortex-M4's
 //! assembly in `crate::armv6m` and `crate::dsp`, and plain-Rust ones that
@@ -31,8 +35,10 @@
 //! every backend gives their bytes (the tests compare them).
 
 use crate::geometry::ConvGeometry;
-use crate::requant::Requantizer;
+use crate::requant::{Requantizer, Scale};
 
+#[cfg(any(test, tinyvae_dsp))]
+mod blocks;
 #[cfg(any(test, tinyvae_armv6m))]
 mod pixels;
 #[cfg(test)]
@@ -40,6 +46,8 @@ mod reference;
 #[cfg(any(test, tinyvae_dsp))]
 mod scatter;
 
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) use blocks::{block_taps, conv_transpose_blocks};
 #[cfg(any(test, tinyvae_armv6m))]
 pub(crate) use pixels::{GroupTap, LaneBackend, conv_transpose};
 #[cfg(test)]
@@ -296,7 +304,7 @@ fn run_channels<'w, const RUN: usize>(
         let lanes = (out_c - first).min(LANES);
         backend.channels(&weights[first * channel..][..lanes * channel], lanes);
         let mut bias = [0; LANES];
-        let mut scales = [(0, 0); LANES];
+        let mut scales = [Scale::default(); LANES];
         for j in 0..lanes {
             bias[j] = requant.bias(first + j);
             scales[j] = requant.scale(first + j);
@@ -313,16 +321,11 @@ fn run_channels<'w, const RUN: usize>(
                 let four = output[at..].first_chunk_mut::<LANES>();
                 if let (Some(out), LANES) = (four, lanes) {
                     // Four lanes: one bounds check.
-                    let [s0, s1, s2, s3] = scales;
-                    out[0] = requant.apply(acc[0], s0.0, s0.1);
-                    out[1] = requant.apply(acc[1], s1.0, s1.1);
-                    out[2] = requant.apply(acc[2], s2.0, s2.1);
-                    out[3] = requant.apply(acc[3], s3.0, s3.1);
+                    requant.apply_four(acc, &scales, out);
                 } else {
                     let out = &mut output[at..at + lanes];
-                    for ((out, &acc), &(multiplier, shift)) in out.iter_mut().zip(acc).zip(&scales)
-                    {
-                        *out = requant.apply(acc, multiplier, shift);
+                    for ((out, &acc), &scale) in out.iter_mut().zip(acc).zip(&scales) {
+                        *out = requant.apply(acc, scale);
                     }
                 }
                 at += step;

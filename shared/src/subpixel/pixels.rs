@@ -96,9 +96,9 @@ pub(crate) fn conv_transpose(
                     if n > 0 {
                         backend.dot(channel, &mut acc);
                     }
-                    let (multiplier, shift) = requant.scale(co);
+                    let scale = requant.scale(co);
                     for (&(at, _, _), &acc) in lanes[..count].iter().zip(&acc) {
-                        output[at * out_c + co] = requant.apply(acc, multiplier, shift);
+                        output[at * out_c + co] = requant.apply(acc, scale);
                     }
                 }
             }
