@@ -42,6 +42,7 @@ pub mod ftz;
 #[allow(unsafe_code)]
 pub mod heap;
 pub mod judge;
+pub mod linear;
 pub mod loss;
 pub mod model;
 pub mod optim;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::conv::{conv_k4s2, conv_transpose_k4s2};
 use crate::data::ImageShape;
+use crate::linear::linear;
 use crate::rng::Rng;
 
 /// Which VAE.
@@ -411,8 +412,8 @@ impl Encoder {
                 let h = relu(conv_k4s2(h, m.conv2.weight.val(), bias(&m.conv2.bias))); // [batch, H/4, W/4, 64]
                 // Flattened channels first (c, y, x), the dense layer's row order.
                 let h = with_class(h.permute([0, 3, 1, 2]).flatten::<2>(1, 3)); // [batch, 64*H/4*W/4 + classes]
-                let h = relu(m.fc.forward(h)); // [batch, 512]
-                (m.fc_mu.forward(h.clone()), m.fc_logvar.forward(h))
+                let h = relu(linear(&m.fc, h)); // [batch, 512]
+                (linear(&m.fc_mu, h.clone()), linear(&m.fc_logvar, h))
             }
         }
     }
@@ -459,7 +460,7 @@ impl Decoder {
             Decoder::Conv(m) => {
                 let c0 = m.deconv1.channels[0];
                 let (h0, w0) = (m.height, m.width);
-                let h = relu(m.fc.forward(z)); // [batch, C0*H0*W0], channels first
+                let h = relu(linear(&m.fc, z)); // [batch, C0*H0*W0], channels first
                 keep(&mut hidden, || h.clone());
                 let h = h.reshape([batch, c0, h0, w0]).permute([0, 2, 3, 1]); // [batch, H0, W0, C0]
                 let h = relu(conv_transpose_k4s2(

@@ -31,6 +31,7 @@ mod patches;
 use burn::tensor::Tensor;
 use burn::tensor::ops::PadMode;
 
+pub(crate) use patches::FlexAutodiff;
 use patches::{MapShape, on_flex, overlap_tensor, patches_tensor};
 
 /// Convolution with kernel 4, stride 2, padding 1: `x` `[B, H, W, C]`

@@ -184,7 +184,8 @@ impl Backward<Flex, 1> for OverlapOp {
     }
 }
 
-type FlexAutodiff = Autodiff<Flex, NoCheckpointing>;
+/// burn-flex with autodiff, as `Device::autodiff` makes it.
+pub(crate) type FlexAutodiff = Autodiff<Flex, NoCheckpointing>;
 
 /// Whether `tensor` lives on burn-flex (with or without autodiff), where
 /// [`patches_tensor`] and [`overlap_tensor`] run.
