@@ -41,7 +41,7 @@ mod reference;
 mod scatter;
 
 #[cfg(any(test, tinyvae_armv6m))]
-pub(crate) use pixels::{GroupTap, LaneBackend, conv_transpose};
+pub(crate) use pixels::{BlockTap, LaneBackend, conv_transpose};
 #[cfg(test)]
 pub(crate) use reference::{Portable, PortableChannels};
 #[cfg(any(test, tinyvae_dsp))]

@@ -1,106 +1,188 @@
 //! Four output pixels of a phase per pass, sharing each tap's weights:
 //! the Cortex-M0's form for layers with fewer than four output channels.
+//!
+//! A phase's pixels split into *blocks*, rectangles of phase rows and
+//! columns over which the same taps reach the input: on the conv decoder's
+//! last layer (4 x 4 kernel, stride 2, 14 x 14 pixels per phase) an inner
+//! block of 13 x 13 pixels with four taps, two edges of 13 with two and a
+//! corner with one. Tap `(my, mx)` of pixel `q = (qy, qx)` reads input
+//! pixel `q - (my, mx)`, whose raster index is `my * in_w + mx` below
+//! `q`'s, the same for every pixel of the block: four pixels of a block,
+//! in raster order, share its taps and each tap's weights, no lane reads
+//! outside the input, and the taps are listed once per block.
 
 use super::{LANES, MAX_PHASE_TAPS, dims};
 use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
 
-/// One tap of a lane group: where its weights start within an output
-/// channel's `[kh][kw][in_c]`, and each lane's input pixel (its index in
-/// the input's raster order), `None` where the tap falls outside the input.
+/// One tap of a block: how far before each pixel's `q` (in the input's
+/// raster order) its input pixel is, and where its weights start within
+/// an output channel's `[kh][kw][in_c]`. A [`LaneBackend`] may rewrite
+/// both into its own terms (byte offsets, say); the assembly reads them,
+/// in this order, as two `u32`s.
+#[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct GroupTap {
+pub(crate) struct BlockTap {
+    pub back: usize,
     pub weights: usize,
-    pub pixels: [Option<usize>; LANES],
 }
 
 /// The arithmetic of [`conv_transpose`]: a backend holds the layer's input
 /// in whatever form its kernel reads.
-pub(crate) trait LaneBackend {
-    /// The taps of the next lane group (at least one), before its
-    /// [`LaneBackend::dot`] calls, one per output channel.
-    fn group(&mut self, taps: &[GroupTap]);
+pub(crate) trait LaneBackend<'w> {
+    /// The taps of the next block (at least one), once before its
+    /// channels, which get them back: the backend may rewrite each into
+    /// its own form.
+    fn taps(&mut self, taps: &mut [BlockTap]);
 
-    /// Adds to `acc[j]`, for every tap of the group, the dot product of
-    /// the tap's weights in `channel` (one output channel's
-    /// `[kh][kw][in_c]`) with lane `j`'s input pixel minus the input zero
-    /// point, wrapping.
-    fn dot(&mut self, channel: &[i8], acc: &mut [i32; LANES]);
+    /// The output channel whose [`LaneBackend::dot`]s follow, with the
+    /// block's `taps` as [`LaneBackend::taps`] left them: `channel` holds
+    /// its `[kh][kw][in_c]` weights.
+    fn channel(&mut self, channel: &'w [i8], taps: &[BlockTap]);
+
+    /// Adds to `acc[j]`, for every tap (the channel's), the dot product of
+    /// the tap's weights with input pixel `lanes[j] - tap.back` minus the
+    /// input zero point, wrapping.
+    fn dot(&mut self, taps: &[BlockTap], lanes: [usize; LANES], acc: &mut [i32; LANES]);
 }
 
-/// The transposed convolution `g` by phases: the same bytes as the gather
-/// kernels for every geometry [`super::fits`] admits.
-pub(crate) fn conv_transpose(
+/// The spans of phase coordinates `0..len` (rows or columns) over which
+/// the same `taps` of one axis reach the input: `(start, end, mask)`, bit
+/// `m` of `mask` set when tap `m` of coordinate `i` reads input `q0 + i -
+/// m`, inside `0..n`.
+fn spans(q0: usize, len: usize, taps: usize, n: usize) -> impl Iterator<Item = (usize, usize, u32)> {
+    let mask = move |i: usize| {
+        let q = q0 + i;
+        (0..taps)
+            .filter(|&m| m <= q && q - m < n)
+            .fold(0, |mask, m| mask | 1 << m)
+    };
+    let mut start = 0;
+    core::iter::from_fn(move || {
+        (start < len).then(|| {
+            let first = mask(start);
+            let mut end = start + 1;
+            while end < len && mask(end) == first {
+                end += 1;
+            }
+            let span = (start, end, first);
+            start = end;
+            span
+        })
+    })
+}
+
+/// The set bits of `mask` among the low `n`.
+fn bits(mask: u32, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).filter(move |&m| mask >> m & 1 != 0)
+}
+
+/// The transposed convolution `g` by phases and blocks, four pixels of a
+/// block at a time (the last lanes of a block repeat its last pixel, their
+/// sums discarded): the same bytes as the gather kernels for every
+/// geometry [`super::fits`] admits.
+pub(crate) fn conv_transpose<'w>(
     g: &ConvGeometry,
-    weights: &[i8],
+    weights: &'w [i8],
     requant: &Requantizer<'_>,
-    backend: &mut impl LaneBackend,
+    backend: &mut impl LaneBackend<'w>,
     output: &mut [i8],
 ) {
     let [s_y, s_x, p_y, p_x, kh, kw, ..] = dims(g);
     let [.., out_h, out_w, in_h, in_w, in_c, out_c] = dims(g);
-    let channel = kh * kw * in_c;
-    let mut taps = [GroupTap::default(); MAX_PHASE_TAPS];
+    let mut taps = [BlockTap::default(); MAX_PHASE_TAPS];
     for py in 0..s_y.min(out_h) {
         for px in 0..s_x.min(out_w) {
             // The phase's kernel rows and columns: tap m of an axis has
-            // kernel index `first + m * s` and reads input `q - m`.
+            // kernel index `first + m * s` and reads input `q - m`, with
+            // q = (o + pad) / s: `q0 + i` on phase row or column i.
             let (first_ky, first_kx) = ((py + p_y) % s_y, (px + p_x) % s_x);
             let rows = kh.saturating_sub(first_ky).div_ceil(s_y);
             let columns = kw.saturating_sub(first_kx).div_ceil(s_x);
-            // The phase's pixels (oy, ox) in raster order, with
-            // q = (o + pad) / s: `qy0 + r` on phase row r.
             let (qy0, qx0) = ((py + p_y) / s_y, (px + p_x) / s_x);
-            let (phase_w, phase_h) = ((out_w - px).div_ceil(s_x), (out_h - py).div_ceil(s_y));
-            let (mut r, mut c) = (0, 0);
-            while r < phase_h {
-                // Up to four pixels: (output index, qy, qx).
-                let mut lanes = [(0, 0, 0); LANES];
-                let mut count = 0;
-                while count < LANES && r < phase_h {
-                    let (oy, ox) = (py + r * s_y, px + c * s_x);
-                    lanes[count] = (oy * out_w + ox, qy0 + r, qx0 + c);
-                    count += 1;
-                    c += 1;
-                    if c == phase_w {
-                        (r, c) = (r + 1, 0);
-                    }
-                }
-                let mut n = 0;
-                for my in 0..rows {
-                    for mx in 0..columns {
-                        let mut tap = GroupTap {
-                            weights: ((first_ky + my * s_y) * kw + first_kx + mx * s_x) * in_c,
-                            pixels: [None; LANES],
-                        };
-                        let mut any = false;
-                        for (slot, &(_, qy, qx)) in tap.pixels.iter_mut().zip(&lanes[..count]) {
-                            // `q - m` inside the input (wrapping below 0).
-                            let (iy, ix) = (qy.wrapping_sub(my), qx.wrapping_sub(mx));
-                            if iy < in_h && ix < in_w {
-                                *slot = Some(iy * in_w + ix);
-                                any = true;
-                            }
-                        }
-                        if any {
-                            taps[n] = tap;
+            let (phase_h, phase_w) = ((out_h - py).div_ceil(s_y), (out_w - px).div_ceil(s_x));
+            for (r0, r1, row_mask) in spans(qy0, phase_h, rows, in_h) {
+                for (c0, c1, column_mask) in spans(qx0, phase_w, columns, in_w) {
+                    let mut n = 0;
+                    for my in bits(row_mask, rows) {
+                        for mx in bits(column_mask, columns) {
+                            let (ky, kx) = (first_ky + my * s_y, first_kx + mx * s_x);
+                            taps[n] = BlockTap {
+                                back: my * in_w + mx,
+                                weights: (ky * kw + kx) * in_c,
+                            };
                             n += 1;
                         }
                     }
-                }
-                if n > 0 {
-                    backend.group(&taps[..n]);
-                }
-                for (co, channel) in weights.chunks_exact(channel).take(out_c).enumerate() {
-                    let mut acc = [requant.bias(co); LANES];
+                    let taps = &mut taps[..n];
                     if n > 0 {
-                        backend.dot(channel, &mut acc);
+                        backend.taps(taps);
                     }
-                    let (multiplier, shift) = requant.scale(co);
-                    for (&(at, _, _), &acc) in lanes[..count].iter().zip(&acc) {
-                        output[at * out_c + co] = requant.apply(acc, multiplier, shift);
+                    let block = Block {
+                        rows: (r0, r1),
+                        columns: (c0, c1),
+                        q0: (qy0, qx0),
+                        phase: (py, px),
+                    };
+                    let channels = weights.chunks_exact(kh * kw * in_c).take(out_c);
+                    for (co, channel) in channels.enumerate() {
+                        if n > 0 {
+                            backend.channel(channel, taps);
+                        }
+                        block.run(g, co, requant, backend, taps, output);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// A block of a phase: its phase rows and columns (`start..end`), `q` of
+/// the phase's first pixel, and the phase.
+struct Block {
+    rows: (usize, usize),
+    columns: (usize, usize),
+    q0: (usize, usize),
+    phase: (usize, usize),
+}
+
+impl Block {
+    /// Output channel `co` of the block's pixels, four at a time in raster
+    /// order, from the backend's dot products over `taps` (none: the bias
+    /// alone).
+    fn run<'w>(
+        &self,
+        g: &ConvGeometry,
+        co: usize,
+        requant: &Requantizer<'_>,
+        backend: &mut impl LaneBackend<'w>,
+        taps: &[BlockTap],
+        output: &mut [i8],
+    ) {
+        let [s_y, s_x, ..] = dims(g);
+        let [.., out_w, _, in_w, _, out_c] = dims(g);
+        let (bias, (multiplier, shift)) = (requant.bias(co), requant.scale(co));
+        let (mut r, mut c) = (self.rows.0, self.columns.0);
+        while r < self.rows.1 {
+            // Up to four pixels: each lane's `q` and output index.
+            let (mut lanes, mut outs, mut count) = ([0; LANES], [0; LANES], 0);
+            while count < LANES && r < self.rows.1 {
+                lanes[count] = (self.q0.0 + r) * in_w + self.q0.1 + c;
+                outs[count] = ((self.phase.0 + r * s_y) * out_w + self.phase.1 + c * s_x) * out_c;
+                count += 1;
+                c += 1;
+                if c == self.columns.1 {
+                    (r, c) = (r + 1, self.columns.0);
+                }
+            }
+            let last = lanes[count - 1];
+            lanes[count..].fill(last);
+            let mut acc = [bias; LANES];
+            if !taps.is_empty() {
+                backend.dot(taps, lanes, &mut acc);
+            }
+            for (&at, &acc) in outs[..count].iter().zip(&acc) {
+                output[at + co] = requant.apply(acc, multiplier, shift);
             }
         }
     }
