@@ -55,10 +55,12 @@ impl<'a> Requantizer<'a> {
     /// output zero point and clamps (the activation).
     #[inline(always)]
     pub(crate) fn apply(&self, acc: i32, multiplier: i32, shift: i8) -> i8 {
+        // Clamping to -128..=127, then raising to `min` (-128 or the
+        // zero point): one clamp to `min..=127`.
         requantize(acc, multiplier, i32::from(shift))
             .wrapping_add(self.zero_point)
-            .clamp(i32::from(i8::MIN), i32::from(i8::MAX))
-            .max(self.min) as i8
+            .max(self.min)
+            .min(i32::from(i8::MAX)) as i8
     }
 
     /// The per-channel parameters four channels at a time, in step with
@@ -137,25 +139,24 @@ pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
 /// instructions), four MULS are a quarter of that.
 ///
 /// With `a = ah * 2^16 + al` and `m = mh * 2^16 + ml` (`al`, `ml` in
-/// `0..2^16`, `mh` in `0..2^15`), `a * m + 2^30 = 2^32 * ah * mh +
-/// 2^16 * (c1 + c2) + r` where `c1 = ah * ml`, `c2 = al * mh +
-/// floor(al * ml / 2^16) + 2^14` and `0 <= r < 2^16`, so the result is
-/// `2 * ah * mh + floor((c1 + c2) / 2^15)`, each term in range. A test
-/// compares it with the 64-bit form.
+/// `0..2^16`, `mh` in `0..2^15`), `a * m + 2^30 = 2^32 * ah * mh + 2^16 *
+/// (p + q + r + 2^14) + (al * ml mod 2^16)` where `p = ah * ml` (`|p| <
+/// 2^31`), `q = al * mh` (`< 2^31 - 2^16`) and `r = floor(al * ml / 2^16)`
+/// (`< 2^16`), so the result is `2 * ah * mh + floor((p + q + r + 2^14) /
+/// 2^15)`. That sum needs 33 bits; with `p = 2^15 * (p >> 15) + (p mod
+/// 2^15)` its floor is `(p >> 15) + floor((q + r + 2^14 + (p mod 2^15)) /
+/// 2^15)`, whose sum is non-negative and below `2^31 + 2^14`: one unsigned
+/// shift, no carry to recover. A test compares it with the 64-bit form.
 #[cfg(any(test, tinyvae_armv6m))]
 #[inline(always)]
 pub(crate) fn high_product_halves(a: i32, m: i32) -> i32 {
     let (ah, al) = (a >> 16, (a & 0xffff) as u32);
     let (mh, ml) = (m >> 16, m & 0xffff);
-    // |c1| < 2^31; c2 < 2^31 + 2^17.
-    let c1 = ah * ml;
-    let c2 = al * mh as u32 + ((al * ml as u32) >> 16) + (1 << 14);
-    // The two remainders modulo 2^15 carry at most one.
-    let carry = ((c1 & 0x7fff) as u32 + (c2 & 0x7fff)) >> 15;
+    let p = ah * ml;
+    let low = al * mh as u32 + ((al * ml as u32) >> 16) + (1 << 14) + (p as u32 & 0x7fff);
     (2 * ah * mh)
-        .wrapping_add(c1 >> 15)
-        .wrapping_add((c2 >> 15) as i32)
-        .wrapping_add(carry as i32)
+        .wrapping_add(p >> 15)
+        .wrapping_add((low >> 15) as i32)
 }
 
 /// Little-endian i32 number `index` of `bytes` with one bounds check (one
