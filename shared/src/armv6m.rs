@@ -204,7 +204,6 @@ fn pixels_form(
         pixels: input.len() / channels.max(1),
         back: (0, 0),
         checked: (core::ptr::null(), 0),
-        correction: 0,
         job: PixelJob {
             channel: core::ptr::null(),
             minus_channels: -(channels as i32),
@@ -412,10 +411,6 @@ struct PixelLanes<'a> {
     back: (usize, usize),
     /// The taps [`LaneBackend::channel`] checked against the channel.
     checked: (*const BlockTap, usize),
-    /// The zero point times the sum of the channel's weights over the
-    /// block's taps: what the sums of `x` rather than `x - zero_point`
-    /// have in excess.
-    correction: i32,
     job: PixelJob,
 }
 
@@ -434,7 +429,7 @@ impl<'w> LaneBackend<'w> for PixelLanes<'_> {
         }
     }
 
-    fn channel(&mut self, channel: &'w [i8], taps: &[BlockTap]) {
+    fn channel(&mut self, channel: &'w [i8], taps: &[BlockTap]) -> i32 {
         let c = self.channels;
         let mut sum = 0_i32;
         for tap in taps {
@@ -443,8 +438,9 @@ impl<'w> LaneBackend<'w> for PixelLanes<'_> {
         }
         // Indexing `channel` above checked every tap's weights.
         self.checked = (taps.as_ptr(), taps.len());
-        self.correction = self.zero_point.wrapping_mul(sum);
         self.job.channel = channel.as_ptr();
+        // The sums of `x` exceed those of `x - zero_point` by this.
+        self.zero_point.wrapping_mul(sum).wrapping_neg()
     }
 
     fn dot(&mut self, taps: &[BlockTap], lanes: [usize; LANES], acc: &mut [i32; LANES]) {
@@ -458,9 +454,6 @@ impl<'w> LaneBackend<'w> for PixelLanes<'_> {
         }
         self.job.taps = taps.as_ptr();
         self.job.count = taps.len() as u32;
-        for acc in acc.iter_mut() {
-            *acc = acc.wrapping_sub(self.correction);
-        }
         // SAFETY: `count >= 1` taps (a block has at least one) at `taps`,
         // checked by `channel` against `channel`: each tap's `channels >=
         // 1` weight bytes end inside it; each lane's input bytes, those of

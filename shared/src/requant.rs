@@ -150,8 +150,13 @@ pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
 #[cfg(any(test, tinyvae_armv6m))]
 #[inline(always)]
 pub(crate) fn high_product_halves(a: i32, m: i32) -> i32 {
-    let (ah, al) = (a >> 16, (a & 0xffff) as u32);
     let (mh, ml) = (m >> 16, m & 0xffff);
+    if (a as u32).wrapping_add(1 << 15) < 1 << 16 {
+        // |a| <= 2^15: `a * ml` and `a * mh` fit, and the result is
+        // `floor((a * mh + floor(a * ml / 2^16) + 2^14) / 2^15)`.
+        return (a * mh + ((a * ml) >> 16) + (1 << 14)) >> 15;
+    }
+    let (ah, al) = (a >> 16, (a & 0xffff) as u32);
     let p = ah * ml;
     let low = al * mh as u32 + ((al * ml as u32) >> 16) + (1 << 14) + (p as u32 & 0x7fff);
     (2 * ah * mh)

@@ -37,12 +37,15 @@ pub(crate) trait LaneBackend<'w> {
 
     /// The output channel whose [`LaneBackend::dot`]s follow, with the
     /// block's `taps` as [`LaneBackend::taps`] left them: `channel` holds
-    /// its `[kh][kw][in_c]` weights.
-    fn channel(&mut self, channel: &'w [i8], taps: &[BlockTap]);
+    /// its `[kh][kw][in_c]` weights. Returns what to add to the bias of
+    /// the block's sums in this channel (a backend whose dot products
+    /// leave out the zero point adds its share here, once per block).
+    fn channel(&mut self, channel: &'w [i8], taps: &[BlockTap]) -> i32;
 
     /// Adds to `acc[j]`, for every tap (the channel's), the dot product of
     /// the tap's weights with input pixel `lanes[j] - tap.back` minus the
-    /// input zero point, wrapping.
+    /// input zero point (or, with the share [`LaneBackend::channel`]
+    /// returned, of what that gives), wrapping.
     fn dot(&mut self, taps: &[BlockTap], lanes: [usize; LANES], acc: &mut [i32; LANES]);
 }
 
@@ -126,10 +129,13 @@ pub(crate) fn conv_transpose<'w>(
                     };
                     let channels = weights.chunks_exact(kh * kw * in_c).take(out_c);
                     for (co, channel) in channels.enumerate() {
-                        if n > 0 {
-                            backend.channel(channel, taps);
-                        }
-                        block.run(g, co, requant, backend, taps, output);
+                        let share = if n > 0 {
+                            backend.channel(channel, taps)
+                        } else {
+                            0
+                        };
+                        let bias = requant.bias(co).wrapping_add(share);
+                        block.run(g, (co, bias), requant, backend, taps, output);
                     }
                 }
             }
@@ -147,13 +153,15 @@ struct Block {
 }
 
 impl Block {
-    /// Output channel `co` of the block's pixels, four at a time in raster
-    /// order, from the backend's dot products over `taps` (none: the bias
-    /// alone).
+    /// Output channel `co` (whose sums start at `bias`) of the block's
+    /// pixels, four at a time in raster order, from the backend's dot
+    /// products over `taps` (none: the bias alone). Each lane's `q` and
+    /// output index step along the block's rows (no multiplication per
+    /// pixel).
     fn run<'w>(
         &self,
         g: &ConvGeometry,
-        co: usize,
+        (co, bias): (usize, i32),
         requant: &Requantizer<'_>,
         backend: &mut impl LaneBackend<'w>,
         taps: &[BlockTap],
@@ -161,20 +169,28 @@ impl Block {
     ) {
         let [s_y, s_x, ..] = dims(g);
         let [.., out_w, _, in_w, _, out_c] = dims(g);
-        let (bias, (multiplier, shift)) = (requant.bias(co), requant.scale(co));
-        let (mut r, mut c) = (self.rows.0, self.columns.0);
-        while r < self.rows.1 {
-            // Up to four pixels: each lane's `q` and output index.
-            let (mut lanes, mut outs, mut count) = ([0; LANES], [0; LANES], 0);
-            while count < LANES && r < self.rows.1 {
-                lanes[count] = (self.q0.0 + r) * in_w + self.q0.1 + c;
-                outs[count] = ((self.phase.0 + r * s_y) * out_w + self.phase.1 + c * s_x) * out_c;
-                count += 1;
-                c += 1;
-                if c == self.columns.1 {
-                    (r, c) = (r + 1, self.columns.0);
+        let (multiplier, shift) = requant.scale(co);
+        let ((r0, r1), (c0, c1)) = (self.rows, self.columns);
+        let width = c1 - c0;
+        // The first pixel's `q` and output index; a pixel's successor on
+        // its row is one `q` and `s_x` output pixels on, the first pixel
+        // of the next row `in_w - width` and `s_y` output rows further.
+        let mut q = (self.q0.0 + r0) * in_w + self.q0.1 + c0;
+        let mut out = ((self.phase.0 + r0 * s_y) * out_w + self.phase.1 + c0 * s_x) * out_c + co;
+        let (q_row, out_step) = (in_w - width, s_x * out_c);
+        let out_row = s_y * out_w * out_c - width * out_step;
+        let (mut left, mut column) = ((r1 - r0) * width, 0);
+        while left > 0 {
+            let count = left.min(LANES);
+            let (mut lanes, mut outs) = ([q; LANES], [out; LANES]);
+            for (lane, at) in lanes.iter_mut().zip(&mut outs).take(count) {
+                (*lane, *at) = (q, out);
+                (q, out, column) = (q + 1, out + out_step, column + 1);
+                if column == width {
+                    (q, out, column) = (q + q_row, out + out_row, 0);
                 }
             }
+            // Lanes past the block's last pixel repeat it.
             let last = lanes[count - 1];
             lanes[count..].fill(last);
             let mut acc = [bias; LANES];
@@ -182,8 +198,9 @@ impl Block {
                 backend.dot(taps, lanes, &mut acc);
             }
             for (&at, &acc) in outs[..count].iter().zip(&acc) {
-                output[at + co] = requant.apply(acc, multiplier, shift);
+                output[at] = requant.apply(acc, multiplier, shift);
             }
+            left -= count;
         }
     }
 }

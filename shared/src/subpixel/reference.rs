@@ -27,8 +27,9 @@ impl<'a> Portable<'a> {
 impl<'a> LaneBackend<'a> for Portable<'a> {
     fn taps(&mut self, _: &mut [BlockTap]) {}
 
-    fn channel(&mut self, channel: &'a [i8], _: &[BlockTap]) {
+    fn channel(&mut self, channel: &'a [i8], _: &[BlockTap]) -> i32 {
         self.weights = channel;
+        0
     }
 
     fn dot(&mut self, taps: &[BlockTap], lanes: [usize; LANES], acc: &mut [i32; LANES]) {
