@@ -286,8 +286,8 @@ impl<'w> ChannelBackend<'w> for ChannelLanes<'_> {
 struct ChannelJob {
     /// The sums' start; offset 0.
     bias: [i32; LANES],
-    /// Minus the input channels: the loop index runs up to 0; offset 16.
-    minus_channels: i32,
+    /// Bytes per input pixel; offset 16.
+    pixel_bytes: u32,
     /// Taps at `taps` (at least one); offset 20.
     count: u32,
     /// Output pixels left in the run; offset 24.
@@ -302,8 +302,9 @@ struct ChannelJob {
     input: *const u8,
     /// The four lanes' (output channels') weights; offset 40.
     lanes: [*const i8; LANES],
-    /// Bytes per input pixel; offset 56.
-    pixel_bytes: u32,
+    /// Minus the input channels: the loop index runs up to 0; offset 56,
+    /// after `lanes`, so that one LDM of the lanes leaves its address.
+    minus_channels: i32,
 }
 
 /// For each pixel of the job's run: `bias` plus, over the taps, the dot
@@ -359,15 +360,13 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "ldr r1, [sp]",
         "ldr r0, [r1, #36]",
         "adds r0, r0, r6",
-        "ldr r2, [r1, #40]",
+        "adds r1, #40",
+        "ldm r1!, {{r2-r5}}",
         "adds r2, r2, r7",
-        "ldr r3, [r1, #44]",
         "adds r3, r3, r7",
-        "ldr r4, [r1, #48]",
         "adds r4, r4, r7",
-        "ldr r5, [r1, #52]",
         "adds r5, r5, r7",
-        "ldr r1, [r1, #16]",
+        "ldr r1, [r1]",
         // An odd channel count enters the twice-unrolled loop halfway.
         "lsls r6, r1, #31",
         "bne 5f",
@@ -385,7 +384,7 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "stm r1!, {{r4-r7}}",
         "str r1, [r0, #28]",
         "ldr r1, [r0, #36]",
-        "ldr r2, [r0, #56]",
+        "ldr r2, [r0, #16]",
         "adds r1, r1, r2",
         "str r1, [r0, #36]",
         "ldr r1, [r0, #24]",
@@ -469,17 +468,18 @@ impl<'w> LaneBackend<'w> for PixelLanes<'_> {
 struct PixelJob {
     /// The output channel's weights; offset 0.
     channel: *const i8,
-    /// Minus the input channels: the loop index runs up to 0; offset 4.
-    minus_channels: i32,
-    /// Taps at `taps` (at least one); offset 8.
+    /// Taps at `taps` (at least one); offset 4.
     count: u32,
     /// The block's taps, as [`LaneBackend::taps`] rewrote them: how far
     /// each lane's input bytes end before its `lanes` entry, and where the
-    /// weights end from `channel`; offset 12.
+    /// weights end from `channel`; offset 8.
     taps: *const BlockTap,
     /// The end of each lane's pixel `q` in the input (an address, which
-    /// may lie past the input: only `lane - back` is read); offset 16.
+    /// may lie past the input: only `lane - back` is read); offset 12.
     lanes: [usize; LANES],
+    /// Minus the input channels: the loop index runs up to 0; offset 28,
+    /// after `lanes`, so that one LDM of the lanes leaves its address.
+    minus_channels: i32,
 }
 
 /// `acc[j] += sum over the job's taps and ci of w[ci] * x_j[ci]`, the
@@ -496,7 +496,7 @@ struct PixelJob {
 /// ```
 ///
 /// Fourteen and a half instructions per four multiply-accumulates (the
-/// loop is unrolled twice), as in [`channels_run`], and nineteen per tap.
+/// loop is unrolled twice), as in [`channels_run`], and sixteen per tap.
 ///
 /// # Safety
 /// `job.count >= 1`, `job.minus_channels <= -1`, `taps` readable for
@@ -513,9 +513,9 @@ unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], job: *const PixelJob) {
         "ldm r0!, {{r4-r7}}",
         low_to_high!(),
         // r12 = the first tap, lr = the end of the taps.
-        "ldr r0, [r1, #12]",
+        "ldr r0, [r1, #8]",
         "mov r12, r0",
-        "ldr r2, [r1, #8]",
+        "ldr r2, [r1, #4]",
         "lsls r2, r2, #3",
         "add r0, r2",
         "mov lr, r0",
@@ -528,15 +528,13 @@ unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], job: *const PixelJob) {
         "ldr r1, [sp, #4]",
         "ldr r0, [r1, #0]",
         "adds r0, r0, r7",
-        "ldr r2, [r1, #16]",
+        "adds r1, #12",
+        "ldm r1!, {{r2-r5}}",
         "subs r2, r2, r6",
-        "ldr r3, [r1, #20]",
         "subs r3, r3, r6",
-        "ldr r4, [r1, #24]",
         "subs r4, r4, r6",
-        "ldr r5, [r1, #28]",
         "subs r5, r5, r6",
-        "ldr r1, [r1, #4]",
+        "ldr r1, [r1]",
         // An odd channel count enters the twice-unrolled loop halfway.
         "lsls r6, r1, #31",
         "bne 4f",
