@@ -292,6 +292,21 @@ fn armv6m_equals_portable_on_random_conv_layers() {
     });
 }
 
+/// Random dense layers on the Cortex-M0 (micro:bit): its assembly (even
+/// input counts; odd ones take the portable kernel) gives the portable
+/// kernels' bytes, and both the host's. Decoders that do not fit the
+/// micro:bit are drawn again.
+#[test]
+fn armv6m_equals_portable_on_random_dense_layers() {
+    check_random_blobs(Machine::Microbit, "dense-m0", 0x6d30_6473, &|rng| loop {
+        let blob = random_dense_blob(rng);
+        let fits = boards::MICROBIT.check(&Model::from_bytes(&blob).unwrap());
+        if fits.is_ok() {
+            break blob;
+        }
+    });
+}
+
 /// Runs eight blobs from `make` through `machine`'s bench firmware: no
 /// kernel disagrees on the chip, and every int8 image equals the host's.
 fn check_random_blobs(
