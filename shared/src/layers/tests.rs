@@ -123,7 +123,25 @@ fn edgy_i32() -> impl Strategy<Value = i32> {
         Just(1 << 30),
         Just(-(1 << 30)),
         -300i32..300,
+        // Around the ARMv6-M high half's 16-bit form (|a| <= 2^15).
+        Just(1 << 15),
+        Just((1 << 15) - 1),
+        Just(-(1 << 15)),
+        Just(-(1 << 15) - 1),
+        -(1i32 << 17)..(1 << 17),
     ]
+}
+
+/// The ARMv6-M high half's 16-bit form, for every accumulator it takes
+/// (and two past each end), at multipliers across `0..=i32::MAX`.
+#[test]
+fn high_product_halves_16_bit_form_is_exact() {
+    for m in [0, 1, 0xffff, 0x1_0000, 0x3fff_ffff, 1 << 30, 0x5a5a_a5a5, i32::MAX] {
+        for a in -(1 << 15) - 2..(1 << 15) + 2 {
+            let wide = ((i64::from(a) * i64::from(m) + (1 << 30)) >> 31) as i32;
+            assert_eq!(high_product_halves(a, m), wide, "a {a} m {m}");
+        }
+    }
 }
 
 proptest! {
