@@ -45,9 +45,7 @@ use core::arch::naked_asm;
 
 use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
-use crate::subpixel::{
-    self, BlockTap, ChannelBackend, LANES, LaneBackend, PixelTap,
-};
+use crate::subpixel::{self, BlockTap, ChannelBackend, LANES, LaneBackend, PixelTap};
 
 /// Copies r8-r11 into r4-r7 (ARMv6-M pushes and stores only r0-r7).
 macro_rules! high_to_low {

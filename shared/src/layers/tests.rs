@@ -136,7 +136,16 @@ fn edgy_i32() -> impl Strategy<Value = i32> {
 /// (and two past each end), at multipliers across `0..=i32::MAX`.
 #[test]
 fn high_product_halves_16_bit_form_is_exact() {
-    for m in [0, 1, 0xffff, 0x1_0000, 0x3fff_ffff, 1 << 30, 0x5a5a_a5a5, i32::MAX] {
+    for m in [
+        0,
+        1,
+        0xffff,
+        0x1_0000,
+        0x3fff_ffff,
+        1 << 30,
+        0x5a5a_a5a5,
+        i32::MAX,
+    ] {
         for a in -(1 << 15) - 2..(1 << 15) + 2 {
             let wide = ((i64::from(a) * i64::from(m) + (1 << 30)) >> 31) as i32;
             assert_eq!(high_product_halves(a, m), wide, "a {a} m {m}");

@@ -53,7 +53,12 @@ pub(crate) trait LaneBackend<'w> {
 /// the same `taps` of one axis reach the input: `(start, end, mask)`, bit
 /// `m` of `mask` set when tap `m` of coordinate `i` reads input `q0 + i -
 /// m`, inside `0..n`.
-fn spans(q0: usize, len: usize, taps: usize, n: usize) -> impl Iterator<Item = (usize, usize, u32)> {
+fn spans(
+    q0: usize,
+    len: usize,
+    taps: usize,
+    n: usize,
+) -> impl Iterator<Item = (usize, usize, u32)> {
     let mask = move |i: usize| {
         let q = q0 + i;
         (0..taps)
