@@ -1,6 +1,6 @@
-//! The Cortex-M0/M0+ (ARMv6-M) kernels of transposed convolutions: the
-//! decompositions of [`crate::subpixel`] with their inner loops in
-//! assembly.
+//! The Cortex-M0/M0+ (ARMv6-M) kernels: the decompositions of
+//! [`crate::subpixel`] for transposed convolutions, and the dense layer
+//! ([`dense()`]), with their inner loops in assembly.
 //!
 //! ARMv6-M has no SIMD and few registers that its loads and MULS can name
 //! (r0 to r7), and LLVM's code for the plain-Rust kernels spills
@@ -18,23 +18,39 @@
 //! ```
 //!
 //! Fifteen instructions per four multiply-accumulates (the loops are
-//! unrolled twice: fourteen and a half). Where a layer has four output
-//! channels or more, the lanes are four output channels over the runs of
-//! [`crate::subpixel::conv_transpose_channels`] ([`channels_run`]);
-//! otherwise four output pixels of a phase share each weight
-//! ([`lanes_dot`], [`crate::subpixel::conv_transpose`]), and lanes whose
-//! tap falls outside the input read [`ZEROS`].
+//! unrolled twice: fourteen and a half), and sixteen per tap to set up
+//! the five pointers (one LDM loads the four lanes'). Two forms:
+//! - four output channels or more ([`channels_form`]): the lanes are four
+//!   output channels over the runs of
+//!   [`crate::subpixel::conv_transpose_channels`] ([`channels_run`]). The
+//!   value they share is the input byte, read as `x - zero_point` in one
+//!   unsigned byte: before the layer, its input is rewritten in place to
+//!   that form, which is exact when no value lies below the zero point
+//!   (always so after a ReLU, whose clamp is the zero point). A layer with
+//!   such a value takes the pixel form.
+//! - fewer output channels (the conv decoder's last layer,
+//!   [`pixels_form`]): four pixels of a block of
+//!   [`crate::subpixel::conv_transpose`], pixels with the same taps, share
+//!   each weight ([`lanes_dot`]); no lane reads outside the input. The
+//!   input is read as it is (int8, LDRSB), so it needs no rewriting pass
+//!   (7,840 bytes on that layer) and takes any zero point: the sums of
+//!   `w * x` exceed those of `w * (x - zero_point)` by `zero_point` times
+//!   the sum of the block's weights, which is taken from the bias once per
+//!   block and output channel.
 //!
-//! The activations are read as `x - zero_point` in one byte: before the
-//! layer, its input is rewritten in place to that form, which is exact
-//! when no value lies below the zero point (always so after a ReLU, whose
-//! clamp is the zero point). A layer with such a value, more than
-//! [`MAX_CHANNELS`] input channels, or more taps per phase than
-//! [`crate::subpixel::MAX_PHASE_TAPS`], takes the portable kernel.
+//! A layer with more taps per phase than
+//! [`crate::subpixel::MAX_PHASE_TAPS`] takes the portable kernel.
 //!
-//! Exactness: each product is an int8 weight times a value in `0..=255`;
-//! the ADDs wrap modulo 2^32 like the portable kernel's `wrapping_add`, and
-//! the sum of the terms does not depend on their order.
+//! Exactness: each product is an int8 weight times a value in `0..=255`
+//! (or `-128..=127`); the ADDs wrap modulo 2^32 like the portable kernel's
+//! `wrapping_add`, the sum of the terms does not depend on their order,
+//! and `sum w * x - zero_point * sum w = sum w * (x - zero_point)` modulo
+//! 2^32 too.
+//!
+//! The requantization that follows each sum is the portable one
+//! ([`crate::requant`]), whose high half on ARMv6-M is
+//! `high_product_halves`: 32-bit multiplies only, two of them for
+//! accumulators within 16 bits.
 //!
 //! With `crate::dsp` and `crate::host`'s call of its AVX2 kernel, the
 //! crate's only `unsafe` code: the assembly reads memory through pointers
@@ -45,7 +61,9 @@ use core::arch::naked_asm;
 
 use crate::geometry::ConvGeometry;
 use crate::requant::Requantizer;
-use crate::subpixel::{self, BlockTap, ChannelBackend, LANES, LaneBackend, PixelTap};
+use crate::subpixel::{
+    self, BlockTap, ChannelBackend, LANES, LaneBackend, MAX_PHASE_TAPS, PixelTap,
+};
 
 /// Copies r8-r11 into r4-r7 (ARMv6-M pushes and stores only r0-r7).
 macro_rules! high_to_low {
@@ -200,8 +218,9 @@ fn pixels_form(
         channels,
         zero_point,
         pixels: input.len() / channels.max(1),
+        taps: [BlockTap::default(); MAX_PHASE_TAPS],
         back: (0, 0),
-        checked: (core::ptr::null(), 0),
+        checked: false,
         job: PixelJob {
             channel: core::ptr::null(),
             minus_channels: -(channels as i32),
@@ -319,8 +338,7 @@ struct ChannelJob {
 /// ```
 ///
 /// Fourteen and a half instructions per four multiply-accumulates (the
-/// loop is unrolled twice), as in [`lanes_dot`], with no lane wasted on
-/// taps outside the input.
+/// loop is unrolled twice), as in [`lanes_dot`].
 ///
 /// # Safety
 /// `job.count`, `job.pixels` and `-job.minus_channels` at least one;
@@ -402,60 +420,66 @@ struct PixelLanes<'a> {
     input: &'a [i8],
     channels: usize,
     zero_point: i32,
-    /// The input's pixels.
+    /// The input's pixels (`input.len() / channels`).
     pixels: usize,
-    /// The smallest and largest `back` (in pixels) of the block's taps.
+    /// The block's taps as the assembly reads them: `back` in pixels, and
+    /// where the weights end in a channel's (the loop counts up to it).
+    taps: [BlockTap; MAX_PHASE_TAPS],
+    /// The smallest and largest `back` of the block's taps.
     back: (usize, usize),
-    /// The taps [`LaneBackend::channel`] checked against the channel.
-    checked: (*const BlockTap, usize),
+    /// Whether the channel's weights, at `job.channel`, hold every tap's
+    /// (checked by `channel`, for the block's taps).
+    checked: bool,
     job: PixelJob,
 }
 
 impl<'w> LaneBackend<'w> for PixelLanes<'_> {
-    fn taps(&mut self, taps: &mut [BlockTap]) {
-        // In bytes: how far each pixel's tap input ends before the end of
-        // the pixel's `q`, and where its weights end in a channel's.
+    fn taps(&mut self, taps: &[BlockTap]) {
+        assert!((1..=MAX_PHASE_TAPS).contains(&taps.len()));
         let c = self.channels;
-        let backs = taps.iter().map(|t| t.back);
-        self.back = (backs.clone().min().unwrap_or(0), backs.max().unwrap_or(0));
-        for tap in taps {
-            *tap = BlockTap {
-                back: tap.back * c,
+        for (slot, tap) in self.taps.iter_mut().zip(taps) {
+            *slot = BlockTap {
+                back: tap.back,
                 weights: tap.weights + c,
             };
         }
+        let backs = taps.iter().map(|t| t.back);
+        self.back = (backs.clone().min().unwrap_or(0), backs.max().unwrap_or(0));
+        self.job.count = taps.len() as u32;
+        self.checked = false;
     }
 
-    fn channel(&mut self, channel: &'w [i8], taps: &[BlockTap]) -> i32 {
+    fn channel(&mut self, channel: &'w [i8]) -> i32 {
         let c = self.channels;
         let mut sum = 0_i32;
-        for tap in taps {
+        for tap in &self.taps[..self.job.count as usize] {
             let w = &channel[tap.weights - c..tap.weights];
             sum = w.iter().fold(sum, |sum, &w| sum.wrapping_add(i32::from(w)));
         }
         // Indexing `channel` above checked every tap's weights.
-        self.checked = (taps.as_ptr(), taps.len());
         self.job.channel = channel.as_ptr();
+        self.checked = true;
         // The sums of `x` exceed those of `x - zero_point` by this.
         self.zero_point.wrapping_mul(sum).wrapping_neg()
     }
 
-    fn dot(&mut self, taps: &[BlockTap], lanes: [usize; LANES], acc: &mut [i32; LANES]) {
-        // Every lane's tap inputs, pixels `q - back`, inside the input.
+    fn dot(&mut self, lanes: [usize; LANES], acc: &mut [i32; LANES]) {
+        // Every lane's input pixels `q - back` inside the input.
         let (c, (near, far)) = (self.channels, self.back);
         let inside = |q: usize| far <= q && q - near < self.pixels;
-        assert!((taps.as_ptr(), taps.len()) == self.checked && lanes.iter().all(|&q| inside(q)));
-        let end = self.input.as_ptr() as usize + c;
+        assert!(self.checked && c > 0 && lanes.iter().all(|&q| inside(q)));
+        // The end of each lane's pixel `q` (an address past the input
+        // where `q` is past it; the assembly reads `back` pixels before).
+        let input = self.input.as_ptr() as usize;
         for (lane, q) in self.job.lanes.iter_mut().zip(lanes) {
-            *lane = end + q * c;
+            *lane = input.wrapping_add(q.wrapping_add(1).wrapping_mul(c));
         }
-        self.job.taps = taps.as_ptr();
-        self.job.count = taps.len() as u32;
-        // SAFETY: `count >= 1` taps (a block has at least one) at `taps`,
-        // checked by `channel` against `channel`: each tap's `channels >=
-        // 1` weight bytes end inside it; each lane's input bytes, those of
-        // pixel `q - back`, lie inside `input` (checked above). The
-        // assembly writes only `acc`.
+        self.job.taps = self.taps.as_ptr();
+        // SAFETY: `count` taps (1 to 16, set by `taps`) at `taps`,
+        // `channels >= 1`; the assembly reads the `channels` bytes ending
+        // at `channel + weights`, inside the channel's weights (checked by
+        // `channel` for these taps), and those of pixel `q - back` for each
+        // lane, inside `input` (checked above), and writes only `acc`.
         unsafe { lanes_dot(acc, &self.job) };
     }
 }
@@ -468,12 +492,13 @@ struct PixelJob {
     channel: *const i8,
     /// Taps at `taps` (at least one); offset 4.
     count: u32,
-    /// The block's taps, as [`LaneBackend::taps`] rewrote them: how far
-    /// each lane's input bytes end before its `lanes` entry, and where the
-    /// weights end from `channel`; offset 8.
+    /// The block's taps, as [`PixelLanes`] keeps them: how many pixels
+    /// before each lane's `q` their input pixel is, and where the weights
+    /// end from `channel`; offset 8.
     taps: *const BlockTap,
     /// The end of each lane's pixel `q` in the input (an address, which
-    /// may lie past the input: only `lane - back` is read); offset 12.
+    /// may lie past the input: only the pixel `back` before is read);
+    /// offset 12.
     lanes: [usize; LANES],
     /// Minus the input channels: the loop index runs up to 0; offset 28,
     /// after `lanes`, so that one LDM of the lanes leaves its address.
@@ -482,7 +507,7 @@ struct PixelJob {
 
 /// `acc[j] += sum over the job's taps and ci of w[ci] * x_j[ci]`, the
 /// weights (int8) ending at `channel + weights`, lane `j`'s input bytes
-/// (int8, as they are) at `lanes[j] - back`:
+/// (int8, as they are) at `lanes[j] - back * channels`:
 ///
 /// ```text
 /// ldrsb r6, [r0, r1]   @ the weight the lanes share (r1 = ci, up to 0)
@@ -494,12 +519,13 @@ struct PixelJob {
 /// ```
 ///
 /// Fourteen and a half instructions per four multiply-accumulates (the
-/// loop is unrolled twice), as in [`channels_run`], and sixteen per tap.
+/// loop is unrolled twice), as in [`channels_run`], and seventeen per tap
+/// (one MULS turns `back` into bytes).
 ///
 /// # Safety
 /// `job.count >= 1`, `job.minus_channels <= -1`, `taps` readable for
 /// `count` entries, and for each tap the `-minus_channels` bytes ending at
-/// `channel + weights` and at each `lane - back` readable.
+/// `channel + weights` and at each `lane - back * channels` readable.
 #[unsafe(naked)]
 unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], job: *const PixelJob) {
     naked_asm!(
@@ -528,11 +554,13 @@ unsafe extern "C" fn lanes_dot(acc: *mut [i32; LANES], job: *const PixelJob) {
         "adds r0, r0, r7",
         "adds r1, #12",
         "ldm r1!, {{r2-r5}}",
-        "subs r2, r2, r6",
-        "subs r3, r3, r6",
-        "subs r4, r4, r6",
-        "subs r5, r5, r6",
+        // r1 = -channels; r6 = -back * channels, the lanes' offset.
         "ldr r1, [r1]",
+        "muls r6, r1, r6",
+        "adds r2, r2, r6",
+        "adds r3, r3, r6",
+        "adds r4, r4, r6",
+        "adds r5, r5, r6",
         // An odd channel count enters the twice-unrolled loop halfway.
         "lsls r6, r1, #31",
         "bne 4f",

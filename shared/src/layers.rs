@@ -26,9 +26,9 @@ pub enum Kernels {
     /// Built only where the DSP extension exists (thumbv7em).
     #[cfg(tinyvae_dsp)]
     Dsp,
-    /// The Cortex-M0/M0+'s assembly (`crate::armv6m`) for the transposed
-    /// convolutions that fit it, the portable kernels for the rest. Built
-    /// only for ARMv6-M (thumbv6m).
+    /// The Cortex-M0/M0+'s assembly (`crate::armv6m`) for the dense layers
+    /// and transposed convolutions that fit it, the portable kernels for
+    /// the rest. Built only for ARMv6-M (thumbv6m).
     #[cfg(tinyvae_armv6m)]
     Armv6m,
 }

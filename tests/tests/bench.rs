@@ -163,9 +163,9 @@ fn random_conv_op(rng: &mut SplitMix64, input: Hwc, channels: u16) -> Option<(Op
 /// second to an image of 1 to 3 channels) that fit `machine`'s scratch
 /// and image buffers. The hidden activations' range is all positive or all
 /// negative: input zero points of -128 or 127, so that `x - zero_point`
-/// reaches +-255, and the Cortex-M0's kernel (which needs `x >= zero
-/// point`) runs where the zero point is -128 and falls back to the
-/// portable one where it is 127.
+/// reaches +-255, and the Cortex-M0's channel form (which needs `x >=
+/// zero point`) runs where the zero point is -128 and gives way to its
+/// pixel form where it is 127.
 fn random_conv_blob(rng: &mut SplitMix64, machine: &Layout) -> Vec<u8> {
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let (hidden, ops) = loop {

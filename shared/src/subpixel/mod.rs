@@ -15,10 +15,11 @@
 //!   output pixel, over its taps (none outside the input). Along a phase
 //!   row, consecutive pixels with the same taps read consecutive input
 //!   pixels and form a *run*, one backend call.
-//! - `conv_transpose`: the lanes are four pixels of a phase, in raster
-//!   order, sharing each tap's weights; a lane whose tap falls outside the
-//!   input reads a pixel that contributes zero. For layers with fewer than
-//!   four output channels on the Cortex-M0.
+//! - `conv_transpose`: the lanes are four pixels of a *block* (a rectangle
+//!   of a phase's pixels over which the same taps reach the input), in
+//!   raster order, sharing each tap's weights; no lane reads outside the
+//!   input. For layers with fewer than four output channels on the
+//!   Cortex-M0.
 //! - `conv_transpose_scatter`: the lanes are four of the `out_c * kh * kw`
 //!   kernel offsets, each input pixel meets them once and the sums are
 //!   added to an int32 copy of the output. For layers with fewer than four

@@ -17,9 +17,8 @@ use crate::requant::Requantizer;
 
 /// One tap of a block: how far before each pixel's `q` (in the input's
 /// raster order) its input pixel is, and where its weights start within
-/// an output channel's `[kh][kw][in_c]`. A [`LaneBackend`] may rewrite
-/// both into its own terms (byte offsets, say); the assembly reads them,
-/// in this order, as two `u32`s.
+/// an output channel's `[kh][kw][in_c]`. The assembly reads a backend's
+/// copy, in this order, as two `u32`s.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct BlockTap {
@@ -30,23 +29,21 @@ pub(crate) struct BlockTap {
 /// The arithmetic of [`conv_transpose`]: a backend holds the layer's input
 /// in whatever form its kernel reads.
 pub(crate) trait LaneBackend<'w> {
-    /// The taps of the next block (at least one), once before its
-    /// channels, which get them back: the backend may rewrite each into
-    /// its own form.
-    fn taps(&mut self, taps: &mut [BlockTap]);
+    /// The taps of the next block (one to [`MAX_PHASE_TAPS`]), before its
+    /// channels: the backend keeps them, in its own form.
+    fn taps(&mut self, taps: &[BlockTap]);
 
-    /// The output channel whose [`LaneBackend::dot`]s follow, with the
-    /// block's `taps` as [`LaneBackend::taps`] left them: `channel` holds
-    /// its `[kh][kw][in_c]` weights. Returns what to add to the bias of
-    /// the block's sums in this channel (a backend whose dot products
+    /// The output channel whose [`LaneBackend::dot`]s follow: `channel`
+    /// holds its `[kh][kw][in_c]` weights. Returns what to add to the bias
+    /// of the block's sums in this channel (a backend whose dot products
     /// leave out the zero point adds its share here, once per block).
-    fn channel(&mut self, channel: &'w [i8], taps: &[BlockTap]) -> i32;
+    fn channel(&mut self, channel: &'w [i8]) -> i32;
 
-    /// Adds to `acc[j]`, for every tap (the channel's), the dot product of
-    /// the tap's weights with input pixel `lanes[j] - tap.back` minus the
-    /// input zero point (or, with the share [`LaneBackend::channel`]
-    /// returned, of what that gives), wrapping.
-    fn dot(&mut self, taps: &[BlockTap], lanes: [usize; LANES], acc: &mut [i32; LANES]);
+    /// Adds to `acc[j]`, for every tap of the block, the dot product of
+    /// the tap's weights in the channel with input pixel `lanes[j] -
+    /// tap.back` minus the input zero point (or, with the share
+    /// [`LaneBackend::channel`] returned, of what that gives), wrapping.
+    fn dot(&mut self, lanes: [usize; LANES], acc: &mut [i32; LANES]);
 }
 
 /// The spans of phase coordinates `0..len` (rows or columns) over which
@@ -122,9 +119,8 @@ pub(crate) fn conv_transpose<'w>(
                             n += 1;
                         }
                     }
-                    let taps = &mut taps[..n];
                     if n > 0 {
-                        backend.taps(taps);
+                        backend.taps(&taps[..n]);
                     }
                     let block = Block {
                         rows: (r0, r1),
@@ -134,13 +130,15 @@ pub(crate) fn conv_transpose<'w>(
                     };
                     let channels = weights.chunks_exact(kh * kw * in_c).take(out_c);
                     for (co, channel) in channels.enumerate() {
-                        let share = if n > 0 {
-                            backend.channel(channel, taps)
-                        } else {
-                            0
-                        };
+                        let share = if n > 0 { backend.channel(channel) } else { 0 };
                         let bias = requant.bias(co).wrapping_add(share);
-                        block.run(g, (co, bias), requant, backend, taps, output);
+                        block.run(
+                            g,
+                            (co, bias),
+                            requant,
+                            (n > 0).then_some(&mut *backend),
+                            output,
+                        );
                     }
                 }
             }
@@ -160,16 +158,15 @@ struct Block {
 impl Block {
     /// Output channel `co` (whose sums start at `bias`) of the block's
     /// pixels, four at a time in raster order, from the backend's dot
-    /// products over `taps` (none: the bias alone). Each lane's `q` and
-    /// output index step along the block's rows (no multiplication per
-    /// pixel).
+    /// products over the block's taps (none without a backend: the bias
+    /// alone). Each lane's `q` and output index step along the block's
+    /// rows (no multiplication per pixel).
     fn run<'w>(
         &self,
         g: &ConvGeometry,
         (co, bias): (usize, i32),
         requant: &Requantizer<'_>,
-        backend: &mut impl LaneBackend<'w>,
-        taps: &[BlockTap],
+        mut backend: Option<&mut impl LaneBackend<'w>>,
         output: &mut [i8],
     ) {
         let [s_y, s_x, ..] = dims(g);
@@ -199,8 +196,8 @@ impl Block {
             let last = lanes[count - 1];
             lanes[count..].fill(last);
             let mut acc = [bias; LANES];
-            if !taps.is_empty() {
-                backend.dot(taps, lanes, &mut acc);
+            if let Some(backend) = backend.as_mut() {
+                backend.dot(lanes, &mut acc);
             }
             for (&at, &acc) in outs[..count].iter().zip(&acc) {
                 output[at] = requant.apply(acc, multiplier, shift);

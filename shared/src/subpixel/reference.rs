@@ -9,6 +9,7 @@ pub(crate) struct Portable<'a> {
     input: &'a [i8],
     channels: usize,
     zero_point: i32,
+    taps: std::vec::Vec<BlockTap>,
     weights: &'a [i8],
 }
 
@@ -19,22 +20,25 @@ impl<'a> Portable<'a> {
             input,
             channels,
             zero_point,
+            taps: std::vec::Vec::new(),
             weights: &[],
         }
     }
 }
 
 impl<'a> LaneBackend<'a> for Portable<'a> {
-    fn taps(&mut self, _: &mut [BlockTap]) {}
+    fn taps(&mut self, taps: &[BlockTap]) {
+        self.taps = taps.to_vec();
+    }
 
-    fn channel(&mut self, channel: &'a [i8], _: &[BlockTap]) -> i32 {
+    fn channel(&mut self, channel: &'a [i8]) -> i32 {
         self.weights = channel;
         0
     }
 
-    fn dot(&mut self, taps: &[BlockTap], lanes: [usize; LANES], acc: &mut [i32; LANES]) {
+    fn dot(&mut self, lanes: [usize; LANES], acc: &mut [i32; LANES]) {
         let c = self.channels;
-        for tap in taps {
+        for tap in &self.taps {
             let w = &self.weights[tap.weights..][..c];
             for (acc, q) in acc.iter_mut().zip(lanes) {
                 let x = &self.input[(q - tap.back) * c..][..c];
