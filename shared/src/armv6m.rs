@@ -187,7 +187,7 @@ fn channels_form(
             pixel_bytes: channels as u32,
         },
     };
-    let done = subpixel::conv_transpose_channels::<8, MAX_RUNS, MAX_TAPS>(
+    let done = subpixel::conv_transpose_channels::<RUN, MAX_RUNS, MAX_TAPS>(
         g,
         weights,
         requant,
@@ -233,11 +233,14 @@ fn pixels_form(
 }
 
 /// Runs and taps the channel form lists at a time: one phase of the conv
-/// decoder's 32 -> 40 layer (14 runs of 56 taps), 768 bytes of stack; runs
-/// of at most 8 pixels.
+/// decoder's 32 -> 40 layer (14 runs of 56 taps), 768 bytes of stack.
 const MAX_RUNS: usize = 16;
 /// See [`MAX_RUNS`].
 const MAX_TAPS: usize = 64;
+/// Most pixels per run of the channel form: a whole phase row of the conv
+/// decoder's 32 -> 40 layer (two runs, of 1 and 13 pixels, one
+/// [`channels_run`] call each), for 256 bytes of sums on the stack.
+const RUN: usize = 16;
 
 /// The [`ChannelBackend`] over the rewritten input: four output channels'
 /// int8 weights, read from the blob, share each input byte.
