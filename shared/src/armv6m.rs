@@ -355,10 +355,14 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "push {{r4-r7, lr}}",
         high_to_low!(),
         "push {{r4-r7}}",
-        // [sp] = job.
+        // [sp] = job; lr = the end of the taps.
         "push {{r0}}",
-        // Each pixel: the sums start at the bias, r12 = the first tap,
-        // lr = the end of the taps.
+        "ldr r1, [r0, #32]",
+        "ldr r2, [r0, #20]",
+        "lsls r2, r2, #3",
+        "add r1, r2",
+        "mov lr, r1",
+        // Each pixel: the sums start at the bias, r12 = the first tap.
         "2:",
         "ldr r0, [sp]",
         "mov r1, r0",
@@ -366,10 +370,6 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         low_to_high!(),
         "ldr r1, [r0, #32]",
         "mov r12, r1",
-        "ldr r2, [r0, #20]",
-        "lsls r2, r2, #3",
-        "add r1, r2",
-        "mov lr, r1",
         // Each tap: r0 = its input's end, r2-r5 = the lanes' weights'
         // ends, r1 = ci (counting up to 0).
         "3:",
