@@ -18,8 +18,8 @@
 //! ```
 //!
 //! Fifteen instructions per four multiply-accumulates (the loops are
-//! unrolled twice: fourteen and a half), and sixteen per tap to set up
-//! the five pointers (one LDM loads the four lanes'). Two forms:
+//! unrolled twice: fourteen and a half), and sixteen or seventeen per tap
+//! to set up the five pointers (one LDM loads the four lanes'). Two forms:
 //! - four output channels or more ([`channels_form`]): the lanes are four
 //!   output channels over the runs of
 //!   [`crate::subpixel::conv_transpose_channels`] ([`channels_run`]). The
