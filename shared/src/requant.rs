@@ -134,12 +134,17 @@ pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
 }
 
 /// `floor((a * m + 2^30) / 2^31)` for `m >= 0`, the rounded high half of
-/// [`requantize`]'s product, from 16-bit halves in 32-bit arithmetic: on
-/// ARMv6-M a 64-bit product is a library call (`__aeabi_lmul`, about forty
-/// instructions), four MULS are a quarter of that.
+/// [`requantize`]'s product, in 32-bit arithmetic: on ARMv6-M a 64-bit
+/// product is a library call (`__aeabi_lmul`, about forty instructions);
+/// this takes two MULS where `a` fits in 16 bits and four elsewhere.
 ///
-/// With `a = ah * 2^16 + al` and `m = mh * 2^16 + ml` (`al`, `ml` in
-/// `0..2^16`, `mh` in `0..2^15`), `a * m + 2^30 = 2^32 * ah * mh + 2^16 *
+/// With `m = mh * 2^16 + ml` (`ml` in `0..2^16`, `mh` in `0..2^15`) and
+/// `-2^15 <= a < 2^15`, `a * mh` and `a * ml` fit in 32 bits, and since
+/// `2^30` is a multiple of `2^16` the result is `floor((a * mh + floor(a *
+/// ml / 2^16) + 2^14) / 2^15)`, whose sum stays below `2^30 + 2^16`.
+///
+/// Elsewhere, with `a = ah * 2^16 + al` (`al` in `0..2^16`),
+/// `a * m + 2^30 = 2^32 * ah * mh + 2^16 *
 /// (p + q + r + 2^14) + (al * ml mod 2^16)` where `p = ah * ml` (`|p| <
 /// 2^31`), `q = al * mh` (`< 2^31 - 2^16`) and `r = floor(al * ml / 2^16)`
 /// (`< 2^16`), so the result is `2 * ah * mh + floor((p + q + r + 2^14) /
@@ -152,8 +157,7 @@ pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
 pub(crate) fn high_product_halves(a: i32, m: i32) -> i32 {
     let (mh, ml) = (m >> 16, m & 0xffff);
     if (a as u32).wrapping_add(1 << 15) < 1 << 16 {
-        // |a| <= 2^15: `a * ml` and `a * mh` fit, and the result is
-        // `floor((a * mh + floor(a * ml / 2^16) + 2^14) / 2^15)`.
+        // -2^15 <= a < 2^15: the 16-bit form (see above).
         return (a * mh + ((a * ml) >> 16) + (1 << 14)) >> 15;
     }
     let (ah, al) = (a >> 16, (a & 0xffff) as u32);
