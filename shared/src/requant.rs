@@ -143,11 +143,10 @@ pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
 /// `2^30` is a multiple of `2^16` the result is `floor((a * mh + floor(a *
 /// ml / 2^16) + 2^14) / 2^15)`, whose sum stays below `2^30 + 2^16`.
 ///
-/// Elsewhere, with `a = ah * 2^16 + al` (`al` in `0..2^16`),
-/// `a * m + 2^30 = 2^32 * ah * mh + 2^16 *
-/// (p + q + r + 2^14) + (al * ml mod 2^16)` where `p = ah * ml` (`|p| <
-/// 2^31`), `q = al * mh` (`< 2^31 - 2^16`) and `r = floor(al * ml / 2^16)`
-/// (`< 2^16`), so the result is `2 * ah * mh + floor((p + q + r + 2^14) /
+/// Elsewhere, with `a = ah * 2^16 + al` (`al` in `0..2^16`), `a * m +
+/// 2^30 = 2^32 * ah * mh + 2^16 * (p + q + r + 2^14) + (al * ml mod
+/// 2^16)` where `p = ah * ml` (`|p| < 2^31`), `q = al * mh` (`< 2^31 -
+/// 2^16`) and `r = floor(al * ml / 2^16)` (`< 2^16`), so the result is `2 * ah * mh + floor((p + q + r + 2^14) /
 /// 2^15)`. That sum needs 33 bits; with `p = 2^15 * (p >> 15) + (p mod
 /// 2^15)` its floor is `(p >> 15) + floor((q + r + 2^14 + (p mod 2^15)) /
 /// 2^15)`, whose sum is non-negative and below `2^31 + 2^14`: one unsigned
