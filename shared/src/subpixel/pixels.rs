@@ -176,11 +176,14 @@ impl Block {
         let width = c1 - c0;
         // The first pixel's `q` and output index; a pixel's successor on
         // its row is one `q` and `s_x` output pixels on, the first pixel
-        // of the next row `in_w - width` and `s_y` output rows further.
+        // of the next row `in_w - width` and `s_y` output rows further
+        // (steps that may be negative, modulo 2^32 or 2^64: a block
+        // without taps may be wider than the input, and `s_x` larger
+        // than `s_y`).
         let mut q = (self.q0.0 + r0) * in_w + self.q0.1 + c0;
         let mut out = ((self.phase.0 + r0 * s_y) * out_w + self.phase.1 + c0 * s_x) * out_c + co;
-        let (q_row, out_step) = (in_w - width, s_x * out_c);
-        let out_row = s_y * out_w * out_c - width * out_step;
+        let (q_row, out_step) = (in_w.wrapping_sub(width), s_x * out_c);
+        let out_row = (s_y * out_w * out_c).wrapping_sub(width * out_step);
         let (mut left, mut column) = ((r1 - r0) * width, 0);
         while left > 0 {
             let count = left.min(LANES);
@@ -189,7 +192,8 @@ impl Block {
                 (*lane, *at) = (q, out);
                 (q, out, column) = (q + 1, out + out_step, column + 1);
                 if column == width {
-                    (q, out, column) = (q + q_row, out + out_row, 0);
+                    (q, out) = (q.wrapping_add(q_row), out.wrapping_add(out_row));
+                    column = 0;
                 }
             }
             // Lanes past the block's last pixel repeat it.
