@@ -215,9 +215,9 @@ fn list_axis_taps(
 /// The taps are listed once per output pixel (no division per tap, which
 /// the Cortex-M0 does in software), then two output channels per pass
 /// share each input value. The same bytes as [`conv_transpose_2d_gather`].
-/// Not inlined into [`run`]: its lists are not on the stack while the fast
-/// kernels run.
-#[inline(never)]
+/// On ARMv6-M not inlined into [`run`], so that its lists are not on the
+/// stack while the fast kernels run (the micro:bit's stack is tight).
+#[cfg_attr(tinyvae_armv6m, inline(never))]
 fn conv_transpose_2d(
     g: &ConvGeometry,
     weights: &[i8],
