@@ -362,13 +362,12 @@ unsafe extern "C" fn channels_run(job: *mut ChannelJob) {
         "lsls r2, r2, #3",
         "add r1, r2",
         "mov lr, r1",
-        // Each pixel: the sums start at the bias, r12 = the first tap.
+        // Each pixel (r0 = job): the sums start at the bias, r12 = the
+        // first tap.
         "2:",
-        "ldr r0, [sp]",
-        "mov r1, r0",
-        "ldm r1!, {{r4-r7}}",
+        "ldm r0!, {{r4-r7}}",
         low_to_high!(),
-        "ldr r1, [r0, #32]",
+        "ldr r1, [r0, #16]",
         "mov r12, r1",
         // Each tap: r0 = its input's end, r2-r5 = the lanes' weights'
         // ends, r1 = ci (counting up to 0).
