@@ -24,6 +24,34 @@ macro_rules! dense_byte {
     };
 }
 
+/// One input pair of [`dense_quad`]: its two inputs loaded from r2 (then
+/// moved on) into r4 and r5, times the quad's eight bytes at `r1 + $at`
+/// (the first word's `a0, b0, a0, b0` at offsets 0 to 3 of the eight,
+/// the second's `a1, b1, a1, b1` at 4 to 7), into r8-r11.
+macro_rules! dense_pair {
+    ($o0:literal, $o1:literal, $o2:literal, $o3:literal,
+     $o4:literal, $o5:literal, $o6:literal, $o7:literal) => {
+        concat!(
+            "ldrsb r4, [r2, r0]\nldrsb r5, [r2, r7]\nadds r2, #2\n",
+            dense_byte!($o0, "r4", "r8", ""),
+            "\n",
+            dense_byte!($o2, "r5", "r8", ""),
+            "\n",
+            dense_byte!($o1, "r4", "r9", "sxtb r6, r6\n"),
+            "\n",
+            dense_byte!($o3, "r5", "r9", "sxtb r6, r6\n"),
+            "\n",
+            dense_byte!($o4, "r4", "r10", ""),
+            "\n",
+            dense_byte!($o6, "r5", "r10", ""),
+            "\n",
+            dense_byte!($o5, "r4", "r11", "sxtb r6, r6\n"),
+            "\n",
+            dense_byte!($o7, "r5", "r11", "sxtb r6, r6\n"),
+        )
+    };
+}
+
 /// The dense layer on the row-quad layout ([`crate::layout`]) with
 /// [`dense_quad`], if the layer has an even number of inputs (an odd one
 /// would read the byte after the input for its padding) and returns
@@ -86,8 +114,9 @@ pub(crate) fn dense(
 /// ...                  @ the other three bytes of each of the two words
 /// ```
 ///
-/// Thirty-four instructions per eight multiply-accumulates, with the two
-/// input loads and the loop.
+/// Thirty-one instructions per eight multiply-accumulates with the two
+/// input loads, and the loop, unrolled twice, adds three per two pairs
+/// (32.5 per eight).
 ///
 /// # Safety
 /// `pairs >= 1`; `quad` readable for `8 * pairs` bytes, `x` for `2 *
@@ -107,20 +136,19 @@ unsafe extern "C" fn dense_quad(sums: *mut [i32; 4], quad: *const u8, x: *const 
         // r0 = 0 and r7 = 1: the offsets of the pair's two inputs.
         "movs r0, #0",
         "movs r7, #1",
+        // An odd pair count enters the twice-unrolled loop halfway, the
+        // quad's pointer one pair back (only read eight bytes on).
+        "lsls r6, r3, #31",
+        "beq 2f",
+        "subs r1, #8",
+        "adds r3, #1",
+        "b 3f",
         "2:",
-        "ldrsb r4, [r2, r0]",
-        "ldrsb r5, [r2, r7]",
-        "adds r2, #2",
-        dense_byte!("#0", "r4", "r8", ""),
-        dense_byte!("#2", "r5", "r8", ""),
-        dense_byte!("#1", "r4", "r9", "sxtb r6, r6\n"),
-        dense_byte!("#3", "r5", "r9", "sxtb r6, r6\n"),
-        dense_byte!("#4", "r4", "r10", ""),
-        dense_byte!("#6", "r5", "r10", ""),
-        dense_byte!("#5", "r4", "r11", "sxtb r6, r6\n"),
-        dense_byte!("#7", "r5", "r11", "sxtb r6, r6\n"),
-        "adds r1, #8",
-        "subs r3, #1",
+        dense_pair!("#0", "#1", "#2", "#3", "#4", "#5", "#6", "#7"),
+        "3:",
+        dense_pair!("#8", "#9", "#10", "#11", "#12", "#13", "#14", "#15"),
+        "adds r1, #16",
+        "subs r3, #2",
         "bne 2b",
         "pop {{r0}}",
         high_to_low!(),
