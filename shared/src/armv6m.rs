@@ -469,7 +469,7 @@ impl<'w> LaneBackend<'w> for PixelLanes<'_> {
         // Every lane's input pixels `q - back` inside the input.
         let (c, (near, far)) = (self.channels, self.back);
         let inside = |q: usize| far <= q && q - near < self.pixels;
-        assert!(self.checked && c > 0 && lanes.iter().all(|&q| inside(q)));
+        assert!(self.checked && self.job.count > 0 && c > 0 && lanes.iter().all(|&q| inside(q)));
         // The end of each lane's pixel `q` (an address past the input
         // where `q` is past it; the assembly reads `back` pixels before).
         let input = self.input.as_ptr() as usize;
@@ -477,11 +477,12 @@ impl<'w> LaneBackend<'w> for PixelLanes<'_> {
             *lane = input.wrapping_add(q.wrapping_add(1).wrapping_mul(c));
         }
         self.job.taps = self.taps.as_ptr();
-        // SAFETY: `count` taps (1 to 16, set by `taps`) at `taps`,
-        // `channels >= 1`; the assembly reads the `channels` bytes ending
-        // at `channel + weights`, inside the channel's weights (checked by
-        // `channel` for these taps), and those of pixel `q - back` for each
-        // lane, inside `input` (checked above), and writes only `acc`.
+        // SAFETY: `count` taps (1 to 16, set by `taps`, checked above) at
+        // `taps`, `channels >= 1`; the assembly reads the `channels` bytes
+        // ending at `channel + weights`, inside the channel's weights
+        // (checked by `channel` for these taps), and those of pixel `q -
+        // back` for each lane, inside `input` (checked above), and writes
+        // only `acc`.
         unsafe { lanes_dot(acc, &self.job) };
     }
 }
