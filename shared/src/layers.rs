@@ -158,7 +158,7 @@ fn dense(
 /// in memory (a blob not loaded at a 4-byte boundary), take the portable
 /// kernel. The same bytes as [`dense`].
 #[cfg(tinyvae_dsp)]
-#[inline(never)] // its own register allocation: no spills in the quad loop
+#[inline(never)] // the unpacked input's frame only while it runs
 fn dense_dsp(
     layout: &DenseLayout,
     weights: &[u8],
@@ -166,24 +166,11 @@ fn dense_dsp(
     input: &[i8],
     output: &mut [i8],
 ) {
-    use crate::dsp;
-    let words: &[u32] = match bytemuck::try_cast_slice(weights) {
-        Ok(words) if input.len() <= dsp::MAX_INPUTS => words,
-        _ => return dense(layout, weights, requant, input, output),
-    };
-    let mut x = [0_u32; dsp::MAX_PAIRS];
-    let sum128 = dsp::unpack(input, &mut x).wrapping_mul(128);
-    let x = &x[..layout.pairs()];
-    let quads = words.chunks_exact(2 * layout.pairs());
-    for ((quad, outputs), params) in quads.zip(output.chunks_mut(4)).zip(requant.quads()) {
-        let [s0, t0, s1, t1] = dsp::dot_quad(quad, x);
-        let sums = [
-            t0.wrapping_sub(sum128),
-            s0.wrapping_sub(t0) >> 8,
-            t1.wrapping_sub(sum128),
-            s1.wrapping_sub(t1) >> 8,
-        ];
-        requant.finish_quad(params, sums, outputs);
+    match bytemuck::try_cast_slice(weights) {
+        Ok(words) if input.len() <= crate::dsp::MAX_INPUTS => {
+            crate::dsp::dense(layout, words, requant, input, output);
+        }
+        _ => dense(layout, weights, requant, input, output),
     }
 }
 

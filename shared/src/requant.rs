@@ -41,21 +41,24 @@ impl<'a> Requantizer<'a> {
     /// Accumulator of channel `c` (bias included) to its int8 output.
     #[inline(always)]
     pub(crate) fn output(&self, c: usize, acc: i32) -> i8 {
-        let (multiplier, shift) = self.scale(c);
-        self.apply(acc, multiplier, shift)
+        self.apply(acc, self.scale(c))
     }
 
     /// Channel `c`'s multiplier and shift, for [`Requantizer::apply`].
     #[inline(always)]
-    pub(crate) fn scale(&self, c: usize) -> (i32, i8) {
-        (le_i32(self.multipliers, c), self.shifts[c] as i8)
+    pub(crate) fn scale(&self, c: usize) -> Scale {
+        Scale::from((le_i32(self.multipliers, c), self.shifts[c] as i8))
     }
 
-    /// Requantizes `acc` with one channel's multiplier and shift, adds the
-    /// output zero point and clamps (the activation).
+    /// Requantizes `acc` with one channel's [`Scale`], adds the output zero
+    /// point and clamps (the activation).
     #[inline(always)]
-    pub(crate) fn apply(&self, acc: i32, multiplier: i32, shift: i8) -> i8 {
-        let x = requantize(acc, multiplier, i32::from(shift)).wrapping_add(self.zero_point);
+    pub(crate) fn apply(&self, acc: i32, scale: Scale) -> i8 {
+        #[cfg(not(tinyvae_dsp))]
+        let requantized = requantize(acc, scale.0, i32::from(scale.1));
+        #[cfg(tinyvae_dsp)]
+        let requantized = requantize_doubled(acc, scale, crate::dsp::smmlar);
+        let x = requantized.wrapping_add(self.zero_point);
         // The clamp to the int8 range, then raised to `min` (-128 or the
         // zero point): one SSAT and a MAX on thumbv7em; on ARMv6-M, which
         // has no SSAT, one clamp to `min..=127` gives the same bytes in
@@ -67,6 +70,20 @@ impl<'a> Requantizer<'a> {
         #[cfg(tinyvae_armv6m)]
         let clamped = x.max(self.min).min(i32::from(i8::MAX));
         clamped as i8
+    }
+
+    /// Four channels' accumulators to their int8 outputs, as
+    /// [`Requantizer::apply`] each (in one assembly call on the
+    /// Cortex-M4/M7). For `crate::subpixel`'s channel form.
+    #[cfg(any(test, tinyvae_dsp, tinyvae_armv6m))]
+    #[inline(always)]
+    pub(crate) fn apply_four(&self, acc: &[i32; 4], scales: &[Scale; 4], out: &mut [i8; 4]) {
+        #[cfg(tinyvae_dsp)]
+        crate::dsp::requantize_four(acc, scales, self.zero_point, self.min, out);
+        #[cfg(not(tinyvae_dsp))]
+        for ((out, &acc), &scale) in out.iter_mut().zip(acc).zip(scales) {
+            *out = self.apply(acc, scale);
+        }
     }
 
     /// The per-channel parameters four channels at a time, in step with
@@ -96,8 +113,86 @@ impl<'a> Requantizer<'a> {
             .zip(params.shifts);
         for ((out, sum), ((b, m), &shift)) in outputs.iter_mut().zip(sums).zip(params) {
             let word = |x: &[u8]| i32::from_le_bytes([x[0], x[1], x[2], x[3]]);
-            *out = self.apply(sum.wrapping_add(word(b)), word(m), shift as i8);
+            let scale = Scale::from((word(m), shift as i8));
+            *out = self.apply(sum.wrapping_add(word(b)), scale);
         }
+    }
+}
+
+#[cfg(tinyvae_dsp)]
+impl<'a> Requantizer<'a> {
+    /// The per-channel byte arrays (bias, multipliers, shifts), the output
+    /// zero point and the activation's floor, for `crate::dsp`'s dense
+    /// kernel, which requantizes in assembly as [`Requantizer::apply`]
+    /// does.
+    pub(crate) fn parts(&self) -> ([&'a [u8]; 3], i32, i32) {
+        let arrays = [self.bias, self.multipliers, self.shifts];
+        (arrays, self.zero_point, self.min)
+    }
+}
+
+/// One channel's multiplier and shift as [`Requantizer::apply`] takes
+/// them: as stored where [`requantize`] runs, prepared for SMMLAR
+/// ([`DoubledScale`]) on the Cortex-M4/M7.
+#[cfg(not(tinyvae_dsp))]
+pub(crate) type Scale = (i32, i8);
+/// One channel's multiplier and shift as [`Requantizer::apply`] takes
+/// them: as stored where [`requantize`] runs, prepared for SMMLAR
+/// ([`DoubledScale`]) on the Cortex-M4/M7.
+#[cfg(tinyvae_dsp)]
+pub(crate) type Scale = DoubledScale;
+
+/// A multiplier `m` (`0 <= m < 2^31`) and shift prepared for
+/// [`requantize_doubled`]: `2m` modulo 2^32, whether that wrapped, and
+/// the right shift `-shift - 1` as [`requantize`] masks it. Four words,
+/// in this order, that `crate::dsp`'s assembly loads with one LDM.
+#[cfg(any(test, tinyvae_dsp))]
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct DoubledScale {
+    doubled: i32,
+    /// All ones if `2m` wrapped (`m >= 2^30`), else zero.
+    wrapped: i32,
+    shift: i32,
+    right: u32,
+}
+
+#[cfg(any(test, tinyvae_dsp))]
+impl From<(i32, i8)> for DoubledScale {
+    #[inline(always)]
+    fn from((multiplier, shift): (i32, i8)) -> Self {
+        let doubled = multiplier.wrapping_shl(1);
+        Self {
+            doubled,
+            wrapped: doubled >> 31,
+            shift: shift.into(),
+            right: !i32::from(shift) as u32 & 31,
+        }
+    }
+}
+
+/// [`requantize`] with the Cortex-M4's SMMLAR, `smmlar(a, b, c) =
+/// (c * 2^32 + a * b + 2^31) >> 32` (bits 63..32 of the exact sum), bit
+/// for bit: `floor((x * m + 2^30) / 2^31)` is `floor((x * 2m + 2^31) /
+/// 2^32)`, one rounded high word. Where `2m < 2^31`, `smmlar(x, 2m, 0)`
+/// is that; where `2m` wraps to `2m - 2^32`, adding `x * 2^32` back
+/// (`c = x`) restores `x * 2m` exactly. Two instructions (AND, SMMLAR)
+/// where the 64-bit product and its rounding take five. The rounding right
+/// shift is [`requantize`]'s. `smmlar` is the instruction on the chip and
+/// a 64-bit model in the host's test, which holds this to [`requantize`].
+#[cfg(any(test, tinyvae_dsp))]
+#[inline(always)]
+pub(crate) fn requantize_doubled(
+    acc: i32,
+    scale: DoubledScale,
+    smmlar: impl Fn(i32, i32, i32) -> i32,
+) -> i32 {
+    let high = |x: i32| smmlar(x, scale.doubled, x & scale.wrapped);
+    if scale.shift >= 0 {
+        high(acc.wrapping_shl(scale.shift as u32))
+    } else {
+        let h = high(acc);
+        (h.wrapping_add(h >> 31) >> scale.right).wrapping_add(1) >> 1
     }
 }
 
@@ -122,7 +217,9 @@ pub(crate) struct ChannelQuad<'a> {
 ///   from a negative `h` first turns its ties downwards. No masks, no
 ///   overflow (`h <= 2^31 - 2`).
 ///
-/// A test compares the two on random and edge inputs.
+/// A test compares the two on random and edge inputs. The Cortex-M4/M7
+/// take [`requantize_doubled`] instead.
+#[cfg(any(test, not(tinyvae_dsp)))]
 #[inline(always)]
 pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
     #[cfg(not(tinyvae_armv6m))]

@@ -61,8 +61,9 @@ fn bench_is_deterministic_and_kernels_agree() {
 }
 
 /// A dense-only decoder with random shapes: odd and even input and output
-/// counts, partial row quads, and a layer around the DSP path's limit of
-/// 510 inputs (wider ones fall back to the portable kernel).
+/// counts, partial row quads, requantization shifts of both signs, and a
+/// layer around the DSP path's limit of 510 inputs (wider ones fall back
+/// to the portable kernel).
 fn random_dense_blob(rng: &mut SplitMix64) -> Vec<u8> {
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let latent = 1 + rng.below(40) as u16;
@@ -81,8 +82,12 @@ fn random_dense_blob(rng: &mut SplitMix64) -> Vec<u8> {
     for (i, pair) in widths.windows(2).enumerate() {
         let (inputs, outputs) = (pair[0], pair[1]);
         let last = i == widths.len() - 2;
+        // An odd latent size narrows the first layer's output range until
+        // its requantization multiplies (a shift of 0 or more).
         let out = if last {
             Quant::from_range(-8.0, 8.0).unwrap()
+        } else if i == 0 && latent % 2 == 1 {
+            Quant::from_range(-0.01, 0.01).unwrap()
         } else {
             Quant::from_range(-1.0, 4.0).unwrap()
         };
@@ -133,11 +138,17 @@ fn random_dense_blob(rng: &mut SplitMix64) -> Vec<u8> {
 /// remainder modulo four and eight, and up to 64.
 const CHANNELS: [u16; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 31, 32, 33, 40, 64];
 
-/// One random transposed convolution from `input`: kernels 1 to 5, strides
-/// 1 to 3, any padding and output padding, `channels` outputs, or `None`
-/// when PyTorch's rule leaves no output.
-fn random_conv_op(rng: &mut SplitMix64, input: Hwc, channels: u16) -> Option<(Op, Hwc)> {
-    let (k, s) = (1 + rng.below(5) as u8, 1 + rng.below(3) as u8);
+/// One random transposed convolution from `input`: kernels 1 to 5,
+/// strides 1 to 3 (or `stride`), any padding and output padding,
+/// `channels` outputs, or `None` when PyTorch's rule leaves no output.
+fn random_conv_op(
+    rng: &mut SplitMix64,
+    input: Hwc,
+    channels: u16,
+    stride: Option<u8>,
+) -> Option<(Op, Hwc)> {
+    let k = 1 + rng.below(5) as u8;
+    let s = stride.unwrap_or_else(|| 1 + rng.below(3) as u8);
     let pad = rng.below(u64::from(k)) as u8;
     let out_pad = rng.below(u64::from(s)) as i32;
     let size =
@@ -161,12 +172,14 @@ fn random_conv_op(rng: &mut SplitMix64, input: Hwc, channels: u16) -> Option<(Op
 /// A dense layer into two random transposed convolutions (see
 /// [`random_conv_op`]; the first from and to any of [`CHANNELS`], the
 /// second to an image of 1 to 3 channels) that fit `machine`'s scratch
-/// and image buffers. The hidden activations' range is all positive or all
-/// negative: input zero points of -128 or 127, so that `x - zero_point`
-/// reaches +-255, and the Cortex-M0's channel form (which needs `x >=
-/// zero point`) runs where the zero point is -128 and gives way to its
-/// pixel form where it is 127.
-fn random_conv_blob(rng: &mut SplitMix64, machine: &Layout) -> Vec<u8> {
+/// and image buffers. With `blocks`, the second is one the Cortex-M4 runs
+/// in block form: from four channels or more, to one channel with stride
+/// 2 or to 1 to 3 channels with stride 1. The hidden activations' range is
+/// all positive or all negative: input zero points of -128 or 127, so that
+/// `x - zero_point` reaches +-255, and the Cortex-M0's channel form (which
+/// needs `x >= zero point`) runs where the zero point is -128 and gives way
+/// to its pixel form where it is 127.
+fn random_conv_blob(rng: &mut SplitMix64, machine: &Layout, blocks: bool) -> Vec<u8> {
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let (hidden, ops) = loop {
         let side = 1 + rng.below(5) as u16;
@@ -177,11 +190,20 @@ fn random_conv_blob(rng: &mut SplitMix64, machine: &Layout) -> Vec<u8> {
             channels: pick(rng),
         };
         let middle = pick(rng);
-        let Some((first, between)) = random_conv_op(rng, hidden, middle) else {
+        if blocks && middle < 4 {
+            continue;
+        }
+        let Some((first, between)) = random_conv_op(rng, hidden, middle, None) else {
             continue;
         };
-        let image = 1 + rng.below(3) as u16;
-        let Some((second, image)) = random_conv_op(rng, between, image) else {
+        let (image, stride) = if !blocks {
+            (1 + rng.below(3) as u16, None)
+        } else if rng.below(2) == 0 {
+            (1, Some(2))
+        } else {
+            (1 + rng.below(3) as u16, Some(1))
+        };
+        let Some((second, image)) = random_conv_op(rng, between, image, stride) else {
             continue;
         };
         let lens = [hidden, between, image].map(|shape| shape.elements().unwrap());
@@ -279,7 +301,17 @@ fn dsp_equals_portable_on_random_dense_layers() {
 #[test]
 fn dsp_equals_portable_on_random_conv_layers() {
     check_random_blobs(Machine::Mps2An386, "conv", 0x636f_6e76, &|rng| {
-        random_conv_blob(rng, &boards::MPS2_AN386)
+        random_conv_blob(rng, &boards::MPS2_AN386, false)
+    });
+}
+
+/// Random transposed convolutions into an image layer that the Cortex-M4F
+/// runs in block form (its phases times its channels make at most four
+/// lanes): the same.
+#[test]
+fn dsp_equals_portable_on_random_block_form_layers() {
+    check_random_blobs(Machine::Mps2An386, "blocks", 0x626c_6f63, &|rng| {
+        random_conv_blob(rng, &boards::MPS2_AN386, true)
     });
 }
 
@@ -288,7 +320,7 @@ fn dsp_equals_portable_on_random_conv_layers() {
 #[test]
 fn armv6m_equals_portable_on_random_conv_layers() {
     check_random_blobs(Machine::Microbit, "conv-m0", 0x6d30_636f, &|rng| {
-        random_conv_blob(rng, &boards::MICROBIT)
+        random_conv_blob(rng, &boards::MICROBIT, false)
     });
 }
 

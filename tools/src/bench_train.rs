@@ -1,6 +1,9 @@
-//! `tinyvae bench-train`: seconds per training epoch of the mlp recipe on
-//! every CPU backend compiled in and on PyTorch, same data, same threads, one
-//! after another in one run; reported as ratios to PyTorch.
+//! `tinyvae bench-train`: seconds per training epoch of each model's
+//! recipe (`tinyvae train`'s defaults: the unconditional mlp at batch 128,
+//! the conditional conv model at batch 16 with its cosine schedule) on
+//! every CPU backend compiled in and on PyTorch (`trainer/bench/
+//! pytorch_vae.py`, the same models and recipes), same data, same threads,
+//! one after another in one run; reported as ratios to PyTorch.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,17 +11,21 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use tinyvae_trainer::backend::Backend;
-use tinyvae_trainer::config::TrainingConfig;
+use tinyvae_trainer::config::{Recipe, TrainingConfig};
 use tinyvae_trainer::data::{DEFAULT_DATA_DIR, DataOptions};
 use tinyvae_trainer::model::{Arch, VaeConfig};
 use tinyvae_trainer::training::{RunOptions, train};
 
 use crate::fail::bad_input;
-use crate::train::{classify, load_data};
+use crate::train::{Model, classify, load_data};
 
 /// Time training epochs: burn's CPU backends vs PyTorch, same recipe.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The models to time, each with its recipe (repeat the flag, or give a
+    /// list: `--model mlp,conv`).
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["mlp", "conv"])]
+    pub model: Vec<Model>,
     /// Epochs per contender (the first includes warm-up effects).
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
@@ -84,9 +91,10 @@ fn check_torch(python: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_pytorch(args: &Args, data: &Path) -> anyhow::Result<Timing> {
+fn run_pytorch(args: &Args, model: Model, data: &Path) -> anyhow::Result<Timing> {
     let output = Command::new(&args.python)
         .arg(&args.pytorch_script)
+        .args(["--model", model_name(model)])
         .arg("--data")
         .arg(data)
         .args(["--epochs", &args.epochs.to_string()])
@@ -120,6 +128,30 @@ fn run_pytorch(args: &Args, data: &Path) -> anyhow::Result<Timing> {
     })
 }
 
+/// The model's name on the command line.
+fn model_name(model: Model) -> &'static str {
+    match model {
+        Model::Mlp => "mlp",
+        Model::Conv => "conv",
+    }
+}
+
+/// The model's recipe as `tinyvae train` runs it by default: the mlp
+/// unconditional (as pytorch/examples), the conv model conditional on the
+/// data's `classes`.
+fn recipe_config(model: Model, classes: usize, backend: Backend, epochs: usize) -> TrainingConfig {
+    let (arch, classes) = match model {
+        Model::Mlp => (Arch::Mlp, 0),
+        Model::Conv => (Arch::Conv, classes),
+    };
+    let recipe = Recipe::of(arch);
+    TrainingConfig::new(VaeConfig::new(arch).with_classes(classes), backend)
+        .with_epochs(epochs)
+        .with_batch_size(recipe.batch_size)
+        .with_lr(recipe.lr)
+        .with_lr_schedule(recipe.lr_schedule)
+}
+
 /// Runs `bench-train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.epochs == 0 || args.threads == 0 {
@@ -131,63 +163,85 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         check_torch(&args.python)?;
     }
     let data = load_data(Some(&args.data), None, &DataOptions::default())?;
-    let mut timings = Vec::new();
-    for &backend in Backend::ALL.iter().filter(|b| b.is_cpu()) {
-        eprintln!(
-            "burn {backend}: {} epochs on {} threads",
-            args.epochs, args.threads
-        );
-        let out = args.out.join(backend.name());
-        if out.exists() {
-            std::fs::remove_dir_all(&out)
-                .with_context(|| format!("{}: cannot clear", out.display()))?;
+    let mut models: Vec<Model> = Vec::new();
+    for &model in &args.model {
+        if !models.contains(&model) {
+            models.push(model);
         }
-        let config =
-            TrainingConfig::new(VaeConfig::new(Arch::Mlp), backend).with_epochs(args.epochs);
-        let options = RunOptions {
-            out,
-            threads: args.threads,
-            resume: false,
-            stop_after: None,
-        };
-        let trained = train(&config, &data, &options).map_err(classify)?;
-        timings.push(Timing {
-            name: format!("burn {backend}"),
-            seconds: trained.metrics.iter().map(|m| m.train_seconds).collect(),
-            nelbo: trained.metrics.last().map_or(f64::NAN, |m| m.test.nelbo),
-        });
     }
-    if !args.no_pytorch {
-        eprintln!(
-            "pytorch: {} epochs on {} threads",
-            args.epochs, args.threads
-        );
-        timings.push(run_pytorch(&args, &args.data)?);
+    let mut rows = Vec::new();
+    for &model in &models {
+        for &backend in Backend::ALL.iter().filter(|b| b.is_cpu()) {
+            eprintln!(
+                "{} on burn {backend}: {} epochs on {} threads",
+                model_name(model),
+                args.epochs,
+                args.threads
+            );
+            let out = args.out.join(model_name(model)).join(backend.name());
+            if out.exists() {
+                std::fs::remove_dir_all(&out)
+                    .with_context(|| format!("{}: cannot clear", out.display()))?;
+            }
+            let config = recipe_config(model, data.classes(), backend, args.epochs);
+            let options = RunOptions {
+                out,
+                threads: args.threads,
+                resume: false,
+                stop_after: None,
+            };
+            let trained = train(&config, &data, &options).map_err(classify)?;
+            rows.push((
+                model,
+                Timing {
+                    name: format!("burn {backend}"),
+                    seconds: trained.metrics.iter().map(|m| m.train_seconds).collect(),
+                    nelbo: trained.metrics.last().map_or(f64::NAN, |m| m.test.nelbo),
+                },
+            ));
+        }
+        if !args.no_pytorch {
+            eprintln!(
+                "{} on pytorch: {} epochs on {} threads",
+                model_name(model),
+                args.epochs,
+                args.threads
+            );
+            rows.push((model, run_pytorch(&args, model, &args.data)?));
+        }
     }
-    let peer = timings
-        .iter()
-        .find(|t| t.name == "pytorch")
-        .map(Timing::steady);
     println!(
-        "mlp recipe, {} training images, batch 128, {} threads; s/epoch per epoch, steady = mean after epoch 1",
+        "{} training images, {} threads; s/epoch per epoch, steady = mean after epoch 1; recipes: mlp batch 128, conv batch 16 (conditional, cosine)",
         data.train.len(),
         args.threads
     );
     println!(
-        "{:<14} {:>28} {:>8} {:>10} {:>11}",
-        "contender", "s/epoch", "steady", "x pytorch", "test NELBO"
+        "{:<6} {:<14} {:>28} {:>8} {:>10} {:>11}",
+        "model", "contender", "s/epoch", "steady", "x pytorch", "test NELBO"
     );
-    for t in &timings {
-        let per_epoch: Vec<String> = t.seconds.iter().map(|s| format!("{s:.2}")).collect();
-        let ratio = peer.map_or("-".into(), |p| format!("{:.2}", t.steady() / p));
-        println!(
-            "{:<14} {:>28} {:>8.2} {:>10} {:>11.2}",
-            t.name,
-            per_epoch.join(" / "),
-            t.steady(),
-            ratio,
-            t.nelbo
-        );
+    for &model in &models {
+        let timings: Vec<&Timing> = rows
+            .iter()
+            .filter(|(m, _)| *m == model)
+            .map(|(_, t)| t)
+            .collect();
+        let peer = timings
+            .iter()
+            .find(|t| t.name == "pytorch")
+            .map(|t| t.steady());
+        for t in timings {
+            let per_epoch: Vec<String> = t.seconds.iter().map(|s| format!("{s:.2}")).collect();
+            let ratio = peer.map_or("-".into(), |p| format!("{:.2}", t.steady() / p));
+            println!(
+                "{:<6} {:<14} {:>28} {:>8.2} {:>10} {:>11.2}",
+                model_name(model),
+                t.name,
+                per_epoch.join(" / "),
+                t.steady(),
+                ratio,
+                t.nelbo
+            );
+        }
     }
     Ok(())
 }

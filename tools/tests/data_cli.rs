@@ -9,29 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use common::{tiny, write_tiny};
 use tinyvae_shared::Model;
-use tinyvae_trainer::data::{
-    DataSet, ImageShape, PIXELS, Split, encode_labels, write_dir, write_folder,
-};
-
-/// `n` valid 28x28 images and their labels.
-fn tiny(n: usize) -> Split {
-    Split {
-        pixels: (0..n * PIXELS).map(|i| (i % 251) as u8).collect(),
-        labels: (0..n).map(|k| (k % 10) as u8).collect(),
-        shape: tinyvae_trainer::data::ImageShape::MNIST,
-    }
-}
-
-/// Writes a valid set of 6 training and 4 test images into `data`.
-fn write_tiny(data: &Path) {
-    let set = DataSet {
-        train: tiny(6),
-        test: tiny(4),
-        names: None,
-    };
-    write_dir(data, &set).unwrap();
-}
+use tinyvae_trainer::data::{DataSet, ImageShape, PIXELS, Split, encode_labels, write_folder};
 
 /// Writes the tiny set into `dir/data`, lets `corrupt` rewrite the bytes of
 /// `file`, and returns the data directory.

@@ -8,6 +8,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::ftz::flush_denormals;
+use crate::heap::keep_freed_buffers;
 
 #[cfg(not(any(
     feature = "flex",
@@ -139,9 +140,11 @@ impl FromStr for Backend {
 
 /// Runs `work` inside a rayon pool of `threads` threads (0: one per core)
 /// whose workers, like the calling thread while `work` runs, flush denormal
-/// floats to zero. The loop itself runs on a pool thread, so the parallel
+/// floats to zero, with freed buffers kept for reuse ([`crate::heap`]).
+/// The loop itself runs on a pool thread, so the parallel
 /// kernels it calls do not have to wake sleeping workers for every operation.
 pub fn run_in_pool<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+    keep_freed_buffers();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .start_handler(|_| flush_denormals())

@@ -11,8 +11,9 @@ use crate::data::Split;
 
 /// Images per forward pass when encoding or decoding without gradients
 /// (evaluation, calibration, fidelity): large enough to keep the kernels
-/// busy, small enough to bound the memory of a 10,000-image pass.
-pub const INFERENCE_BATCH: usize = 1000;
+/// busy, small enough to bound the memory of a pass (the conv encoder's
+/// patch matrix takes 100 KB per image: [`crate::conv`]).
+pub const INFERENCE_BATCH: usize = 250;
 
 /// Batches images (H x W x C bytes each, all of one shape) into one
 /// `[batch, H*W*C]` tensor of levels in [0, 1], the models' input.

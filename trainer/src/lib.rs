@@ -31,6 +31,7 @@ pub mod backend;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod conv;
 pub mod data;
 pub mod error;
 pub mod evaluation;
@@ -38,6 +39,8 @@ pub mod export;
 pub mod fsio;
 #[allow(unsafe_code)]
 pub mod ftz;
+#[allow(unsafe_code)]
+pub mod heap;
 pub mod judge;
 pub mod loss;
 pub mod model;

@@ -17,6 +17,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::conv::{conv_k4s2, conv_transpose_k4s2};
 use crate::data::ImageShape;
 use crate::rng::Rng;
 
@@ -405,13 +406,11 @@ impl Encoder {
             Encoder::Conv(m) => {
                 let [batch, _] = x.dims();
                 let channels = m.conv1.weight.dims()[1];
-                // The data's HWC to burn's NCHW.
-                let x = x
-                    .reshape([batch, m.height, m.width, channels])
-                    .permute([0, 3, 1, 2]); // [batch, C, H, W]
-                let h = relu(m.conv1.forward(x)); // [batch, 32, H/2, W/2]
-                let h = relu(m.conv2.forward(h)); // [batch, 64, H/4, W/4]
-                let h = with_class(h.flatten::<2>(1, 3)); // [batch, 64*H/4*W/4 + classes]
+                let x = x.reshape([batch, m.height, m.width, channels]); // [batch, H, W, C]
+                let h = relu(conv_k4s2(x, m.conv1.weight.val(), bias(&m.conv1.bias))); // [batch, H/2, W/2, 32]
+                let h = relu(conv_k4s2(h, m.conv2.weight.val(), bias(&m.conv2.bias))); // [batch, H/4, W/4, 64]
+                // Flattened channels first (c, y, x), the dense layer's row order.
+                let h = with_class(h.permute([0, 3, 1, 2]).flatten::<2>(1, 3)); // [batch, 64*H/4*W/4 + classes]
                 let h = relu(m.fc.forward(h)); // [batch, 512]
                 (m.fc_mu.forward(h.clone()), m.fc_logvar.forward(h))
             }
@@ -460,14 +459,18 @@ impl Decoder {
             Decoder::Conv(m) => {
                 let c0 = m.deconv1.channels[0];
                 let (h0, w0) = (m.height, m.width);
-                let h = relu(m.fc.forward(z)); // [batch, C0*H0*W0]
+                let h = relu(m.fc.forward(z)); // [batch, C0*H0*W0], channels first
                 keep(&mut hidden, || h.clone());
-                let h = relu(m.deconv1.forward(h.reshape([batch, c0, h0, w0]))); // [batch, C1, 2*H0, 2*W0]
-                keep(&mut hidden, || h.clone().flatten::<2>(1, 3)); // [batch, C1*2*H0*2*W0]
-                // [batch, C, H, W] to the data's HWC.
-                m.deconv2
-                    .forward(h)
-                    .permute([0, 2, 3, 1])
+                let h = h.reshape([batch, c0, h0, w0]).permute([0, 2, 3, 1]); // [batch, H0, W0, C0]
+                let h = relu(conv_transpose_k4s2(
+                    h,
+                    m.deconv1.weight.val(),
+                    bias(&m.deconv1.bias),
+                )); // [batch, 2*H0, 2*W0, C1]
+                keep(&mut hidden, || {
+                    h.clone().permute([0, 3, 1, 2]).flatten::<2>(1, 3)
+                }); // [batch, C1*2*H0*2*W0]
+                conv_transpose_k4s2(h, m.deconv2.weight.val(), bias(&m.deconv2.bias))
                     .flatten::<2>(1, 3) // [batch, H*W*C]
             }
         }
@@ -500,6 +503,11 @@ impl Decoder {
             }
         }
     }
+}
+
+/// A layer's bias, if it has one, as a tensor.
+fn bias(bias: &Option<Param<Tensor<1>>>) -> Option<Tensor<1>> {
+    bias.as_ref().map(Param::val)
 }
 
 /// Pushes `layer()` onto `hidden` when there is one (and only then

@@ -4,7 +4,7 @@ use super::*;
 use crate::blob::{Activation, Hwc, Quant};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::fixedpoint::quantize_multiplier;
-use crate::requant::{high_product_halves, requantize};
+use crate::requant::{DoubledScale, high_product_halves, requantize, requantize_doubled};
 use crate::test_rng::SplitMix;
 
 /// Largest difference in int8 steps allowed between the integer kernels
@@ -170,6 +170,27 @@ proptest! {
         );
     }
 
+    /// The Cortex-M4's SMMLAR form, with a 64-bit model of the
+    /// instruction, equals the portable requantization for every
+    /// multiplier validation admits (on both sides of 2^30) and shift.
+    #[test]
+    fn requantize_doubled_equals_requantize(
+        acc in edgy_i32(),
+        multiplier in edgy_i32().prop_map(|m| m.checked_abs().unwrap_or(i32::MAX)),
+        shift in -31i8..=30,
+    ) {
+        let smmlar = |a: i32, b: i32, c: i32| {
+            let sum = (i64::from(c) << 32).wrapping_add(i64::from(a) * i64::from(b));
+            (sum.wrapping_add(1 << 31) >> 32) as i32
+        };
+        let scale = DoubledScale::from((multiplier, shift));
+        prop_assert_eq!(
+            requantize_doubled(acc, scale, smmlar),
+            requantize(acc, multiplier, i32::from(shift)),
+            "acc {} multiplier {} shift {}", acc, multiplier, shift
+        );
+    }
+
     /// The ARMv6-M high half equals the 64-bit one for every
     /// multiplier validation admits.
     #[test]
@@ -303,10 +324,10 @@ proptest! {
 proptest! {
     /// The tap-listing kernel and the decompositions of
     /// `crate::subpixel` (by phases four pixels or four channels at a
-    /// time, and scatter) give the gather reference's bytes, for odd
-    /// and even channel counts, any padding, strides that differ between
-    /// the axes, and kernels with more taps per axis than they take
-    /// (which go to the reference).
+    /// time, by blocks, and scatter) give the gather reference's bytes,
+    /// for odd and even channel counts, any padding, strides that differ
+    /// between the axes, and kernels with more taps per axis than they
+    /// take (which go to the reference).
     #[test]
     fn conv_transpose_equals_gather(
         (in_h, in_w, in_c, out_c) in (1u16..5, 1u16..5, 1u16..10, 1u16..6),
@@ -368,6 +389,14 @@ proptest! {
             if crate::subpixel::conv_transpose_channels::<3, 6, 24>(&geometry, &weights, &requant, &mut backend, &mut small) {
                 prop_assert_eq!(&small, &gather);
             }
+        }
+        // The block form (at most four lanes, phases times channels).
+        if crate::subpixel::block_taps(&geometry).is_some() {
+            let mut blocks = vec![0i8; len];
+            let mut rearranged = vec![0i8; 4 * 16 * ic];
+            let mut backend = crate::subpixel::PortableChannels::new(&x, ic, zp);
+            prop_assert!(crate::subpixel::conv_transpose_blocks::<3>(&geometry, &weights, &requant, &mut rearranged, &mut backend, &mut blocks));
+            prop_assert_eq!(&blocks, &gather);
         }
         // The scatter form (any geometry).
         {

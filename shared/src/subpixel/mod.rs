@@ -9,21 +9,27 @@
 //! where `q = (o + pad) / s`. So within a phase an ordinary convolution
 //! remains, with every multiply-accumulate useful and no scatter-add.
 //!
-//! Three loop shapes share one input value or one weight among four
+//! Four loop shapes share one input value or one weight among four
 //! *lanes*, so that one load serves four multiply-accumulates:
-//! - `conv_transpose_channels`: the lanes are four output channels of one
-//!   output pixel, over its taps (none outside the input). Along a phase
-//!   row, consecutive pixels with the same taps read consecutive input
-//!   pixels and form a *run*, one backend call.
-//! - `conv_transpose`: the lanes are four pixels of a *block* (a rectangle
-//!   of a phase's pixels over which the same taps reach the input), in
-//!   raster order, sharing each tap's weights; no lane reads outside the
-//!   input. For layers with fewer than four output channels on the
-//!   Cortex-M0.
-//! - `conv_transpose_scatter`: the lanes are four of the `out_c * kh * kw`
-//!   kernel offsets, each input pixel meets them once and the sums are
-//!   added to an int32 copy of the output. For layers with fewer than four
-//!   output channels on the Cortex-M4.
+//! - `conv_transpose_channels` (the *channel form*): the lanes are four
+//!   output channels of one output pixel, over its taps (none outside the
+//!   input). Along a phase row, consecutive pixels with the same taps read
+//!   consecutive input pixels and form a *run*, one backend call.
+//! - `conv_transpose` (the *pixel form*): the lanes are four pixels of a
+//!   *block* (a rectangle of a phase's pixels over which the same taps
+//!   reach the input), in raster order, sharing each tap's weights; no
+//!   lane reads outside the input. For layers with fewer than four output
+//!   channels on the Cortex-M0.
+//! - `conv_transpose_blocks` (the *block form*): the lanes are the
+//!   `s_y * s_x` phases (times the output channels) of a block of output
+//!   pixels, one per phase, that read the same input pixels: a transposed
+//!   convolution turned into an ordinary one. For layers with fewer than
+//!   four output channels on the Cortex-M4.
+//! - `conv_transpose_scatter` (the *scatter form*): the lanes are four of
+//!   the `out_c * kh * kw` kernel offsets, each input pixel meets them
+//!   once and the sums are added to an int32 copy of the output. For the
+//!   Cortex-M4's layers with fewer than four output channels that the
+//!   block form declines.
 //!
 //! The arithmetic is a backend's: the Cortex-M0's and the Cortex-M4's
 //! assembly in `crate::armv6m` and `crate::dsp`, and plain-Rust ones that
@@ -32,8 +38,10 @@
 //! every backend gives their bytes (the tests compare them).
 
 use crate::geometry::ConvGeometry;
-use crate::requant::Requantizer;
+use crate::requant::{Requantizer, Scale};
 
+#[cfg(any(test, tinyvae_dsp))]
+mod blocks;
 #[cfg(any(test, tinyvae_armv6m))]
 mod pixels;
 #[cfg(test)]
@@ -41,6 +49,8 @@ mod reference;
 #[cfg(any(test, tinyvae_dsp))]
 mod scatter;
 
+#[cfg(any(test, tinyvae_dsp))]
+pub(crate) use blocks::{block_taps, conv_transpose_blocks};
 #[cfg(any(test, tinyvae_armv6m))]
 pub(crate) use pixels::{BlockTap, LaneBackend, conv_transpose};
 #[cfg(test)]
@@ -297,7 +307,7 @@ fn run_channels<'w, const RUN: usize>(
         let lanes = (out_c - first).min(LANES);
         backend.channels(&weights[first * channel..][..lanes * channel], lanes);
         let mut bias = [0; LANES];
-        let mut scales = [(0, 0); LANES];
+        let mut scales = [Scale::default(); LANES];
         for j in 0..lanes {
             bias[j] = requant.bias(first + j);
             scales[j] = requant.scale(first + j);
@@ -314,16 +324,11 @@ fn run_channels<'w, const RUN: usize>(
                 let four = output[at..].first_chunk_mut::<LANES>();
                 if let (Some(out), LANES) = (four, lanes) {
                     // Four lanes: one bounds check.
-                    let [s0, s1, s2, s3] = scales;
-                    out[0] = requant.apply(acc[0], s0.0, s0.1);
-                    out[1] = requant.apply(acc[1], s1.0, s1.1);
-                    out[2] = requant.apply(acc[2], s2.0, s2.1);
-                    out[3] = requant.apply(acc[3], s3.0, s3.1);
+                    requant.apply_four(acc, &scales, out);
                 } else {
                     let out = &mut output[at..at + lanes];
-                    for ((out, &acc), &(multiplier, shift)) in out.iter_mut().zip(acc).zip(&scales)
-                    {
-                        *out = requant.apply(acc, multiplier, shift);
+                    for ((out, &acc), &scale) in out.iter_mut().zip(acc).zip(&scales) {
+                        *out = requant.apply(acc, scale);
                     }
                 }
                 at += step;

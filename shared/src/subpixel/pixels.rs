@@ -171,7 +171,7 @@ impl Block {
     ) {
         let [s_y, s_x, ..] = dims(g);
         let [.., out_w, _, in_w, _, out_c] = dims(g);
-        let (multiplier, shift) = requant.scale(co);
+        let scale = requant.scale(co);
         let ((r0, r1), (c0, c1)) = (self.rows, self.columns);
         let width = c1 - c0;
         // The first pixel's `q` and output index; a pixel's successor on
@@ -204,7 +204,7 @@ impl Block {
                 backend.dot(lanes, &mut acc);
             }
             for (&at, &acc) in outs[..count].iter().zip(&acc) {
-                output[at] = requant.apply(acc, multiplier, shift);
+                output[at] = requant.apply(acc, scale);
             }
             left -= count;
         }

@@ -1,4 +1,5 @@
-//! A small blob for the CLI tests, and a way to run the binary.
+//! A small blob and a tiny IDX data set for the CLI tests, and a way to
+//! run the binary.
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::{Path, PathBuf};
@@ -6,6 +7,7 @@ use std::process::{Command, Output};
 
 use tinyvae_shared::blob::{Activation, Hwc, Op, Quant};
 use tinyvae_shared::write::{OwnedComponent, OwnedDensity, OwnedLayer, OwnedModel, sigmoid_table};
+use tinyvae_trainer::data::{DataSet, ImageShape, PIXELS, Split, write_dir};
 
 /// Runs `tinyvae` with `args`.
 pub fn tinyvae(args: &[&str]) -> Output {
@@ -13,6 +15,25 @@ pub fn tinyvae(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `n` valid 28x28 images and their labels (classes 0 to 9 in turn).
+pub fn tiny(n: usize) -> Split {
+    Split {
+        pixels: (0..n * PIXELS).map(|i| (i % 251) as u8).collect(),
+        labels: (0..n).map(|k| (k % 10) as u8).collect(),
+        shape: ImageShape::MNIST,
+    }
+}
+
+/// Writes a valid IDX set of 6 training and 4 test images into `data`.
+pub fn write_tiny(data: &Path) {
+    let set = DataSet {
+        train: tiny(6),
+        test: tiny(4),
+        names: None,
+    };
+    write_dir(data, &set).unwrap();
 }
 
 /// Asserts that `output` is a success, showing its stderr if not.
