@@ -2,7 +2,12 @@
 //! the next layer's int8, per output channel, bit for bit as
 //! [`multiply_by_quantized_multiplier`] (TFLite Micro's arithmetic) and in
 //! fewer instructions. Every kernel (portable, `dsp`, `armv6m`, the host's)
-//! ends in [`Requantizer`].
+//! ends in [`Requantizer`]. The Q31 multiply's rounded high half has one
+//! form per target, each tested equal to [`requantize`]'s 64-bit one: two
+//! instructions around SMMLAR on the Cortex-M4/M7 ([`requantize_doubled`],
+//! whose assembly twin `crate::dsp` runs), 32-bit multiplies on ARMv6-M
+//! (`high_product_halves`: no `__aeabi_lmul`), the 64-bit product
+//! elsewhere.
 
 use crate::blob::{Activation, Layer, Le};
 #[cfg(doc)]
