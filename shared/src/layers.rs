@@ -26,9 +26,9 @@ pub enum Kernels {
     /// Built only where the DSP extension exists (thumbv7em).
     #[cfg(tinyvae_dsp)]
     Dsp,
-    /// The Cortex-M0/M0+'s assembly (`crate::armv6m`) for the transposed
-    /// convolutions that fit it, the portable kernels for the rest. Built
-    /// only for ARMv6-M (thumbv6m).
+    /// The Cortex-M0/M0+'s assembly (`crate::armv6m`) for the dense layers
+    /// and transposed convolutions that fit it, the portable kernels for
+    /// the rest. Built only for ARMv6-M (thumbv6m).
     #[cfg(tinyvae_armv6m)]
     Armv6m,
 }
@@ -202,6 +202,9 @@ fn list_axis_taps(
 /// The taps are listed once per output pixel (no division per tap, which
 /// the Cortex-M0 does in software), then two output channels per pass
 /// share each input value. The same bytes as [`conv_transpose_2d_gather`].
+/// On ARMv6-M not inlined into [`run`], so that its lists are not on the
+/// stack while the fast kernels run (the micro:bit's stack is tight).
+#[cfg_attr(tinyvae_armv6m, inline(never))]
 fn conv_transpose_2d(
     g: &ConvGeometry,
     weights: &[i8],

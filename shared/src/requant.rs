@@ -2,7 +2,12 @@
 //! the next layer's int8, per output channel, bit for bit as
 //! [`multiply_by_quantized_multiplier`] (TFLite Micro's arithmetic) and in
 //! fewer instructions. Every kernel (portable, `dsp`, `armv6m`, the host's)
-//! ends in [`Requantizer`].
+//! ends in [`Requantizer`]. The Q31 multiply's rounded high half has one
+//! form per target, each tested equal to [`requantize`]'s 64-bit one: two
+//! instructions around SMMLAR on the Cortex-M4/M7 ([`requantize_doubled`],
+//! whose assembly twin `crate::dsp` runs), 32-bit multiplies on ARMv6-M
+//! (`high_product_halves`: no `__aeabi_lmul`), the 64-bit product
+//! elsewhere.
 
 use crate::blob::{Activation, Layer, Le};
 #[cfg(doc)]
@@ -58,10 +63,18 @@ impl<'a> Requantizer<'a> {
         let requantized = requantize(acc, scale.0, i32::from(scale.1));
         #[cfg(tinyvae_dsp)]
         let requantized = requantize_doubled(acc, scale, crate::dsp::smmlar);
-        requantized
-            .wrapping_add(self.zero_point)
+        let x = requantized.wrapping_add(self.zero_point);
+        // The clamp to the int8 range, then raised to `min` (-128 or the
+        // zero point): one SSAT and a MAX on thumbv7em; on ARMv6-M, which
+        // has no SSAT, one clamp to `min..=127` gives the same bytes in
+        // fewer compares.
+        #[cfg(not(tinyvae_armv6m))]
+        let clamped = x
             .clamp(i32::from(i8::MIN), i32::from(i8::MAX))
-            .max(self.min) as i8
+            .max(self.min);
+        #[cfg(tinyvae_armv6m)]
+        let clamped = x.max(self.min).min(i32::from(i8::MAX));
+        clamped as i8
     }
 
     /// Four channels' accumulators to their int8 outputs, as
@@ -229,30 +242,37 @@ pub(crate) fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
 }
 
 /// `floor((a * m + 2^30) / 2^31)` for `m >= 0`, the rounded high half of
-/// [`requantize`]'s product, from 16-bit halves in 32-bit arithmetic: on
-/// ARMv6-M a 64-bit product is a library call (`__aeabi_lmul`, about forty
-/// instructions), four MULS are a quarter of that.
+/// [`requantize`]'s product, in 32-bit arithmetic: on ARMv6-M a 64-bit
+/// product is a library call (`__aeabi_lmul`, about forty instructions);
+/// this takes two MULS where `a` fits in 16 bits and four elsewhere.
 ///
-/// With `a = ah * 2^16 + al` and `m = mh * 2^16 + ml` (`al`, `ml` in
-/// `0..2^16`, `mh` in `0..2^15`), `a * m + 2^30 = 2^32 * ah * mh +
-/// 2^16 * (c1 + c2) + r` where `c1 = ah * ml`, `c2 = al * mh +
-/// floor(al * ml / 2^16) + 2^14` and `0 <= r < 2^16`, so the result is
-/// `2 * ah * mh + floor((c1 + c2) / 2^15)`, each term in range. A test
-/// compares it with the 64-bit form.
+/// With `m = mh * 2^16 + ml` (`ml` in `0..2^16`, `mh` in `0..2^15`) and
+/// `-2^15 <= a < 2^15`, `a * mh` and `a * ml` fit in 32 bits, and since
+/// `2^30` is a multiple of `2^16` the result is `floor((a * mh + floor(a *
+/// ml / 2^16) + 2^14) / 2^15)`, whose sum stays below `2^30 + 2^16`.
+///
+/// Elsewhere, with `a = ah * 2^16 + al` (`al` in `0..2^16`), `a * m +
+/// 2^30 = 2^32 * ah * mh + 2^16 * (p + q + r + 2^14) + (al * ml mod
+/// 2^16)` where `p = ah * ml` (`|p| < 2^31`), `q = al * mh` (`< 2^31 -
+/// 2^16`) and `r = floor(al * ml / 2^16)` (`< 2^16`), so the result is `2 * ah * mh + floor((p + q + r + 2^14) /
+/// 2^15)`. That sum needs 33 bits; with `p = 2^15 * (p >> 15) + (p mod
+/// 2^15)` its floor is `(p >> 15) + floor((q + r + 2^14 + (p mod 2^15)) /
+/// 2^15)`, whose sum is non-negative and below `2^31 + 2^14`: one unsigned
+/// shift, no carry to recover. A test compares it with the 64-bit form.
 #[cfg(any(test, tinyvae_armv6m))]
 #[inline(always)]
 pub(crate) fn high_product_halves(a: i32, m: i32) -> i32 {
-    let (ah, al) = (a >> 16, (a & 0xffff) as u32);
     let (mh, ml) = (m >> 16, m & 0xffff);
-    // |c1| < 2^31; c2 < 2^31 + 2^17.
-    let c1 = ah * ml;
-    let c2 = al * mh as u32 + ((al * ml as u32) >> 16) + (1 << 14);
-    // The two remainders modulo 2^15 carry at most one.
-    let carry = ((c1 & 0x7fff) as u32 + (c2 & 0x7fff)) >> 15;
+    if (a as u32).wrapping_add(1 << 15) < 1 << 16 {
+        // -2^15 <= a < 2^15: the 16-bit form (see above).
+        return (a * mh + ((a * ml) >> 16) + (1 << 14)) >> 15;
+    }
+    let (ah, al) = (a >> 16, (a & 0xffff) as u32);
+    let p = ah * ml;
+    let low = al * mh as u32 + ((al * ml as u32) >> 16) + (1 << 14) + (p as u32 & 0x7fff);
     (2 * ah * mh)
-        .wrapping_add(c1 >> 15)
-        .wrapping_add((c2 >> 15) as i32)
-        .wrapping_add(carry as i32)
+        .wrapping_add(p >> 15)
+        .wrapping_add((low >> 15) as i32)
 }
 
 /// Little-endian i32 number `index` of `bytes` with one bounds check (one

@@ -174,11 +174,11 @@ fn random_conv_op(
 /// second to an image of 1 to 3 channels) that fit `machine`'s scratch
 /// and image buffers. With `blocks`, the second is one the Cortex-M4 runs
 /// in block form: from four channels or more, to one channel with stride
-/// 2 or to 1 to 3 channels with stride 1. The hidden activations' range is all positive or all
-/// negative: input zero points of -128 or 127, so that `x - zero_point`
-/// reaches +-255, and the Cortex-M0's kernel (which needs `x >= zero
-/// point`) runs where the zero point is -128 and falls back to the
-/// portable one where it is 127.
+/// 2 or to 1 to 3 channels with stride 1. The hidden activations' range is
+/// all positive or all negative: input zero points of -128 or 127, so that
+/// `x - zero_point` reaches +-255, and the Cortex-M0's channel form (which
+/// needs `x >= zero point`) runs where the zero point is -128 and gives way
+/// to its pixel form where it is 127.
 fn random_conv_blob(rng: &mut SplitMix64, machine: &Layout, blocks: bool) -> Vec<u8> {
     use tinyvae_shared::write::{OwnedLayer, OwnedModel, sigmoid_table};
     let (hidden, ops) = loop {
@@ -321,6 +321,21 @@ fn dsp_equals_portable_on_random_block_form_layers() {
 fn armv6m_equals_portable_on_random_conv_layers() {
     check_random_blobs(Machine::Microbit, "conv-m0", 0x6d30_636f, &|rng| {
         random_conv_blob(rng, &boards::MICROBIT, false)
+    });
+}
+
+/// Random dense layers on the Cortex-M0 (micro:bit): its assembly (even
+/// input counts; odd ones take the portable kernel) gives the portable
+/// kernels' bytes, and both the host's. Decoders that do not fit the
+/// micro:bit are drawn again.
+#[test]
+fn armv6m_equals_portable_on_random_dense_layers() {
+    check_random_blobs(Machine::Microbit, "dense-m0", 0x6d30_6473, &|rng| loop {
+        let blob = random_dense_blob(rng);
+        let fits = boards::MICROBIT.check(&Model::from_bytes(&blob).unwrap());
+        if fits.is_ok() {
+            break blob;
+        }
     });
 }
 

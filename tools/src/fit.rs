@@ -75,11 +75,11 @@ impl BoardArg {
     /// (sampler and output table included, fitted draws).
     fn per_mac(self, conv: bool) -> (f64, &'static str) {
         match (self, conv) {
-            (BoardArg::Microbit, true) => (5.19, "M0, the conv decoder"),
+            (BoardArg::Microbit, true) => (4.57, "M0, the conv decoder"),
             // No MLP fits the micro:bit: its conv decoder's dense layer.
-            (BoardArg::Microbit, false) => (9.11, "M0, the conv decoder's dense layer"),
-            (_, true) => (1.55, "M4, the conv decoder"),
-            (_, false) => (1.23, "M4, the MLP"),
+            (BoardArg::Microbit, false) => (7.33, "M0, the conv decoder's dense layer"),
+            (_, true) => (1.29, "M4, the conv decoder"),
+            (_, false) => (1.14, "M4, the MLP"),
         }
     }
 }
@@ -154,7 +154,7 @@ fn row(board: BoardArg, model: &Model<'_>, macs: u64) -> [String; 6] {
     ]
 }
 
-/// An instruction count as an estimate should read: `5.34 M`, or a
+/// An instruction count as an estimate should read: `4.70 M`, or a
 /// small one whole.
 fn millions(instructions: f64) -> String {
     if instructions >= 1e5 {

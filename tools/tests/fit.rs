@@ -55,8 +55,8 @@ fn a_conv_model_that_fits_the_microbit() {
     assert_eq!(
         cells[4],
         format!(
-            "{:.0} (5.19 per MAC, M0, the conv decoder)",
-            macs as f64 * 5.19
+            "{:.0} (4.57 per MAC, M0, the conv decoder)",
+            macs as f64 * 4.57
         )
     );
     assert_eq!(cells[5], "yes");
@@ -76,7 +76,7 @@ fn every_board_without_board_and_exit_2_for_the_board_it_does_not_fit() {
         assert_eq!(row(&stdout, board)[5], "yes", "{board}");
     }
     // An MLP-shaped decoder takes the dense figure.
-    assert!(row(&stdout, "lab-m4")[4].contains("(1.23 per MAC, M4, the MLP)"));
+    assert!(row(&stdout, "lab-m4")[4].contains("(1.14 per MAC, M4, the MLP)"));
 
     let run = fit(dir.path(), "big.tvae", &model, &["--board", "microbit"]);
     let stderr = String::from_utf8(run.stderr).unwrap();

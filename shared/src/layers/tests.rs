@@ -123,7 +123,34 @@ fn edgy_i32() -> impl Strategy<Value = i32> {
         Just(1 << 30),
         Just(-(1 << 30)),
         -300i32..300,
+        // Around the ARMv6-M high half's 16-bit form (|a| <= 2^15).
+        Just(1 << 15),
+        Just((1 << 15) - 1),
+        Just(-(1 << 15)),
+        Just(-(1 << 15) - 1),
+        -(1i32 << 17)..(1 << 17),
     ]
+}
+
+/// The ARMv6-M high half's 16-bit form, for every accumulator it takes
+/// (and two past each end), at multipliers across `0..=i32::MAX`.
+#[test]
+fn high_product_halves_16_bit_form_is_exact() {
+    for m in [
+        0,
+        1,
+        0xffff,
+        0x1_0000,
+        0x3fff_ffff,
+        1 << 30,
+        0x5a5a_a5a5,
+        i32::MAX,
+    ] {
+        for a in -(1 << 15) - 2..(1 << 15) + 2 {
+            let wide = ((i64::from(a) * i64::from(m) + (1 << 30)) >> 31) as i32;
+            assert_eq!(high_product_halves(a, m), wide, "a {a} m {m}");
+        }
+    }
 }
 
 proptest! {
@@ -297,13 +324,14 @@ proptest! {
 proptest! {
     /// The tap-listing kernel and the decompositions of
     /// `crate::subpixel` (by phases four pixels or four channels at a
-    /// time, by blocks, and scatter) give the gather reference's bytes, for odd
-    /// and even channel counts, any padding, and kernels with more taps
-    /// per axis than they take (which go to the reference).
+    /// time, by blocks, and scatter) give the gather reference's bytes,
+    /// for odd and even channel counts, any padding, strides that differ
+    /// between the axes, and kernels with more taps per axis than they
+    /// take (which go to the reference).
     #[test]
     fn conv_transpose_equals_gather(
         (in_h, in_w, in_c, out_c) in (1u16..5, 1u16..5, 1u16..10, 1u16..6),
-        (kh, kw, s) in (1u8..13, 1u8..6, 1u8..4),
+        (kh, kw, s, s_x) in (1u8..13, 1u8..6, 1u8..4, 1u8..4),
         pad_seed in any::<u8>(),
         seed in any::<u64>(),
         input_q in quant(),
@@ -311,8 +339,8 @@ proptest! {
         relu in any::<bool>(),
     ) {
         let (ph, pw) = (pad_seed % kh, (pad_seed / 16) % kw);
-        let full = |i: u16, k: u8, p: u8| (i32::from(i) - 1) * i32::from(s) + i32::from(k) - 2 * i32::from(p);
-        let (out_h, out_w) = (full(in_h, kh, ph), full(in_w, kw, pw));
+        let full = |i: u16, k: u8, p: u8, s: u8| (i32::from(i) - 1) * i32::from(s) + i32::from(k) - 2 * i32::from(p);
+        let (out_h, out_w) = (full(in_h, kh, ph, s), full(in_w, kw, pw, s_x));
         prop_assume!(out_h > 0 && out_w > 0);
         let (out_h, out_w) = (out_h as u16, out_w as u16);
         let mut rng = SplitMix::new(seed);
@@ -325,7 +353,7 @@ proptest! {
             input: Hwc { height: in_h, width: in_w, channels: in_c },
             output: Hwc { height: out_h, width: out_w, channels: out_c },
             kernel: [kh, kw],
-            stride: [s, s],
+            stride: [s, s_x],
             padding: [ph, pw],
         };
         let op = Op::ConvTranspose2d {

@@ -11,22 +11,25 @@
 //!
 //! Four loop shapes share one input value or one weight among four
 //! *lanes*, so that one load serves four multiply-accumulates:
-//! - `conv_transpose_channels`: the lanes are four output channels of one
-//!   output pixel, over its taps (none outside the input). Along a phase
-//!   row, consecutive pixels with the same taps read consecutive input
-//!   pixels and form a *run*, one backend call.
-//! - `conv_transpose`: the lanes are four pixels of a phase, in raster
-//!   order, sharing each tap's weights; a lane whose tap falls outside the
-//!   input reads a pixel that contributes zero. For layers with fewer than
-//!   four output channels on the Cortex-M0.
-//! - `conv_transpose_blocks`: the lanes are the `s_y * s_x` phases (times
-//!   the output channels) of a block of output pixels that read the same
-//!   input pixels, a transposed convolution turned into an ordinary one.
-//!   For layers with fewer than four output channels on the Cortex-M4.
-//! - `conv_transpose_scatter`: the lanes are four of the `out_c * kh * kw`
-//!   kernel offsets, each input pixel meets them once and the sums are
-//!   added to an int32 copy of the output. For the Cortex-M4's layers
-//!   with fewer than four output channels that the block form declines.
+//! - `conv_transpose_channels` (the *channel form*): the lanes are four
+//!   output channels of one output pixel, over its taps (none outside the
+//!   input). Along a phase row, consecutive pixels with the same taps read
+//!   consecutive input pixels and form a *run*, one backend call.
+//! - `conv_transpose` (the *pixel form*): the lanes are four pixels of a
+//!   *block* (a rectangle of a phase's pixels over which the same taps
+//!   reach the input), in raster order, sharing each tap's weights; no
+//!   lane reads outside the input. For layers with fewer than four output
+//!   channels on the Cortex-M0.
+//! - `conv_transpose_blocks` (the *block form*): the lanes are the
+//!   `s_y * s_x` phases (times the output channels) of a block of output
+//!   pixels, one per phase, that read the same input pixels: a transposed
+//!   convolution turned into an ordinary one. For layers with fewer than
+//!   four output channels on the Cortex-M4.
+//! - `conv_transpose_scatter` (the *scatter form*): the lanes are four of
+//!   the `out_c * kh * kw` kernel offsets, each input pixel meets them
+//!   once and the sums are added to an int32 copy of the output. For the
+//!   Cortex-M4's layers with fewer than four output channels that the
+//!   block form declines.
 //!
 //! The arithmetic is a backend's: the Cortex-M0's and the Cortex-M4's
 //! assembly in `crate::armv6m` and `crate::dsp`, and plain-Rust ones that
@@ -49,7 +52,7 @@ mod scatter;
 #[cfg(any(test, tinyvae_dsp))]
 pub(crate) use blocks::{block_taps, conv_transpose_blocks};
 #[cfg(any(test, tinyvae_armv6m))]
-pub(crate) use pixels::{GroupTap, LaneBackend, conv_transpose};
+pub(crate) use pixels::{BlockTap, LaneBackend, conv_transpose};
 #[cfg(test)]
 pub(crate) use reference::{Portable, PortableChannels};
 #[cfg(any(test, tinyvae_dsp))]

@@ -1,7 +1,7 @@
 //! Plain-Rust backends of the decompositions, which the host's tests hold
 //! to the gather kernels (`layers`' tests).
 
-use super::{ChannelBackend, GroupTap, LANES, LaneBackend, MAX_PHASE_TAPS, PixelTap};
+use super::{BlockTap, ChannelBackend, LANES, LaneBackend, PixelTap};
 
 /// Plain-Rust [`LaneBackend`]: the host's check of the phase
 /// decomposition against the gather kernels (`layers`' tests).
@@ -9,8 +9,8 @@ pub(crate) struct Portable<'a> {
     input: &'a [i8],
     channels: usize,
     zero_point: i32,
-    taps: [GroupTap; MAX_PHASE_TAPS],
-    count: usize,
+    taps: std::vec::Vec<BlockTap>,
+    weights: &'a [i8],
 }
 
 impl<'a> Portable<'a> {
@@ -20,25 +20,28 @@ impl<'a> Portable<'a> {
             input,
             channels,
             zero_point,
-            taps: [GroupTap::default(); MAX_PHASE_TAPS],
-            count: 0,
+            taps: std::vec::Vec::new(),
+            weights: &[],
         }
     }
 }
 
-impl LaneBackend for Portable<'_> {
-    fn group(&mut self, taps: &[GroupTap]) {
-        self.taps[..taps.len()].copy_from_slice(taps);
-        self.count = taps.len();
+impl<'a> LaneBackend<'a> for Portable<'a> {
+    fn taps(&mut self, taps: &[BlockTap]) {
+        self.taps = taps.to_vec();
     }
 
-    fn dot(&mut self, channel: &[i8], acc: &mut [i32; LANES]) {
+    fn channel(&mut self, channel: &'a [i8]) -> i32 {
+        self.weights = channel;
+        0
+    }
+
+    fn dot(&mut self, lanes: [usize; LANES], acc: &mut [i32; LANES]) {
         let c = self.channels;
-        for tap in &self.taps[..self.count] {
-            let w = &channel[tap.weights..][..c];
-            for (acc, pixel) in acc.iter_mut().zip(tap.pixels) {
-                let Some(p) = pixel else { continue };
-                let x = &self.input[p * c..][..c];
+        for tap in &self.taps {
+            let w = &self.weights[tap.weights..][..c];
+            for (acc, q) in acc.iter_mut().zip(lanes) {
+                let x = &self.input[(q - tap.back) * c..][..c];
                 for (&w, &x) in w.iter().zip(x) {
                     *acc = acc.wrapping_add(i32::from(w) * (i32::from(x) - self.zero_point));
                 }
