@@ -44,6 +44,8 @@ pub mod heap;
 pub mod judge;
 pub mod linear;
 pub mod loss;
+#[allow(unsafe_code)]
+pub mod matmul;
 pub mod model;
 pub mod optim;
 pub mod pictures;

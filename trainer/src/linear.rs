@@ -1,13 +1,15 @@
-//! A dense layer `y = x W + b` whose backward pass takes the cheaper
-//! matrix-product forms on burn-flex: the conv model's layers.
+//! The conv model's matrix products `y = x W (+ b)` as one autodiff
+//! operation on burn-flex, computed by [`crate::matmul`]: its dense layers,
+//! and the matrix products of its convolutions ([`crate::conv`]).
 //!
-//! burn's autodiff computes a matrix product's input gradient as `dy W^T`;
-//! with the conv encoder's `W` of 3,146 x 512 and a batch of 16 the `gemm`
-//! crate then packs all of `W^T` for a 16-row product: measured 2.5 ms per
-//! step, against 0.9 to 1.2 ms for the same numbers as `(W dy^T)^T`, where
-//! `W` is read in place. This layer is one autodiff operation whose
-//! backward computes `dx = (W dy^T)^T`, `dW = x^T dy` and `db` = the column
-//! sums of `dy`. Elsewhere than on flex, burn's `Linear` computes it.
+//! burn's own product computes the input gradient as `dy W^T`; with the
+//! conv encoder's `W` of 3,146 x 512 and a batch of 16 the `gemm` crate
+//! then packs all of `W^T` for a 16-row product (measured 2.5 ms per step
+//! through burn-flex, 0.8 ms as `(W dy^T)^T` with `W` read in place), and
+//! flex adds an aligning copy and a zeroing of every product's output.
+//! Here the backward pass computes `dx` (as `(W dy^T)^T` when `x` has few
+//! rows), `dW = x^T dy` and `db` = the column sums of `dy`, each straight
+//! into its buffer. Elsewhere than on flex, burn's operations compute it.
 
 use burn::backend::Flex;
 use burn::backend::TensorMetadata;
@@ -16,76 +18,196 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
 use burn::nn::Linear;
-use burn::tensor::{Shape, Tensor};
+use burn::tensor::{Tensor, TensorData};
 
-use crate::conv::FlexAutodiff;
+use crate::conv::{FlexAutodiff, values};
+use crate::matmul::{Matrix, product};
 
 /// `layer`'s output for `x` `[batch, inputs]`: `[batch, outputs]`.
 pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
-    let (Some(bias), Ok(input)) = (&layer.bias, x.clone().try_into_primitive::<FlexAutodiff>())
-    else {
-        return layer.forward(x);
-    };
-    let weight = layer
-        .weight
-        .val()
-        .try_into_primitive::<FlexAutodiff>()
-        .expect("a layer's parameters live on its input's device");
-    let bias = bias
-        .val()
-        .try_into_primitive::<FlexAutodiff>()
-        .expect("a layer's parameters live on its input's device");
-    let output = forward(input.primitive(), weight.primitive(), bias.primitive());
-    let out = match LinearOp
-        .prepare::<NoCheckpointing>([input.node(), weight.node(), bias.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(
-            (input.primitive().clone(), weight.primitive().clone()),
-            output,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Tensor::from_primitive::<FlexAutodiff>(out)
+    affine(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
-/// `x W + b` on flex primitives.
-fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
-    let outputs = bias.shape()[0];
-    let y = Flex::float_matmul(x.clone(), weight.clone());
-    Flex::float_add(
-        y,
-        Flex::float_reshape(bias.clone(), Shape::new([1, outputs])),
-    )
+/// `x W + b`: `x` `[rows, inputs]`, `weight` `[inputs, outputs]`, `bias`
+/// `[outputs]`; returns `[rows, outputs]`.
+pub fn affine(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    if let Ok(input) = x.clone().try_into_primitive::<FlexAutodiff>() {
+        let primitive = |t: Tensor<2>| {
+            t.try_into_primitive::<FlexAutodiff>()
+                .expect("a layer's parameters live on its input's device")
+        };
+        let weight = primitive(weight);
+        let out = match bias {
+            Some(bias) => {
+                let bias = bias
+                    .try_into_primitive::<FlexAutodiff>()
+                    .expect("a layer's parameters live on its input's device");
+                let y = forward(
+                    input.primitive(),
+                    weight.primitive(),
+                    Some(bias.primitive()),
+                );
+                match AffineOp
+                    .prepare::<NoCheckpointing>([input.node(), weight.node(), bias.node()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => {
+                        prep.finish((input.primitive().clone(), weight.primitive().clone()), y)
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(y),
+                }
+            }
+            None => {
+                let y = forward(input.primitive(), weight.primitive(), None);
+                match ProductOp
+                    .prepare::<NoCheckpointing>([input.node(), weight.node()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => {
+                        prep.finish((input.primitive().clone(), weight.primitive().clone()), y)
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(y),
+                }
+            }
+        };
+        return Tensor::from_primitive::<FlexAutodiff>(out);
+    }
+    if let Ok(input) = x.clone().try_into_primitive::<Flex>() {
+        let primitive = |t: Tensor<2>| {
+            t.try_into_primitive::<Flex>()
+                .expect("a layer's parameters live on its input's device")
+        };
+        let bias = bias.map(|b| b.try_into_primitive::<Flex>().expect("same device"));
+        let y = forward(&input, &primitive(weight), bias.as_ref());
+        return Tensor::from_primitive::<Flex>(y);
+    }
+    let y = x.matmul(weight);
+    match bias {
+        Some(bias) => {
+            let outputs = bias.dims()[0];
+            y + bias.reshape([1, outputs])
+        }
+        None => y,
+    }
 }
 
-/// The layer as an autodiff operation: parents `[x, W, b]`, state `(x, W)`.
+/// A row-major `[rows, cols]` flex tensor holding `data`.
+fn tensor(data: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, [rows, cols]))
+}
+
+/// `[rows, cols]` of a 2-d flex tensor.
+fn dims(t: &FlexTensor) -> (usize, usize) {
+    let shape = t.shape();
+    (shape[0], shape[1])
+}
+
+/// `x W (+ b)` on flex primitives.
+fn forward(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
+    let ((rows, inputs), (_, outputs)) = (dims(x), dims(weight));
+    let (x, w) = (values(x), values(weight));
+    let bias = bias.map(values);
+    let y = product(
+        Matrix::rows(&x, rows, inputs),
+        Matrix::rows(&w, inputs, outputs),
+        bias.as_deref(),
+    );
+    tensor(y, rows, outputs)
+}
+
+/// Rows of `x` below which its gradient is computed transposed.
+const FEW_ROWS: usize = 64;
+
+/// The gradients of `x` and `W` (when their nodes ask) for `dy`.
+fn backward_product(
+    (x, weight): (FlexTensor, FlexTensor),
+    dy: &[f32],
+    wants: (bool, bool),
+) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    let ((rows, inputs), (_, outputs)) = (dims(&x), dims(&weight));
+    let dy = Matrix::rows(dy, rows, outputs);
+    let dx = wants.0.then(|| {
+        let w = values(&weight);
+        let w = Matrix::rows(&w, inputs, outputs);
+        if rows < FEW_ROWS {
+            // (W dy^T)^T: W read in place, then a transpose of a few rows.
+            let dxt = product(w, dy.t(), None);
+            let mut dx = vec![0.0f32; rows * inputs];
+            for (i, column) in dxt.chunks_exact(rows).enumerate() {
+                for (r, &v) in column.iter().enumerate() {
+                    dx[r * inputs + i] = v;
+                }
+            }
+            tensor(dx, rows, inputs)
+        } else {
+            tensor(product(dy, w.t(), None), rows, inputs)
+        }
+    });
+    let dw = wants.1.then(|| {
+        let x = values(&x);
+        tensor(
+            product(Matrix::rows(&x, rows, inputs).t(), dy, None),
+            inputs,
+            outputs,
+        )
+    });
+    (dx, dw)
+}
+
+/// `x W + b` as an autodiff operation: parents `[x, W, b]`, state `(x, W)`.
 #[derive(Debug)]
-struct LinearOp;
+struct AffineOp;
 
-impl Backward<Flex, 3> for LinearOp {
+impl Backward<Flex, 3> for AffineOp {
     type State = (FlexTensor, FlexTensor);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_weight, node_bias] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node); // [batch, outputs]
-        let (x, weight) = ops.state;
-        if let Some(node) = node_x {
-            // (W dy^T)^T: W [inputs, outputs] read in place.
-            let dx = Flex::float_matmul(weight, Flex::float_transpose(dy.clone()));
-            grads.register::<Flex>(node.id, Flex::float_transpose(dx));
+        let dy = grads.consume::<Flex>(&ops.node); // [rows, outputs]
+        let (rows, outputs) = dims(&dy);
+        let dy = values(&dy);
+        let (dx, dw) = backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, dx);
         }
-        if let Some(node) = node_weight {
-            let dw = Flex::float_matmul(Flex::float_transpose(x), dy.clone());
+        if let (Some(node), Some(dw)) = (node_weight, dw) {
             grads.register::<Flex>(node.id, dw);
         }
         if let Some(node) = node_bias {
-            let outputs = dy.shape()[1];
-            let db = Flex::float_sum_dim(dy, 0);
-            grads.register::<Flex>(node.id, Flex::float_reshape(db, Shape::new([outputs])));
+            let mut db = vec![0.0f32; outputs];
+            for row in dy.chunks_exact(outputs).take(rows) {
+                for (d, &g) in db.iter_mut().zip(row) {
+                    *d += g;
+                }
+            }
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(db, [outputs])),
+            );
+        }
+    }
+}
+
+/// `x W` as an autodiff operation: parents `[x, W]`, state `(x, W)`.
+#[derive(Debug)]
+struct ProductOp;
+
+impl Backward<Flex, 2> for ProductOp {
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let dy = values(&dy);
+        let (dx, dw) = backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let (Some(node), Some(dw)) = (node_weight, dw) {
+            grads.register::<Flex>(node.id, dw);
         }
     }
 }
@@ -115,12 +237,22 @@ mod tests {
         }
     }
 
-    /// Values and the gradients of x, W and b equal burn's `Linear`.
+    /// Values and the gradients of x, W and b equal burn's `Linear`, for
+    /// few rows (transposed input gradient) and many, with and without a
+    /// bias.
     #[test]
     fn equals_burns_linear() {
         let device = Backend::default().device().autodiff();
-        for (batch, inputs, outputs) in [(16, 3146, 512), (3, 5, 7), (1, 30, 1568)] {
-            let layer = LinearConfig::new(inputs, outputs).init(&device);
+        for (batch, inputs, outputs, bias) in [
+            (16, 3146, 512, true),
+            (3, 5, 7, true),
+            (1, 30, 1568, true),
+            (100, 9, 4, true),
+            (70, 6, 11, false),
+        ] {
+            let layer = LinearConfig::new(inputs, outputs)
+                .with_bias(bias)
+                .init(&device);
             let x = Tensor::<2>::random([batch, inputs], Distribution::Normal(0.0, 1.0), &device)
                 .require_grad();
             let theirs = layer.forward(x.clone());
@@ -135,21 +267,23 @@ mod tests {
                 weight.grad(&grads_theirs).unwrap(),
                 "dW",
             );
-            let bias = layer.bias.as_ref().unwrap().val();
-            close(
-                bias.grad(&grads_ours).unwrap(),
-                bias.grad(&grads_theirs).unwrap(),
-                "db",
-            );
+            if let Some(bias) = &layer.bias {
+                let bias = bias.val();
+                close(
+                    bias.grad(&grads_ours).unwrap(),
+                    bias.grad(&grads_theirs).unwrap(),
+                    "db",
+                );
+            }
             close(
                 x.grad(&grads_ours).unwrap(),
                 x.grad(&grads_theirs).unwrap(),
                 "dx",
             );
         }
-        // Without autodiff (evaluation) it is burn's own layer.
+        // Without autodiff (evaluation): the same values.
         let layer = LinearConfig::new(4, 3).init(&device).valid();
-        let x = Tensor::<2>::ones([2, 4], &layer.devices()[0]);
+        let x = Tensor::<2>::random([2, 4], Distribution::Default, &layer.devices()[0]);
         close(linear(&layer, x.clone()), layer.forward(x), "valid");
     }
 }

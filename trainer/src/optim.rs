@@ -88,7 +88,7 @@ impl Optimizer for FusedAdam {
         let correction_1 = 1.0 - f64::from(b1).powi(time as i32);
         let correction_2 = 1.0 - f64::from(b2).powi(time as i32);
         let step = (lr / correction_1) as f32;
-        let root_2 = correction_2.sqrt() as f32;
+        let inverse_root_2 = (1.0 / correction_2.sqrt()) as f32;
         f32_slice(&mut p)
             .par_chunks_mut(CHUNK)
             .zip(f32_slice(&mut m).par_chunks_mut(CHUNK))
@@ -98,7 +98,7 @@ impl Optimizer for FusedAdam {
                 for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
                     *m = b1 * *m + (1.0 - b1) * g;
                     *v = b2 * *v + (1.0 - b2) * g * g;
-                    *p -= step * *m / (v.sqrt() / root_2 + eps);
+                    *p -= step * *m / (v.sqrt() * inverse_root_2 + eps);
                 }
             });
         let momentum = AdaptiveMomentumState {

@@ -31,7 +31,9 @@ mod patches;
 use burn::tensor::Tensor;
 use burn::tensor::ops::PadMode;
 
-pub(crate) use patches::FlexAutodiff;
+use crate::linear::affine;
+
+pub(crate) use patches::{FlexAutodiff, values};
 use patches::{MapShape, on_flex, overlap_tensor, patches_tensor};
 
 /// Convolution with kernel 4, stride 2, padding 1: `x` `[B, H, W, C]`
@@ -47,12 +49,7 @@ pub fn conv_k4s2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Te
     let matrix = weight
         .permute([2, 3, 1, 0])
         .reshape([16 * channels, outputs]);
-    with_bias(patches_tensor(x).matmul(matrix), bias).reshape([
-        batch,
-        height / 2,
-        width / 2,
-        outputs,
-    ])
+    affine(patches_tensor(x), matrix, bias).reshape([batch, height / 2, width / 2, outputs])
 }
 
 /// Transposed convolution with kernel 4, stride 2, padding 1: `x` `[B, H,
@@ -68,7 +65,7 @@ pub fn conv_transpose_k4s2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<
     let matrix = weight
         .permute([0, 2, 3, 1])
         .reshape([channels, 16 * outputs]);
-    let footprints = x.reshape([batch * height * width, channels]).matmul(matrix);
+    let footprints = affine(x.reshape([batch * height * width, channels]), matrix, None);
     let shape = MapShape {
         batch,
         height: 2 * height,

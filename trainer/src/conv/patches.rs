@@ -125,7 +125,7 @@ pub(crate) fn overlap(columns: &[f32], shape: MapShape) -> Vec<f32> {
 }
 
 /// A flex tensor's values in row-major order.
-fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(crate) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match tensor.as_slice::<f32>() {
         Some(slice) if tensor.is_contiguous() => std::borrow::Cow::Borrowed(slice),
         _ => std::borrow::Cow::Owned(
