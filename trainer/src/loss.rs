@@ -16,6 +16,7 @@
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
+use wide::f32x8;
 
 /// Bernoulli negative log-likelihood of grayscale targets `x` in [0, 1] under
 /// pixel logits `l`, summed over pixels and images, computed stably as
@@ -59,13 +60,7 @@ pub fn bce_with_logits_fused(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
         .zip(l.par_chunks(ROWS_PER_TASK * cols))
         .zip(x.par_chunks(ROWS_PER_TASK * cols))
         .map(|((g, l), x)| {
-            let (mut bce, mut dot) = (0.0f32, 0.0f32);
-            for ((g, &l), &x) in g.iter_mut().zip(l).zip(x) {
-                let (loss, grad) = bce_and_grad(l, x);
-                *g = grad;
-                bce += loss;
-                dot += l * grad;
-            }
+            let (bce, dot) = bce_and_grad_slices(l, x, g);
             (f64::from(bce), f64::from(dot))
         })
         .collect();
@@ -75,6 +70,46 @@ pub fn bce_with_logits_fused(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
     let grad = Tensor::<2>::from_data(TensorData::new(grad, shape), &device);
     // d/dl (sum(l * g) + c) = g, and its value is bce once c = bce - sum(l * g).
     (logits * grad).sum().add_scalar(bce - dot)
+}
+
+/// Over a task's logits `l` and targets `x`: writes each pixel's gradient
+/// into `g` and returns `(sum of bce, sum of l * g)`. Eight pixels at a
+/// time in SIMD lanes ([`bce_and_grad_x8`]: the exponential and logarithm
+/// of the `wide` crate, where scalar libm took a fifth of an mlp epoch),
+/// the remainder one by one.
+fn bce_and_grad_slices(l: &[f32], x: &[f32], g: &mut [f32]) -> (f32, f32) {
+    let (mut bce, mut dot) = (f32x8::ZERO, f32x8::ZERO);
+    let mut lanes = g
+        .chunks_exact_mut(8)
+        .zip(l.chunks_exact(8))
+        .zip(x.chunks_exact(8));
+    for ((g, l), x) in &mut lanes {
+        let l = f32x8::from(<[f32; 8]>::try_from(l).expect("eight lanes"));
+        let x = f32x8::from(<[f32; 8]>::try_from(x).expect("eight lanes"));
+        let (loss, grad) = bce_and_grad_x8(l, x);
+        g.copy_from_slice(&grad.to_array());
+        bce += loss;
+        dot += l * grad;
+    }
+    let (mut bce, mut dot) = (bce.reduce_add(), dot.reduce_add());
+    let done = l.len() / 8 * 8;
+    for ((g, &l), &x) in g[done..].iter_mut().zip(&l[done..]).zip(&x[done..]) {
+        let (loss, grad) = bce_and_grad(l, x);
+        *g = grad;
+        bce += loss;
+        dot += l * grad;
+    }
+    (bce, dot)
+}
+
+/// [`bce_and_grad`] on eight lanes. `ln(1 + e)` for `ln_1p(e)`: `e` lies
+/// in (0, 1], where the two differ by less than an f32 rounding of 1.
+fn bce_and_grad_x8(l: f32x8, x: f32x8) -> (f32x8, f32x8) {
+    let e = (-l.abs()).exp();
+    let r = f32x8::ONE / (f32x8::ONE + e);
+    let sigmoid = l.simd_ge(f32x8::ZERO).select(r, e * r);
+    let loss = l.max(f32x8::ZERO) - x * l + (f32x8::ONE + e).ln();
+    (loss, sigmoid - x)
 }
 
 /// `bce(l, x) = max(l, 0) - x l + ln(1 + e^-|l|)` and its derivative
@@ -199,6 +234,33 @@ mod tests {
             value.into_scalar::<f32>(),
             grad.into_data().try_into_vec::<f32>().unwrap(),
         )
+    }
+
+    /// The SIMD lanes give the scalar form's loss and gradient over the
+    /// logits a decoder produces and beyond, for targets 0, 1 and between.
+    #[test]
+    fn eight_lanes_equal_the_scalar_form() {
+        let logits: Vec<f32> = (-4000..=4000)
+            .map(|i| i as f32 * 0.01)
+            .chain([-88.0, 88.0, 0.0, -0.0])
+            .collect();
+        for x in [0.0f32, 0.25, 1.0] {
+            for chunk in logits.chunks(8).filter(|c| c.len() == 8) {
+                let l = f32x8::from(<[f32; 8]>::try_from(chunk).unwrap());
+                let (loss, grad) = bce_and_grad_x8(l, f32x8::splat(x));
+                for ((&l, loss), grad) in chunk.iter().zip(loss.to_array()).zip(grad.to_array()) {
+                    let (want_loss, want_grad) = bce_and_grad(l, x);
+                    assert!(
+                        (loss - want_loss).abs() <= 2e-6 * want_loss.abs().max(1.0),
+                        "bce({l}, {x}): {loss} vs {want_loss}"
+                    );
+                    assert!(
+                        (grad - want_grad).abs() <= 1e-6,
+                        "grad({l}, {x}): {grad} vs {want_grad}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -401,8 +401,8 @@ impl Encoder {
         };
         match self {
             Encoder::Mlp(m) => {
-                let h = relu(m.fc1.forward(with_class(x))); // [batch, 400]
-                (m.fc21.forward(h.clone()), m.fc22.forward(h))
+                let h = relu(linear(&m.fc1, with_class(x))); // [batch, 400]
+                (linear(&m.fc21, h.clone()), linear(&m.fc22, h))
             }
             Encoder::Conv(m) => {
                 let [batch, _] = x.dims();
@@ -453,9 +453,9 @@ impl Decoder {
         let [batch, _] = z.dims();
         match self {
             Decoder::Mlp(m) => {
-                let h = relu(m.fc3.forward(z)); // [batch, 400]
+                let h = relu(linear(&m.fc3, z)); // [batch, 400]
                 keep(&mut hidden, || h.clone());
-                m.fc4.forward(h) // [batch, H*W*C]
+                linear(&m.fc4, h) // [batch, H*W*C]
             }
             Decoder::Conv(m) => {
                 let c0 = m.deconv1.channels[0];
