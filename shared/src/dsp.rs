@@ -73,9 +73,9 @@
 //!
 //! # Requantization
 //!
-//! [`crate::requant::requantize_doubled`] ([`smmlar`] in Rust, and
-//! [`requantize_sum`] in assembly, for the dense loop and for four conv
-//! channels at a time, [`requantize_four`]): the rounded high half
+//! [`crate::requant::requantize_doubled`] ([`crate::requant::smmlar`] in Rust, and
+//! [`crate::requant::requantize_sum`] in assembly, for the dense loop and for four conv
+//! channels at a time, [`crate::requant::requantize_four`]): the rounded high half
 //! `floor((x * m + 2^30) / 2^31)` of the Q31 multiply is `floor((x * 2m +
 //! 2^31) / 2^32)`, which SMMLAR computes exactly in one instruction (bits
 //! 63..32 of `c * 2^32 + x * 2m + 2^31`, from the exact 64-bit sum). `2m`
@@ -83,7 +83,7 @@
 //! back, and `c = 0` otherwise: an AND with a mask made once per channel.
 //! The rounding right shift and the clamp (SSAT) follow the portable
 //! form; the ReLU's floor is a byte compare, SSUB8 and SEL, on one byte in
-//! the dense loop and on four packed into a word in [`requantize_four`].
+//! the dense loop and on four packed into a word in [`crate::requant::requantize_four`].
 //! A host test holds the formula, with a 64-bit model of SMMLAR, to
 //! [`crate::requant`]'s portable `requantize`; the chip tests compare the
 //! bytes, the dense ones with shifts of both signs.
@@ -97,7 +97,7 @@ use core::arch::asm;
 use core::mem::MaybeUninit;
 
 use crate::geometry::ConvGeometry;
-use crate::requant::{DoubledScale, Requantizer};
+use crate::requant::Requantizer;
 use crate::subpixel::{self, ChannelBackend, LANES, PixelTap};
 
 /// Most runs and taps the channel form lists at a time (the conv
@@ -105,39 +105,6 @@ use crate::subpixel::{self, ChannelBackend, LANES, PixelTap};
 const MAX_RUNS: usize = 128;
 /// See [`MAX_RUNS`].
 const MAX_TAPS: usize = 512;
-
-/// [`crate::requant::requantize_doubled`] of the sum in `$v`, plus the
-/// output zero point (`$zp`) and clamped to int8: `$doubled` and
-/// `$wrapped` as in [`crate::requant::DoubledScale`], the channel's shift
-/// in `$shift` (overwritten), `$t` scratch. Where the shift is negative,
-/// the rounding right shift by `-shift` (half away from zero): subtract
-/// one from a negative value, shift by `-shift - 1` (MVN), add one,
-/// halve. Ten instructions, fourteen with a negative shift; local labels
-/// 8 and 9.
-#[rustfmt::skip]
-macro_rules! requantize_sum {
-    ($v:literal, $doubled:literal, $wrapped:literal, $shift:literal, $t:literal, $zp:literal) => {
-        concat!(
-            "cmp ", $shift, ", #0\n",
-            "blt 8f\n",
-            "lsl ", $v, ", ", $v, ", ", $shift, "\n",
-            "and ", $t, ", ", $v, ", ", $wrapped, "\n",
-            "smmlar ", $v, ", ", $v, ", ", $doubled, ", ", $t, "\n",
-            "b 9f\n",
-            "8:\n",
-            "and ", $t, ", ", $v, ", ", $wrapped, "\n",
-            "smmlar ", $v, ", ", $v, ", ", $doubled, ", ", $t, "\n",
-            "add ", $v, ", ", $v, ", ", $v, ", asr #31\n",
-            "mvn ", $shift, ", ", $shift, "\n",
-            "asr ", $v, ", ", $v, ", ", $shift, "\n",
-            "add ", $v, ", ", $v, ", #1\n",
-            "asr ", $v, ", ", $v, ", #1\n",
-            "9:\n",
-            "add ", $v, ", ", $v, ", ", $zp, "\n",
-            "ssat ", $v, ", #8, ", $v, "\n"
-        )
-    };
-}
 
 mod dense;
 pub(crate) use dense::{MAX_INPUTS, dense};
@@ -245,93 +212,6 @@ unsafe fn unpack_run(src: *const i8, dst: *mut u32, quads: usize, zero: u32) {
             options(nostack),
         );
     }
-}
-
-/// `(c * 2^32 + a * b + 2^31) >> 32`, bits 63..32 of the exact sum: one
-/// SMMLAR, for [`crate::requant::requantize_doubled`].
-#[inline(always)]
-pub(crate) fn smmlar(a: i32, b: i32, c: i32) -> i32 {
-    let d;
-    // SAFETY: a register-only instruction.
-    unsafe {
-        asm!("smmlar {d}, {a}, {b}, {c}", a = in(reg) a, b = in(reg) b, c = in(reg) c, d = out(reg) d, options(pure, nomem, nostack));
-    }
-    d
-}
-
-/// Four sums of four channels to their int8 outputs in `out`, as
-/// [`Requantizer::apply`] each: the sums' requantization
-/// ([`requantize_sum`]), then the four bytes packed into one word and
-/// floored at once (`min`, -128 or a ReLU's zero point, in each byte:
-/// SSUB8 and SEL) and stored together.
-pub(crate) fn requantize_four(
-    acc: &[i32; 4],
-    scales: &[DoubledScale; 4],
-    zero_point: i32,
-    min: i32,
-    out: &mut [i8; 4],
-) {
-    let floor = u32::from(min as u8) * 0x0101_0101;
-    // SAFETY: four sums, four scales (four words each, `repr(C)`) and four
-    // bytes (STR takes any alignment on the M4) behind the references.
-    unsafe { requantize_four_words(acc, scales, out, zero_point, floor) };
-}
-
-/// One sum of [`requantize_four_words`]: from lr (moved on) into `$v`, its
-/// scale's words from r1 (moved on) into r7, r9, r10 (r11 unused).
-#[rustfmt::skip]
-macro_rules! requantize_lane {
-    ($v:literal) => {
-        concat!(
-            "ldr ", $v, ", [lr], #4\n",
-            "ldm r1!, {{r7, r9, r10, r11}}\n",
-            requantize_sum!($v, "r7", "r9", "r10", "r0", "r3")
-        )
-    };
-}
-
-/// [`requantize_four`]: the four clamped values in r4, r5, r6 and r8, then
-///
-/// ```text
-/// pkhbt  r0, r4, r6, lsl #16     @ (v0, v2) as halves
-/// pkhbt  r7, r5, r8, lsl #16     @ (v1, v3)
-/// uxtb16 r0, r0                  @ bytes 0 and 2
-/// uxtb16 r7, r7
-/// orr    r0, r0, r7, lsl #8      @ (v0, v1, v2, v3)
-/// ssub8  r7, r0, floor           @ GE where a byte is at least the floor
-/// sel    r0, r0, floor
-/// str    r0, [out]
-/// ```
-///
-/// # Safety
-/// `acc` readable for four words, `scales` for sixteen, `out` writable
-/// for four bytes.
-#[unsafe(naked)]
-unsafe extern "C" fn requantize_four_words(
-    acc: *const [i32; 4],
-    scales: *const [DoubledScale; 4],
-    out: *mut [i8; 4],
-    zero_point: i32,
-    floor: u32,
-) {
-    core::arch::naked_asm!(
-        "push {{r4-r11, lr}}",
-        "ldr r12, [sp, #36]",
-        "mov lr, r0",
-        requantize_lane!("r4"),
-        requantize_lane!("r5"),
-        requantize_lane!("r6"),
-        requantize_lane!("r8"),
-        "pkhbt r0, r4, r6, lsl #16",
-        "pkhbt r7, r5, r8, lsl #16",
-        "uxtb16 r0, r0",
-        "uxtb16 r7, r7",
-        "orr r0, r0, r7, lsl #8",
-        "ssub8 r7, r0, r12",
-        "sel r0, r0, r12",
-        "str r0, [r2]",
-        "pop {{r4-r11, pc}}",
-    )
 }
 
 /// Runs the transposed convolution `g` on [`channels_run`] if it fits and

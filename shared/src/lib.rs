@@ -23,10 +23,13 @@
 //! blob are only read by host tools), no panics on any input bytes.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![deny(missing_docs)]
-// `unsafe` only in the assembly of `dsp` and `armv6m` and in `host`'s call
+// `unsafe` only in the assembly of `dsp`, `armv6m` and `requant` and in `host`'s call
 // of its AVX2 kernel (each allows it, documented there).
 #![deny(unsafe_code)]
 
+// First: its `requantize_sum!` (the M4's assembly) serves `dsp`.
+#[macro_use]
+mod requant;
 #[cfg(tinyvae_armv6m)]
 mod armv6m;
 pub mod blob;
@@ -44,7 +47,6 @@ mod layers;
 pub mod layout;
 mod model;
 pub mod protocol;
-mod requant;
 pub mod sampler;
 pub mod splitmix;
 // The phase decomposition the chips' assembly kernels run.

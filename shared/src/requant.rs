@@ -9,6 +9,9 @@
 //! (`high_product_halves`: no `__aeabi_lmul`), the 64-bit product
 //! elsewhere.
 
+// The Cortex-M4's requantization assembly (below, `cfg(tinyvae_dsp)`).
+#![cfg_attr(tinyvae_dsp, allow(unsafe_code))]
+
 use crate::blob::{Activation, Layer, Le};
 #[cfg(doc)]
 use crate::fixedpoint::multiply_by_quantized_multiplier;
@@ -62,7 +65,7 @@ impl<'a> Requantizer<'a> {
         #[cfg(not(tinyvae_dsp))]
         let requantized = requantize(acc, scale.0, i32::from(scale.1));
         #[cfg(tinyvae_dsp)]
-        let requantized = requantize_doubled(acc, scale, crate::dsp::smmlar);
+        let requantized = requantize_doubled(acc, scale, smmlar);
         let x = requantized.wrapping_add(self.zero_point);
         // The clamp to the int8 range, then raised to `min` (-128 or the
         // zero point): one SSAT and a MAX on thumbv7em; on ARMv6-M, which
@@ -84,7 +87,7 @@ impl<'a> Requantizer<'a> {
     #[inline(always)]
     pub(crate) fn apply_four(&self, acc: &[i32; 4], scales: &[Scale; 4], out: &mut [i8; 4]) {
         #[cfg(tinyvae_dsp)]
-        crate::dsp::requantize_four(acc, scales, self.zero_point, self.min, out);
+        requantize_four(acc, scales, self.zero_point, self.min, out);
         #[cfg(not(tinyvae_dsp))]
         for ((out, &acc), &scale) in out.iter_mut().zip(acc).zip(scales) {
             *out = self.apply(acc, scale);
@@ -199,6 +202,135 @@ pub(crate) fn requantize_doubled(
         let h = high(acc);
         (h.wrapping_add(h >> 31) >> scale.right).wrapping_add(1) >> 1
     }
+}
+
+// The Cortex-M4/M7's requantization in assembly: here rather than in
+// `crate::dsp` (whose kernels use it) so that `Requantizer` does not
+// import the kernels that import it.
+
+/// [`crate::requant::requantize_doubled`] of the sum in `$v`, plus the
+/// output zero point (`$zp`) and clamped to int8: `$doubled` and
+/// `$wrapped` as in [`crate::requant::DoubledScale`], the channel's shift
+/// in `$shift` (overwritten), `$t` scratch. Where the shift is negative,
+/// the rounding right shift by `-shift` (half away from zero): subtract
+/// one from a negative value, shift by `-shift - 1` (MVN), add one,
+/// halve. Ten instructions, fourteen with a negative shift; local labels
+/// 8 and 9.
+#[cfg(tinyvae_dsp)]
+#[rustfmt::skip]
+macro_rules! requantize_sum {
+    ($v:literal, $doubled:literal, $wrapped:literal, $shift:literal, $t:literal, $zp:literal) => {
+        concat!(
+            "cmp ", $shift, ", #0\n",
+            "blt 8f\n",
+            "lsl ", $v, ", ", $v, ", ", $shift, "\n",
+            "and ", $t, ", ", $v, ", ", $wrapped, "\n",
+            "smmlar ", $v, ", ", $v, ", ", $doubled, ", ", $t, "\n",
+            "b 9f\n",
+            "8:\n",
+            "and ", $t, ", ", $v, ", ", $wrapped, "\n",
+            "smmlar ", $v, ", ", $v, ", ", $doubled, ", ", $t, "\n",
+            "add ", $v, ", ", $v, ", ", $v, ", asr #31\n",
+            "mvn ", $shift, ", ", $shift, "\n",
+            "asr ", $v, ", ", $v, ", ", $shift, "\n",
+            "add ", $v, ", ", $v, ", #1\n",
+            "asr ", $v, ", ", $v, ", #1\n",
+            "9:\n",
+            "add ", $v, ", ", $v, ", ", $zp, "\n",
+            "ssat ", $v, ", #8, ", $v, "\n"
+        )
+    };
+}
+
+/// `(c * 2^32 + a * b + 2^31) >> 32`, bits 63..32 of the exact sum: one
+/// SMMLAR, for [`crate::requant::requantize_doubled`].
+#[cfg(tinyvae_dsp)]
+#[inline(always)]
+pub(crate) fn smmlar(a: i32, b: i32, c: i32) -> i32 {
+    let d;
+    // SAFETY: a register-only instruction.
+    unsafe {
+        core::arch::asm!("smmlar {d}, {a}, {b}, {c}", a = in(reg) a, b = in(reg) b, c = in(reg) c, d = out(reg) d, options(pure, nomem, nostack));
+    }
+    d
+}
+
+/// Four sums of four channels to their int8 outputs in `out`, as
+/// [`Requantizer::apply`] each: the sums' requantization
+/// ([`requantize_sum`]), then the four bytes packed into one word and
+/// floored at once (`min`, -128 or a ReLU's zero point, in each byte:
+/// SSUB8 and SEL) and stored together.
+#[cfg(tinyvae_dsp)]
+pub(crate) fn requantize_four(
+    acc: &[i32; 4],
+    scales: &[DoubledScale; 4],
+    zero_point: i32,
+    min: i32,
+    out: &mut [i8; 4],
+) {
+    let floor = u32::from(min as u8) * 0x0101_0101;
+    // SAFETY: four sums, four scales (four words each, `repr(C)`) and four
+    // bytes (STR takes any alignment on the M4) behind the references.
+    unsafe { requantize_four_words(acc, scales, out, zero_point, floor) };
+}
+
+/// One sum of [`requantize_four_words`]: from lr (moved on) into `$v`, its
+/// scale's words from r1 (moved on) into r7, r9, r10 (r11 unused).
+#[cfg(tinyvae_dsp)]
+#[rustfmt::skip]
+macro_rules! requantize_lane {
+    ($v:literal) => {
+        concat!(
+            "ldr ", $v, ", [lr], #4\n",
+            "ldm r1!, {{r7, r9, r10, r11}}\n",
+            requantize_sum!($v, "r7", "r9", "r10", "r0", "r3")
+        )
+    };
+}
+
+/// [`requantize_four`]: the four clamped values in r4, r5, r6 and r8, then
+///
+/// ```text
+/// pkhbt  r0, r4, r6, lsl #16     @ (v0, v2) as halves
+/// pkhbt  r7, r5, r8, lsl #16     @ (v1, v3)
+/// uxtb16 r0, r0                  @ bytes 0 and 2
+/// uxtb16 r7, r7
+/// orr    r0, r0, r7, lsl #8      @ (v0, v1, v2, v3)
+/// ssub8  r7, r0, floor           @ GE where a byte is at least the floor
+/// sel    r0, r0, floor
+/// str    r0, [out]
+/// ```
+///
+/// # Safety
+/// `acc` readable for four words, `scales` for sixteen, `out` writable
+/// for four bytes.
+#[cfg(tinyvae_dsp)]
+#[unsafe(naked)]
+unsafe extern "C" fn requantize_four_words(
+    acc: *const [i32; 4],
+    scales: *const [DoubledScale; 4],
+    out: *mut [i8; 4],
+    zero_point: i32,
+    floor: u32,
+) {
+    core::arch::naked_asm!(
+        "push {{r4-r11, lr}}",
+        "ldr r12, [sp, #36]",
+        "mov lr, r0",
+        requantize_lane!("r4"),
+        requantize_lane!("r5"),
+        requantize_lane!("r6"),
+        requantize_lane!("r8"),
+        "pkhbt r0, r4, r6, lsl #16",
+        "pkhbt r7, r5, r8, lsl #16",
+        "uxtb16 r0, r0",
+        "uxtb16 r7, r7",
+        "orr r0, r0, r7, lsl #8",
+        "ssub8 r7, r0, r12",
+        "sel r0, r0, r12",
+        "str r0, [r2]",
+        "pop {{r4-r11, pc}}",
+    )
 }
 
 /// Bias, multiplier and shift bytes of (up to) four consecutive channels.

@@ -7,11 +7,17 @@
 //! - [`fsio`]: atomic file writes.
 //! - [`progress`]: progress bars, hidden when stderr is not a terminal.
 //! - [`ftz`]: flush-to-zero on training threads (the crate's only `unsafe`).
+//! - [`heap`]: freed buffers kept in the heap for the next step.
 //! - [`backend`]: the burn backends of this build and their thread pool.
 //! - [`data`]: data sets: MNIST-format (IDX) files (reading, writing,
 //!   download) and image folders of PNG and JPEG files.
 //! - [`batch`]: host data to tensors in batches (burn `Batcher`s) and back.
 //! - [`loss`]: the VAE's loss terms (BCE, KL, the fused BCE).
+//! - [`matmul`]: matrix products through the `gemm` crate.
+//! - `flex`: burn-flex tensors as host memory, for the operations below.
+//! - [`linear`]: `x W + b` as one autodiff operation on flex.
+//! - [`conv`]: the conv model's convolutions as patch matrices times
+//!   weights.
 //! - [`model`]: the VAEs, their forward passes and the reparameterisation.
 //! - [`optim`]: the run's Adam (fused on the CPU).
 //! - [`evaluation`]: the test NELBO and the per-epoch metrics.
@@ -36,6 +42,7 @@ pub mod data;
 pub mod error;
 pub mod evaluation;
 pub mod export;
+pub(crate) mod flex;
 pub mod fsio;
 #[allow(unsafe_code)]
 pub mod ftz;

@@ -21,7 +21,7 @@ use burn::backend::flex::FlexTensor;
 use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 
-use crate::conv::{FlexAutodiff, values};
+use crate::flex::{FlexAutodiff, values};
 use crate::matmul::{Matrix, product};
 
 /// `layer`'s output for `x` `[batch, inputs]`: `[batch, outputs]`.

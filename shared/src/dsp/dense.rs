@@ -156,7 +156,7 @@ macro_rules! pair_step {
 /// stores it, as [`Requantizer::apply`] does: bias from r4 (moved on),
 /// its multiplier `m` at r4 + r5, its shift from r6 (moved on), the byte
 /// to r7 (moved on), zero point r8, floor r9; r10-r12 and lr are scratch.
-/// `2m` and its wrap mask are made here ([`requantize_sum`]), the floor is
+/// `2m` and its wrap mask are made here ([`crate::requant::requantize_sum`]), the floor is
 /// a byte compare: SSUB8 sets GE[0] where the clamped value is at least
 /// the floor, SEL keeps it there.
 #[rustfmt::skip]

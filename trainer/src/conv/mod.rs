@@ -31,10 +31,10 @@ mod patches;
 use burn::tensor::Tensor;
 use burn::tensor::ops::PadMode;
 
+use crate::flex::on_flex;
 use crate::linear::affine;
 
-pub(crate) use patches::{FlexAutodiff, values};
-use patches::{MapShape, on_flex, overlap_tensor, patches_tensor};
+use patches::{MapShape, overlap_tensor, patches_tensor};
 
 /// Convolution with kernel 4, stride 2, padding 1: `x` `[B, H, W, C]`
 /// (channels last, `H` and `W` even), `weight` `[O, C, 4, 4]` (burn's

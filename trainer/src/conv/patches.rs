@@ -15,14 +15,16 @@
 //! Both are gathers (every output element is written once, by one
 //! thread): rows of the output run in parallel on the rayon pool.
 
+use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
+
+use crate::flex::{FlexAutodiff, values};
 
 /// A map's shape `[B, H, W, C]`, channels last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,20 +126,6 @@ pub(crate) fn overlap(columns: &[f32], shape: MapShape) -> Vec<f32> {
     out
 }
 
-/// A flex tensor's values in row-major order.
-pub(crate) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(slice) if tensor.is_contiguous() => std::borrow::Cow::Borrowed(slice),
-        _ => std::borrow::Cow::Owned(
-            tensor
-                .to_contiguous()
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("the conv layers run on f32"),
-        ),
-    }
-}
-
 fn flex_patches(map: &FlexTensor, shape: MapShape) -> FlexTensor {
     let out = patches(&values(map), shape);
     FlexTensor::from_data(TensorData::new(out, [shape.rows(), shape.columns()]))
@@ -184,16 +172,6 @@ impl Backward<Flex, 1> for OverlapOp {
     }
 }
 
-/// burn-flex with autodiff, as `Device::autodiff` makes it.
-pub(crate) type FlexAutodiff = Autodiff<Flex, NoCheckpointing>;
-
-/// Whether `tensor` lives on burn-flex (with or without autodiff), where
-/// [`patches_tensor`] and [`overlap_tensor`] run.
-pub(crate) fn on_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
-    tensor.clone().try_into_primitive::<FlexAutodiff>().is_ok()
-        || tensor.clone().try_into_primitive::<Flex>().is_ok()
-}
-
 /// Runs `forward` on a flex tensor as the autodiff operation `op` (whose
 /// backward knows `shape`), or plainly on a flex tensor without autodiff.
 fn flex_op<const D: usize, const E: usize, O: Backward<Flex, 1, State = MapShape>>(
@@ -217,14 +195,14 @@ fn flex_op<const D: usize, const E: usize, O: Backward<Flex, 1, State = MapShape
         Err(_) => {
             let x = tensor
                 .try_into_primitive::<Flex>()
-                .expect("the caller checked on_flex");
+                .expect("the caller checked flex::on_flex");
             Tensor::from_primitive::<Flex>(forward(&x, shape))
         }
     }
 }
 
 /// The patch matrix `[B*(H/2)*(W/2), 16*C]` of `map` `[B, H, W, C]` on
-/// burn-flex ([`on_flex`]), differentiable.
+/// burn-flex ([`crate::flex::on_flex`]), differentiable.
 pub(crate) fn patches_tensor(map: Tensor<4>) -> Tensor<2> {
     let [batch, height, width, channels] = map.dims();
     let shape = MapShape {
@@ -238,7 +216,7 @@ pub(crate) fn patches_tensor(map: Tensor<4>) -> Tensor<2> {
 
 /// The map of `shape` whose patch matrix `columns` `[B*(H/2)*(W/2), 16*C]`
 /// is, entries that read the same pixel summed, on burn-flex
-/// ([`on_flex`]), differentiable.
+/// ([`crate::flex::on_flex`]), differentiable.
 pub(crate) fn overlap_tensor(columns: Tensor<2>, shape: MapShape) -> Tensor<4> {
     flex_op(columns, OverlapOp, shape, flex_overlap)
 }
