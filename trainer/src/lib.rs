@@ -42,6 +42,7 @@ pub mod data;
 pub mod error;
 pub mod evaluation;
 pub mod export;
+#[cfg(feature = "flex")]
 pub(crate) mod flex;
 pub mod fsio;
 #[allow(unsafe_code)]

@@ -11,18 +11,11 @@
 //! rows), `dW = x^T dy` and `db` = the column sums of `dy`, each straight
 //! into its buffer. Elsewhere than on flex, burn's operations compute it.
 
-use burn::backend::Flex;
-use burn::backend::TensorMetadata;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::FlexTensor;
 use burn::nn::Linear;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
-use crate::flex::{FlexAutodiff, values};
-use crate::matmul::{Matrix, product};
+#[cfg(feature = "flex")]
+use flex_ops::{flex_affine, plain_affine};
 
 /// `layer`'s output for `x` `[batch, inputs]`: `[batch, outputs]`.
 pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
@@ -32,57 +25,13 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
 /// `x W + b`: `x` `[rows, inputs]`, `weight` `[inputs, outputs]`, `bias`
 /// `[outputs]`; returns `[rows, outputs]`.
 pub fn affine(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
-    if let Ok(input) = x.clone().try_into_primitive::<FlexAutodiff>() {
-        let primitive = |t: Tensor<2>| {
-            t.try_into_primitive::<FlexAutodiff>()
-                .expect("a layer's parameters live on its input's device")
-        };
-        let weight = primitive(weight);
-        let out = match bias {
-            Some(bias) => {
-                let bias = bias
-                    .try_into_primitive::<FlexAutodiff>()
-                    .expect("a layer's parameters live on its input's device");
-                let y = forward(
-                    input.primitive(),
-                    weight.primitive(),
-                    Some(bias.primitive()),
-                );
-                match AffineOp
-                    .prepare::<NoCheckpointing>([input.node(), weight.node(), bias.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => {
-                        prep.finish((input.primitive().clone(), weight.primitive().clone()), y)
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(y),
-                }
-            }
-            None => {
-                let y = forward(input.primitive(), weight.primitive(), None);
-                match ProductOp
-                    .prepare::<NoCheckpointing>([input.node(), weight.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => {
-                        prep.finish((input.primitive().clone(), weight.primitive().clone()), y)
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(y),
-                }
-            }
-        };
-        return Tensor::from_primitive::<FlexAutodiff>(out);
+    #[cfg(feature = "flex")]
+    if let Some(y) = flex_affine(&x, &weight, bias.as_ref()) {
+        return y;
     }
-    if let Ok(input) = x.clone().try_into_primitive::<Flex>() {
-        let primitive = |t: Tensor<2>| {
-            t.try_into_primitive::<Flex>()
-                .expect("a layer's parameters live on its input's device")
-        };
-        let bias = bias.map(|b| b.try_into_primitive::<Flex>().expect("same device"));
-        let y = forward(&input, &primitive(weight), bias.as_ref());
-        return Tensor::from_primitive::<Flex>(y);
+    #[cfg(feature = "flex")]
+    if let Some(y) = plain_affine(&x, &weight, bias.as_ref()) {
+        return y;
     }
     let y = x.matmul(weight);
     match bias {
@@ -94,120 +43,207 @@ pub fn affine(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
     }
 }
 
-/// A row-major `[rows, cols]` flex tensor holding `data`.
-fn tensor(data: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, [rows, cols]))
-}
+/// The operation on burn-flex (module docs).
+#[cfg(feature = "flex")]
+mod flex_ops {
+    use burn::backend::Flex;
+    use burn::backend::TensorMetadata;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::flex::FlexTensor;
+    use burn::tensor::{Tensor, TensorData};
 
-/// `[rows, cols]` of a 2-d flex tensor.
-fn dims(t: &FlexTensor) -> (usize, usize) {
-    let shape = t.shape();
-    (shape[0], shape[1])
-}
+    use crate::flex::{FlexAutodiff, values};
+    use crate::matmul::{Matrix, product};
 
-/// `x W (+ b)` on flex primitives.
-fn forward(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
-    let ((rows, inputs), (_, outputs)) = (dims(x), dims(weight));
-    let (x, w) = (values(x), values(weight));
-    let bias = bias.map(values);
-    let y = product(
-        Matrix::rows(&x, rows, inputs),
-        Matrix::rows(&w, inputs, outputs),
-        bias.as_deref(),
-    );
-    tensor(y, rows, outputs)
-}
+    /// Why a parameter's conversion cannot fail once its input's did not.
+    const SAME_DEVICE: &str = "a layer's parameters live on its input's device";
 
-/// Rows of `x` below which its gradient is computed transposed.
-const FEW_ROWS: usize = 64;
-
-/// The gradients of `x` and `W` (when their nodes ask) for `dy`.
-fn backward_product(
-    (x, weight): (FlexTensor, FlexTensor),
-    dy: &[f32],
-    wants: (bool, bool),
-) -> (Option<FlexTensor>, Option<FlexTensor>) {
-    let ((rows, inputs), (_, outputs)) = (dims(&x), dims(&weight));
-    let dy = Matrix::rows(dy, rows, outputs);
-    let dx = wants.0.then(|| {
-        let w = values(&weight);
-        let w = Matrix::rows(&w, inputs, outputs);
-        if rows < FEW_ROWS {
-            // (W dy^T)^T: W read in place, then a transpose of a few rows.
-            let dxt = product(w, dy.t(), None);
-            let mut dx = vec![0.0f32; rows * inputs];
-            for (i, column) in dxt.chunks_exact(rows).enumerate() {
-                for (r, &v) in column.iter().enumerate() {
-                    dx[r * inputs + i] = v;
+    /// [`super::affine`] as an autodiff operation, for `x` on flex with
+    /// autodiff; `None` elsewhere.
+    pub(super) fn flex_affine(
+        x: &Tensor<2>,
+        weight: &Tensor<2>,
+        bias: Option<&Tensor<1>>,
+    ) -> Option<Tensor<2>> {
+        let input = x.clone().try_into_primitive::<FlexAutodiff>().ok()?;
+        let weight = weight
+            .clone()
+            .try_into_primitive::<FlexAutodiff>()
+            .expect(SAME_DEVICE);
+        let state = || (input.primitive().clone(), weight.primitive().clone());
+        let bias = bias.map(|b| {
+            b.clone()
+                .try_into_primitive::<FlexAutodiff>()
+                .expect(SAME_DEVICE)
+        });
+        let out = match bias {
+            Some(bias) => {
+                let y = forward(
+                    input.primitive(),
+                    weight.primitive(),
+                    Some(bias.primitive()),
+                );
+                match AffineOp
+                    .prepare::<NoCheckpointing>([input.node(), weight.node(), bias.node()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => prep.finish(state(), y),
+                    OpsKind::UnTracked(prep) => prep.finish(y),
                 }
             }
-            tensor(dx, rows, inputs)
-        } else {
-            tensor(product(dy, w.t(), None), rows, inputs)
-        }
-    });
-    let dw = wants.1.then(|| {
-        let x = values(&x);
-        tensor(
-            product(Matrix::rows(&x, rows, inputs).t(), dy, None),
-            inputs,
-            outputs,
-        )
-    });
-    (dx, dw)
-}
-
-/// `x W + b` as an autodiff operation: parents `[x, W, b]`, state `(x, W)`.
-#[derive(Debug)]
-struct AffineOp;
-
-impl Backward<Flex, 3> for AffineOp {
-    type State = (FlexTensor, FlexTensor);
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_weight, node_bias] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node); // [rows, outputs]
-        let (rows, outputs) = dims(&dy);
-        let dy = values(&dy);
-        let (dx, dw) = backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node.id, dx);
-        }
-        if let (Some(node), Some(dw)) = (node_weight, dw) {
-            grads.register::<Flex>(node.id, dw);
-        }
-        if let Some(node) = node_bias {
-            let mut db = vec![0.0f32; outputs];
-            for row in dy.chunks_exact(outputs).take(rows) {
-                for (d, &g) in db.iter_mut().zip(row) {
-                    *d += g;
+            None => {
+                let y = forward(input.primitive(), weight.primitive(), None);
+                match ProductOp
+                    .prepare::<NoCheckpointing>([input.node(), weight.node()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => prep.finish(state(), y),
+                    OpsKind::UnTracked(prep) => prep.finish(y),
                 }
             }
-            grads.register::<Flex>(
-                node.id,
-                FlexTensor::from_data(TensorData::new(db, [outputs])),
-            );
+        };
+        Some(Tensor::from_primitive::<FlexAutodiff>(out))
+    }
+
+    /// [`super::affine`] for `x` on flex without autodiff (evaluation);
+    /// `None` elsewhere.
+    pub(super) fn plain_affine(
+        x: &Tensor<2>,
+        weight: &Tensor<2>,
+        bias: Option<&Tensor<1>>,
+    ) -> Option<Tensor<2>> {
+        let input = x.clone().try_into_primitive::<Flex>().ok()?;
+        let weight = weight
+            .clone()
+            .try_into_primitive::<Flex>()
+            .expect(SAME_DEVICE);
+        let bias = bias.map(|b| b.clone().try_into_primitive::<Flex>().expect(SAME_DEVICE));
+        let y = forward(&input, &weight, bias.as_ref());
+        Some(Tensor::from_primitive::<Flex>(y))
+    }
+
+    /// A row-major `[rows, cols]` flex tensor holding `data`.
+    fn tensor(data: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
+        FlexTensor::from_data(TensorData::new(data, [rows, cols]))
+    }
+
+    /// `[rows, cols]` of a 2-d flex tensor.
+    fn dims(t: &FlexTensor) -> (usize, usize) {
+        let shape = t.shape();
+        (shape[0], shape[1])
+    }
+
+    /// `x W (+ b)` on flex primitives.
+    fn forward(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
+        let ((rows, inputs), (_, outputs)) = (dims(x), dims(weight));
+        let (x, w) = (values(x), values(weight));
+        let bias = bias.map(values);
+        let y = product(
+            Matrix::rows(&x, rows, inputs),
+            Matrix::rows(&w, inputs, outputs),
+            bias.as_deref(),
+        );
+        tensor(y, rows, outputs)
+    }
+
+    /// Rows of `x` below which its gradient is computed transposed.
+    const FEW_ROWS: usize = 64;
+
+    /// The gradients of `x` and `W` (when their nodes ask) for `dy`.
+    fn backward_product(
+        (x, weight): (FlexTensor, FlexTensor),
+        dy: &[f32],
+        wants: (bool, bool),
+    ) -> (Option<FlexTensor>, Option<FlexTensor>) {
+        let ((rows, inputs), (_, outputs)) = (dims(&x), dims(&weight));
+        let dy = Matrix::rows(dy, rows, outputs);
+        let dx = wants.0.then(|| {
+            let w = values(&weight);
+            let w = Matrix::rows(&w, inputs, outputs);
+            if rows < FEW_ROWS {
+                // (W dy^T)^T: W read in place, then a transpose of a few rows.
+                let dxt = product(w, dy.t(), None);
+                let mut dx = vec![0.0f32; rows * inputs];
+                for (i, column) in dxt.chunks_exact(rows).enumerate() {
+                    for (r, &v) in column.iter().enumerate() {
+                        dx[r * inputs + i] = v;
+                    }
+                }
+                tensor(dx, rows, inputs)
+            } else {
+                tensor(product(dy, w.t(), None), rows, inputs)
+            }
+        });
+        let dw = wants.1.then(|| {
+            let x = values(&x);
+            tensor(
+                product(Matrix::rows(&x, rows, inputs).t(), dy, None),
+                inputs,
+                outputs,
+            )
+        });
+        (dx, dw)
+    }
+
+    /// `x W + b` as an autodiff operation: parents `[x, W, b]`, state `(x, W)`.
+    #[derive(Debug)]
+    struct AffineOp;
+
+    impl Backward<Flex, 3> for AffineOp {
+        type State = (FlexTensor, FlexTensor);
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_weight, node_bias] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node); // [rows, outputs]
+            let (rows, outputs) = dims(&dy);
+            let dy = values(&dy);
+            let (dx, dw) =
+                backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
+            if let (Some(node), Some(dx)) = (node_x, dx) {
+                grads.register::<Flex>(node.id, dx);
+            }
+            if let (Some(node), Some(dw)) = (node_weight, dw) {
+                grads.register::<Flex>(node.id, dw);
+            }
+            if let Some(node) = node_bias {
+                let mut db = vec![0.0f32; outputs];
+                for row in dy.chunks_exact(outputs).take(rows) {
+                    for (d, &g) in db.iter_mut().zip(row) {
+                        *d += g;
+                    }
+                }
+                grads.register::<Flex>(
+                    node.id,
+                    FlexTensor::from_data(TensorData::new(db, [outputs])),
+                );
+            }
         }
     }
-}
 
-/// `x W` as an autodiff operation: parents `[x, W]`, state `(x, W)`.
-#[derive(Debug)]
-struct ProductOp;
+    /// `x W` as an autodiff operation: parents `[x, W]`, state `(x, W)`.
+    #[derive(Debug)]
+    struct ProductOp;
 
-impl Backward<Flex, 2> for ProductOp {
-    type State = (FlexTensor, FlexTensor);
+    impl Backward<Flex, 2> for ProductOp {
+        type State = (FlexTensor, FlexTensor);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_weight] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let dy = values(&dy);
-        let (dx, dw) = backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node.id, dx);
-        }
-        if let (Some(node), Some(dw)) = (node_weight, dw) {
-            grads.register::<Flex>(node.id, dw);
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_weight] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node);
+            let dy = values(&dy);
+            let (dx, dw) =
+                backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
+            if let (Some(node), Some(dx)) = (node_x, dx) {
+                grads.register::<Flex>(node.id, dx);
+            }
+            if let (Some(node), Some(dw)) = (node_weight, dw) {
+                grads.register::<Flex>(node.id, dw);
+            }
         }
     }
 }

@@ -26,23 +26,34 @@
 //!
 //! `tests` check both against burn's own modules, values and gradients.
 
+#[cfg(feature = "flex")]
 mod patches;
 
 use burn::tensor::Tensor;
 use burn::tensor::ops::PadMode;
 
+#[cfg(feature = "flex")]
 use crate::flex::on_flex;
+#[cfg(feature = "flex")]
 use crate::linear::affine;
 
+#[cfg(feature = "flex")]
 use patches::{MapShape, overlap_tensor, patches_tensor};
 
 /// Convolution with kernel 4, stride 2, padding 1: `x` `[B, H, W, C]`
 /// (channels last, `H` and `W` even), `weight` `[O, C, 4, 4]` (burn's
 /// `Conv2d` layout), `bias` `[O]`; returns `[B, H/2, W/2, O]`.
 pub fn conv_k4s2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
-    if !on_flex(&x) {
-        return conv_k4s2_by_ops(x, weight, bias);
+    #[cfg(feature = "flex")]
+    if on_flex(&x) {
+        return conv_k4s2_by_patches(x, weight, bias);
     }
+    conv_k4s2_by_ops(x, weight, bias)
+}
+
+/// [`conv_k4s2`] on burn-flex: the patch matrix times the weights.
+#[cfg(feature = "flex")]
+fn conv_k4s2_by_patches(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
     let [batch, height, width, _] = x.dims();
     let [outputs, channels, _, _] = weight.dims();
     // weight[o, c, ky, kx] at row (ky*4 + kx)*C + c, the patches' column.
@@ -56,9 +67,21 @@ pub fn conv_k4s2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Te
 /// W, C]` (channels last), `weight` `[C, O, 4, 4]` (burn's
 /// `ConvTranspose2d` layout), `bias` `[O]`; returns `[B, 2H, 2W, O]`.
 pub fn conv_transpose_k4s2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
-    if !on_flex(&x) {
-        return conv_transpose_k4s2_by_ops(x, weight, bias);
+    #[cfg(feature = "flex")]
+    if on_flex(&x) {
+        return conv_transpose_k4s2_by_patches(x, weight, bias);
     }
+    conv_transpose_k4s2_by_ops(x, weight, bias)
+}
+
+/// [`conv_transpose_k4s2`] on burn-flex: each input pixel's footprint
+/// (the input times the weights), overlapped into the output map.
+#[cfg(feature = "flex")]
+fn conv_transpose_k4s2_by_patches(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<4> {
     let [batch, height, width, channels] = x.dims();
     let outputs = weight.dims()[1];
     // Each input pixel's 4x4 footprint: column (ky*4 + kx)*O + o.
@@ -194,6 +217,7 @@ mod tests {
     type Layer = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
 
     /// On flex (the default backend) the layers take the patch-matrix path.
+    #[cfg(feature = "flex")]
     #[test]
     fn flex_takes_the_patch_path() {
         let device = Backend::default().device();
