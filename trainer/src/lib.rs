@@ -59,4 +59,6 @@ pub mod optim;
 pub mod pictures;
 pub mod progress;
 pub mod rng;
+#[cfg(test)]
+mod testing;
 pub mod training;

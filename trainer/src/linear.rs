@@ -48,6 +48,7 @@ pub fn affine(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
 mod flex_ops {
     use burn::backend::Flex;
     use burn::backend::TensorMetadata;
+    use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
@@ -190,6 +191,23 @@ mod flex_ops {
         (dx, dw)
     }
 
+    /// Registers the gradients of `x` and `W` in `x W` for `dy`, for the
+    /// parents that want them.
+    fn register_product_grads(
+        grads: &mut Gradients,
+        [node_x, node_weight]: [Option<NodeId>; 2],
+        state: (FlexTensor, FlexTensor),
+        dy: &[f32],
+    ) {
+        let (dx, dw) = backward_product(state, dy, (node_x.is_some(), node_weight.is_some()));
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node, dx);
+        }
+        if let (Some(node), Some(dw)) = (node_weight, dw) {
+            grads.register::<Flex>(node, dw);
+        }
+    }
+
     /// `x W + b` as an autodiff operation: parents `[x, W, b]`, state `(x, W)`.
     #[derive(Debug)]
     struct AffineOp;
@@ -202,14 +220,12 @@ mod flex_ops {
             let dy = grads.consume::<Flex>(&ops.node); // [rows, outputs]
             let (rows, outputs) = dims(&dy);
             let dy = values(&dy);
-            let (dx, dw) =
-                backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
-            if let (Some(node), Some(dx)) = (node_x, dx) {
-                grads.register::<Flex>(node.id, dx);
-            }
-            if let (Some(node), Some(dw)) = (node_weight, dw) {
-                grads.register::<Flex>(node.id, dw);
-            }
+            register_product_grads(
+                grads,
+                [node_x, node_weight].map(|n| n.map(|n| n.id)),
+                ops.state,
+                &dy,
+            );
             if let Some(node) = node_bias {
                 let mut db = vec![0.0f32; outputs];
                 for row in dy.chunks_exact(outputs).take(rows) {
@@ -233,17 +249,13 @@ mod flex_ops {
         type State = (FlexTensor, FlexTensor);
 
         fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let [node_x, node_weight] = ops.parents;
             let dy = grads.consume::<Flex>(&ops.node);
-            let dy = values(&dy);
-            let (dx, dw) =
-                backward_product(ops.state, &dy, (node_x.is_some(), node_weight.is_some()));
-            if let (Some(node), Some(dx)) = (node_x, dx) {
-                grads.register::<Flex>(node.id, dx);
-            }
-            if let (Some(node), Some(dw)) = (node_weight, dw) {
-                grads.register::<Flex>(node.id, dw);
-            }
+            register_product_grads(
+                grads,
+                ops.parents.map(|n| n.map(|n| n.id)),
+                ops.state,
+                &values(&dy),
+            );
         }
     }
 }
@@ -256,22 +268,7 @@ mod tests {
 
     use super::*;
     use crate::backend::Backend;
-
-    fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>, what: &str) {
-        let (ours, theirs) = (ours.into_data(), theirs.into_data());
-        let (ours, theirs) = (
-            ours.as_slice::<f32>().unwrap(),
-            theirs.as_slice::<f32>().unwrap(),
-        );
-        assert_eq!(ours.len(), theirs.len(), "{what}");
-        let scale = theirs.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-5 * scale,
-                "{what}[{i}]: {a} vs burn's {b}"
-            );
-        }
-    }
+    use crate::testing::{BothGradients, close};
 
     /// Values and the gradients of x, W and b equal burn's `Linear`, for
     /// few rows (transposed input gradient) and many, with and without a
@@ -293,29 +290,12 @@ mod tests {
                 .require_grad();
             let theirs = layer.forward(x.clone());
             let ours = linear(&layer, x.clone());
-            close(ours.clone(), theirs.clone(), "y");
-            let probe = Tensor::<2>::random(theirs.dims(), Distribution::Default, &device);
-            let grads_theirs = (theirs * probe.clone()).sum().backward();
-            let grads_ours = (ours * probe).sum().backward();
-            let weight = layer.weight.val();
-            close(
-                weight.grad(&grads_ours).unwrap(),
-                weight.grad(&grads_theirs).unwrap(),
-                "dW",
-            );
+            let grads = BothGradients::of(ours, theirs, &format!("{batch}x{inputs}->{outputs}"));
+            grads.agree(&layer.weight.val(), "dW");
             if let Some(bias) = &layer.bias {
-                let bias = bias.val();
-                close(
-                    bias.grad(&grads_ours).unwrap(),
-                    bias.grad(&grads_theirs).unwrap(),
-                    "db",
-                );
+                grads.agree(&bias.val(), "db");
             }
-            close(
-                x.grad(&grads_ours).unwrap(),
-                x.grad(&grads_theirs).unwrap(),
-                "dx",
-            );
+            grads.agree(&x, "dx");
         }
         // Without autodiff (evaluation): the same values.
         let layer = LinearConfig::new(4, 3).init(&device).valid();

@@ -197,22 +197,7 @@ mod tests {
 
     use super::*;
     use crate::backend::Backend;
-
-    fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>, what: &str) {
-        let (ours, theirs) = (ours.into_data(), theirs.into_data());
-        let (ours, theirs) = (
-            ours.as_slice::<f32>().unwrap(),
-            theirs.as_slice::<f32>().unwrap(),
-        );
-        assert_eq!(ours.len(), theirs.len(), "{what}");
-        let scale = theirs.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-5 * scale,
-                "{what}[{i}]: {a} vs burn's {b}"
-            );
-        }
-    }
+    use crate::testing::BothGradients;
 
     type Layer = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
 
@@ -253,27 +238,10 @@ mod tests {
                 conv.bias.as_ref().map(|b| b.val()),
             )
             .permute([0, 3, 1, 2]);
-            close(ours.clone(), theirs.clone(), "conv");
-            let probe = Tensor::<4>::random(theirs.dims(), Distribution::Default, &device);
-            let grads_theirs = (theirs * probe.clone()).sum().backward();
-            let grads_ours = (ours * probe).sum().backward();
-            let weight = conv.weight.val();
-            close(
-                weight.grad(&grads_ours).unwrap(),
-                weight.grad(&grads_theirs).unwrap(),
-                &format!("{path}: conv weight grad"),
-            );
-            let bias = conv.bias.as_ref().unwrap().val();
-            close(
-                bias.grad(&grads_ours).unwrap(),
-                bias.grad(&grads_theirs).unwrap(),
-                &format!("{path}: conv bias grad"),
-            );
-            close(
-                x.grad(&grads_ours).unwrap(),
-                x.grad(&grads_theirs).unwrap(),
-                &format!("{path}: conv input grad"),
-            );
+            let grads = BothGradients::of(ours, theirs, &format!("{path}: conv"));
+            grads.agree(&conv.weight.val(), "weight");
+            grads.agree(&conv.bias.as_ref().unwrap().val(), "bias");
+            grads.agree(&x, "input");
         }
     }
 
@@ -302,27 +270,10 @@ mod tests {
                 conv.bias.as_ref().map(|b| b.val()),
             )
             .permute([0, 3, 1, 2]);
-            close(ours.clone(), theirs.clone(), "convT");
-            let probe = Tensor::<4>::random(theirs.dims(), Distribution::Default, &device);
-            let grads_theirs = (theirs * probe.clone()).sum().backward();
-            let grads_ours = (ours * probe).sum().backward();
-            let weight = conv.weight.val();
-            close(
-                weight.grad(&grads_ours).unwrap(),
-                weight.grad(&grads_theirs).unwrap(),
-                &format!("{path}: convT weight grad"),
-            );
-            let bias = conv.bias.as_ref().unwrap().val();
-            close(
-                bias.grad(&grads_ours).unwrap(),
-                bias.grad(&grads_theirs).unwrap(),
-                &format!("{path}: convT bias grad"),
-            );
-            close(
-                x.grad(&grads_ours).unwrap(),
-                x.grad(&grads_theirs).unwrap(),
-                &format!("{path}: convT input grad"),
-            );
+            let grads = BothGradients::of(ours, theirs, &format!("{path}: convT"));
+            grads.agree(&conv.weight.val(), "weight");
+            grads.agree(&conv.bias.as_ref().unwrap().val(), "bias");
+            grads.agree(&x, "input");
         }
     }
 }

@@ -142,52 +142,41 @@ fn flex_overlap(columns: &FlexTensor, shape: MapShape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(out, [batch, height, width, channels]))
 }
 
-/// [`patches`] as an autodiff operation: its backward is [`overlap`].
+/// A map function of flex tensors with the map's shape.
+type MapFn = fn(&FlexTensor, MapShape) -> FlexTensor;
+
+/// [`patches`] or [`overlap`] as an autodiff operation: its backward is
+/// the other, the adjoint, carried in its state with the map's shape.
 #[derive(Debug)]
-struct PatchesOp;
+struct MapOp;
 
-impl Backward<Flex, 1> for PatchesOp {
-    type State = MapShape;
+impl Backward<Flex, 1> for MapOp {
+    type State = (MapShape, MapFn);
 
-    fn backward(self, ops: Ops<MapShape, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let shape = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            flex_overlap(&grad, shape)
-        });
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (shape, adjoint) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| adjoint(&grad, shape));
     }
 }
 
-/// [`overlap`] as an autodiff operation: its backward is [`patches`].
-#[derive(Debug)]
-struct OverlapOp;
-
-impl Backward<Flex, 1> for OverlapOp {
-    type State = MapShape;
-
-    fn backward(self, ops: Ops<MapShape, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let shape = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            flex_patches(&grad, shape)
-        });
-    }
-}
-
-/// Runs `forward` on a flex tensor as the autodiff operation `op` (whose
-/// backward knows `shape`), or plainly on a flex tensor without autodiff.
-fn flex_op<const D: usize, const E: usize, O: Backward<Flex, 1, State = MapShape>>(
+/// Runs `forward` on a flex tensor as an autodiff operation whose
+/// backward is `adjoint`, or plainly on a flex tensor without autodiff.
+fn flex_op<const D: usize, const E: usize>(
     tensor: Tensor<D>,
-    op: O,
     shape: MapShape,
-    forward: fn(&FlexTensor, MapShape) -> FlexTensor,
+    forward: MapFn,
+    adjoint: MapFn,
 ) -> Tensor<E> {
     match tensor.clone().try_into_primitive::<FlexAutodiff>() {
         Ok(x) => {
-            let out = match op
+            let out = match MapOp
                 .prepare::<NoCheckpointing>([x.node()])
                 .compute_bound()
                 .stateful()
             {
-                OpsKind::Tracked(prep) => prep.finish(shape, forward(x.primitive(), shape)),
+                OpsKind::Tracked(prep) => {
+                    prep.finish((shape, adjoint), forward(x.primitive(), shape))
+                }
                 OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive(), shape)),
             };
             Tensor::from_primitive::<FlexAutodiff>(out)
@@ -211,14 +200,14 @@ pub(crate) fn patches_tensor(map: Tensor<4>) -> Tensor<2> {
         width,
         channels,
     };
-    flex_op(map, PatchesOp, shape, flex_patches)
+    flex_op(map, shape, flex_patches, flex_overlap)
 }
 
 /// The map of `shape` whose patch matrix `columns` `[B*(H/2)*(W/2), 16*C]`
 /// is, entries that read the same pixel summed, on burn-flex
 /// ([`crate::flex::on_flex`]), differentiable.
 pub(crate) fn overlap_tensor(columns: Tensor<2>, shape: MapShape) -> Tensor<4> {
-    flex_op(columns, OverlapOp, shape, flex_overlap)
+    flex_op(columns, shape, flex_overlap, flex_patches)
 }
 
 #[cfg(test)]
