@@ -9,22 +9,30 @@
 //! direct (not matrix-product) loop, and the backward passes of both kinds
 //! are convolutions with the batch as channels and the output as a 14x14
 //! kernel; at the conv recipe's batch of 16 those took most of a step.
-//! Here each layer is one or four matrix products whose operands are
-//! gathered with padding, reshapes and slices, all ordinary tensor
-//! operations, so autodiff derives the backward pass (more matrix products
-//! and copies) and every backend runs it.
 //!
-//! - [`conv_k4s2`]: pad by 1, fold each 2x2 block of pixels into the
+//! On burn-flex (the default backend) a layer is one matrix product
+//! ([`crate::linear::affine`]) and one pass over memory (`patches.rs`):
+//! - [`conv_k4s2`]: the input's patch matrix (im2col, `[B*H/2*W/2, 16*C]`)
+//!   times the weights `[16*C, O]`;
+//! - [`conv_transpose_k4s2`]: the input `[B*H*W, C]` times the weights
+//!   `[C, 16*O]` gives each input pixel's 4x4 footprint of outputs, added
+//!   into the output map where footprints overlap (col2im).
+//!
+//! im2col and col2im are each other's adjoint, hence each other's backward
+//! pass. On other backends the same layers are ordinary tensor operations
+//! (`*_by_ops`), whose backward autodiff derives:
+//! - the convolution: pad by 1, fold each 2x2 block of pixels into the
 //!   channels (space to depth), so the kernel-4 stride-2 convolution
 //!   becomes a kernel-2 stride-1 one over `(H/2 + 1) x (W/2 + 1)` blocks;
-//!   its four taps side by side are the im2col matrix `[B*H/2*W/2, 16*C]`.
-//! - [`conv_transpose_k4s2`]: output pixel `(2m + r, 2n + s)` (phase
+//!   its four taps side by side are the im2col matrix;
+//! - the transposed convolution: output pixel `(2m + r, 2n + s)` (phase
 //!   `(r, s)`) sums the 2x2 input pixels `m - 1 + r..=m + r`, `n - 1 +
 //!   s..=n + s` through kernel taps `3 + r - 2t`, `3 + s - 2u`: four
 //!   kernel-2 convolutions of the input padded by 1 (sub-pixel
 //!   decomposition: no multiply by an inserted zero), interleaved.
 //!
-//! `tests` check both against burn's own modules, values and gradients.
+//! `tests` check both forms against burn's own modules, values and
+//! gradients.
 
 #[cfg(feature = "flex")]
 mod patches;
