@@ -28,7 +28,7 @@ pub(crate) fn values(tensor: &FlexTensor) -> Cow<'_, [f32]> {
                 .to_contiguous()
                 .into_data()
                 .try_into_vec::<f32>()
-                .expect("the conv layers run on f32"),
+                .expect("the trainer's flex operations run on f32"),
         ),
     }
 }

@@ -222,34 +222,54 @@ mod tests {
         )));
     }
 
+    /// A random input `[2, C, H, W]` (burn's NCHW) that takes gradients.
+    fn input(c: usize, h: usize, w: usize, device: &burn::tensor::Device) -> Tensor<4> {
+        Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), device).require_grad()
+    }
+
+    /// Runs `layer` on `x` (NCHW, as burn's module took it, to NHWC and
+    /// back) with the module's `weight` and `bias`, and checks it against
+    /// the module's output `theirs`: values and the gradients of the
+    /// weight, the bias and the input.
+    fn assert_equals_burns(
+        layer: Layer,
+        x: &Tensor<4>,
+        theirs: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Tensor<1>,
+        what: &str,
+    ) {
+        let ours = layer(
+            x.clone().permute([0, 2, 3, 1]),
+            weight.clone(),
+            Some(bias.clone()),
+        )
+        .permute([0, 3, 1, 2]);
+        let grads = BothGradients::of(ours, theirs, what);
+        grads.agree(&weight, "weight");
+        grads.agree(&bias, "bias");
+        grads.agree(x, "input");
+    }
+
     /// Values and every gradient (input, weight, bias) equal burn's
     /// `Conv2d`, for odd channel counts and a non-square map, on both
     /// paths.
     #[test]
     fn conv_equals_burns() {
         let device = Backend::default().device().autodiff();
-        let layers: [(&str, Layer); 2] = [("patches", conv_k4s2), ("tensor ops", conv_k4s2_by_ops)];
-        for ((c, o, h, w), (path, layer)) in [(1, 32, 28, 28), (3, 5, 8, 12), (32, 7, 14, 14)]
-            .into_iter()
-            .flat_map(|shape| layers.map(|layer| (shape, layer)))
-        {
+        for (c, o, h, w) in [(1, 32, 28, 28), (3, 5, 8, 12), (32, 7, 14, 14)] {
             let conv = Conv2dConfig::new([c, o], [4, 4])
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(&device);
-            let x = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &device)
-                .require_grad();
-            let theirs = conv.forward(x.clone());
-            let ours = layer(
-                x.clone().permute([0, 2, 3, 1]),
-                conv.weight.val(),
-                conv.bias.as_ref().map(|b| b.val()),
-            )
-            .permute([0, 3, 1, 2]);
-            let grads = BothGradients::of(ours, theirs, &format!("{path}: conv"));
-            grads.agree(&conv.weight.val(), "weight");
-            grads.agree(&conv.bias.as_ref().unwrap().val(), "bias");
-            grads.agree(&x, "input");
+            let layers: [(&str, Layer); 2] =
+                [("patches", conv_k4s2), ("tensor ops", conv_k4s2_by_ops)];
+            for (path, layer) in layers {
+                let x = input(c, h, w, &device);
+                let (weight, bias) = (conv.weight.val(), conv.bias.as_ref().unwrap().val());
+                let theirs = conv.forward(x.clone());
+                assert_equals_burns(layer, &x, theirs, weight, bias, &format!("{path}: conv"));
+            }
         }
     }
 
@@ -257,31 +277,21 @@ mod tests {
     #[test]
     fn conv_transpose_equals_burns() {
         let device = Backend::default().device().autodiff();
-        let layers: [(&str, Layer); 2] = [
-            ("patches", conv_transpose_k4s2),
-            ("tensor ops", conv_transpose_k4s2_by_ops),
-        ];
-        for ((c, o, h, w), (path, layer)) in [(32, 40, 7, 7), (40, 1, 14, 14), (5, 3, 3, 6)]
-            .into_iter()
-            .flat_map(|shape| layers.map(|layer| (shape, layer)))
-        {
+        for (c, o, h, w) in [(32, 40, 7, 7), (40, 1, 14, 14), (5, 3, 3, 6)] {
             let conv = ConvTranspose2dConfig::new([c, o], [4, 4])
                 .with_stride([2, 2])
                 .with_padding([1, 1])
                 .init(&device);
-            let x = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &device)
-                .require_grad();
-            let theirs = conv.forward(x.clone());
-            let ours = layer(
-                x.clone().permute([0, 2, 3, 1]),
-                conv.weight.val(),
-                conv.bias.as_ref().map(|b| b.val()),
-            )
-            .permute([0, 3, 1, 2]);
-            let grads = BothGradients::of(ours, theirs, &format!("{path}: convT"));
-            grads.agree(&conv.weight.val(), "weight");
-            grads.agree(&conv.bias.as_ref().unwrap().val(), "bias");
-            grads.agree(&x, "input");
+            let layers: [(&str, Layer); 2] = [
+                ("patches", conv_transpose_k4s2),
+                ("tensor ops", conv_transpose_k4s2_by_ops),
+            ];
+            for (path, layer) in layers {
+                let x = input(c, h, w, &device);
+                let (weight, bias) = (conv.weight.val(), conv.bias.as_ref().unwrap().val());
+                let theirs = conv.forward(x.clone());
+                assert_equals_burns(layer, &x, theirs, weight, bias, &format!("{path}: convT"));
+            }
         }
     }
 }
